@@ -1,0 +1,72 @@
+"""Conversions between schema models and store rows (dicts ready for DuckDB)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any, TypeVar
+
+import duckdb
+from pydantic_core import to_jsonable_python
+
+from deploykit.schemas._base import ORMModel
+
+M = TypeVar("M", bound=ORMModel)
+
+
+def to_row(model: ORMModel, fields: Iterable[str] | None = None) -> dict[str, Any]:
+    """The DuckDB values of ``fields`` of ``model`` (all fields when ``None``)."""
+    cls = type(model)
+    names = cls.model_fields if fields is None else fields
+    return {name: db_value(cls, name, getattr(model, name)) for name in names}
+
+
+def db_value(model: type[ORMModel], name: str, value: Any) -> Any:
+    """How the store holds ``value`` of field ``name``: JSON text, UTC timestamps, plain enums."""
+    if name in model.json_fields:
+        return None if value is None else json.dumps(to_jsonable_python(value))
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def from_row(model: type[M], row: dict[str, Any]) -> M:
+    """A validated model from a store row (JSON text decoded; extra columns ignored)."""
+    data = {}
+    for name in model.model_fields:
+        if name not in row:
+            continue
+        value = row[name]
+        if name in model.json_fields and isinstance(value, str):
+            value = json.loads(value)
+        data[name] = value
+    return model.model_validate(data)
+
+
+def fetch_model(
+    cur: duckdb.DuckDBPyConnection, model: type[M], query: str, params: dict[str, Any]
+) -> M | None:
+    """Run ``query`` and return its first row as ``model``, or ``None``."""
+    result = cur.execute(query, params)
+    rows = result.fetchall()
+    if not rows:
+        return None
+    row = rows[0]
+    names = [d[0] for d in result.description]
+    return from_row(model, dict(zip(names, row, strict=True)))
+
+
+def insert_sql(table: str, columns: Iterable[str]) -> str:
+    """``INSERT INTO table (cols) VALUES ($cols)`` for trusted, code-defined column names."""
+    cols = list(columns)
+    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('$' + c for c in cols)})"
+
+
+def update_sql(table: str, columns: Iterable[str]) -> str:
+    """``UPDATE table SET col = $col ... WHERE id = $id`` for code-defined column names."""
+    sets = ", ".join(f"{c} = ${c}" for c in columns)
+    return f"UPDATE {table} SET {sets} WHERE id = $id"

@@ -1,0 +1,68 @@
+"""Insert scheduled flow runs for (deployment, date) pairs in one statement.
+
+Shared by ``schedule_runs`` (one deployment) and ``schedule_all`` (the fleet): the run
+details are copied from the deployment row inside DuckDB, and runs whose
+(flow_id, idempotency_key) already exists are skipped.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+import polars as pl
+
+from deploykit.store import Store
+
+AUTO_SCHEDULED_TAG = "auto-scheduled"
+
+_INSERT_RUNS = """
+INSERT INTO flow_run (
+    id, created, updated, name, flow_id, deployment_id, work_queue_name, work_queue_id,
+    parameters, idempotency_key, tags, state_type, state_name, state_message, state_timestamp,
+    scheduled_time, expected_start_time, next_scheduled_start_time, auto_scheduled,
+    infrastructure_document_id
+)
+SELECT
+    uuid(), $now, $now,
+    d.name || '-' || strftime(n.scheduled_time, '%Y%m%d-%H%M%S'),
+    d.flow_id, d.id, d.work_queue_name, d.work_queue_id, d.parameters, n.idempotency_key,
+    CASE WHEN $auto THEN list_prepend($tag, d.tags) ELSE d.tags END,
+    'SCHEDULED', 'Scheduled', 'Flow run scheduled', $now,
+    n.scheduled_time, n.scheduled_time, n.scheduled_time, $auto, d.infrastructure_document_id
+FROM new_run_dates AS n JOIN deployment AS d ON d.id = CAST(n.deployment_id AS UUID)
+ORDER BY d.id, n.scheduled_time
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+
+def idempotency_key(deployment_id: UUID | str, date: datetime) -> str:
+    """Prefect's key for an auto-scheduled run: ``scheduled <deployment id> <ISO date>``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> idempotency_key("a", datetime(2023, 1, 1, tzinfo=timezone.utc))
+    'scheduled a 2023-01-01T00:00:00+00:00'
+    """
+    return f"scheduled {deployment_id} {date.isoformat()}"
+
+
+def insert_scheduled_runs(
+    session: Store, dates: pl.DataFrame, *, auto_scheduled: bool
+) -> list[UUID]:
+    """Insert one SCHEDULED run per row of ``dates`` and return the ids actually inserted.
+
+    ``dates`` has ``deployment_id`` (str), ``scheduled_time`` (UTC) and
+    ``idempotency_key`` columns. Must be called inside a transaction.
+    """
+    if dates.is_empty():
+        return []
+    cur = session.cursor()
+    cur.register("new_run_dates", dates)
+    try:
+        params = {"now": datetime.now(UTC), "auto": auto_scheduled, "tag": AUTO_SCHEDULED_TAG}
+        return [row[0] for row in cur.execute(_INSERT_RUNS, params).fetchall()]
+    finally:
+        cur.unregister("new_run_dates")

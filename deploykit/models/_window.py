@@ -1,0 +1,77 @@
+"""The scheduling window of ``schedule_runs``: defaults, validation, and date selection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from deploykit.store import Store
+
+MAX_RUNS_LIMIT = 10_000
+"""Largest ``max_runs`` accepted: one call never creates more runs than this."""
+
+
+class _HasDates(Protocol):
+    def get_dates(
+        self, n: int | None = None, start: datetime | None = None, end: datetime | None = None
+    ) -> list[datetime]: ...
+
+
+@dataclass(frozen=True)
+class RunWindow:
+    """Where and how many runs to schedule (Prefect's scheduler rules)."""
+
+    start: datetime
+    end: datetime
+    min_time: timedelta
+    min_runs: int
+    max_runs: int
+
+    def dates(self, schedule: _HasDates) -> list[datetime]:
+        """The schedule's dates in this window: stop at ``max_runs`` / ``end``, or as soon as
+        ``min_runs`` are collected and the last is ``min_time`` past the start."""
+        if self.max_runs == 0:
+            return []
+        picked: list[datetime] = []
+        for date in schedule.get_dates(n=self.max_runs, start=self.start, end=self.end):
+            picked.append(date)
+            if len(picked) >= self.min_runs and date >= self.start + self.min_time:
+                break
+        return picked
+
+
+def plan_window(
+    session: Store,
+    start_time: datetime | None,
+    end_time: datetime | None,
+    min_time: timedelta | None,
+    min_runs: int | None,
+    max_runs: int | None,
+) -> RunWindow:
+    """Fill defaults from ``session.schedule_settings`` and reject impossible windows."""
+    settings = session.schedule_settings
+    start = _aware(start_time, "start_time") if start_time is not None else datetime.now(UTC)
+    end = _aware(end_time, "end_time") if end_time is not None else start + settings.max_time
+    if end < start:
+        raise ValueError(f"end_time {end.isoformat()} is before start_time {start.isoformat()}")
+    min_time = settings.min_time if min_time is None else min_time
+    if not isinstance(min_time, timedelta) or min_time < timedelta(0):
+        raise ValueError(f"min_time must be a non-negative timedelta, got {min_time!r}")
+    min_runs = _count(settings.min_runs if min_runs is None else min_runs, "min_runs")
+    max_runs = _count(settings.max_runs if max_runs is None else max_runs, "max_runs")
+    return RunWindow(start, end, min_time, min_runs, max_runs)
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} {value.isoformat()} is naive; give a timezone-aware datetime")
+    return value
+
+
+def _count(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RUNS_LIMIT:
+        raise ValueError(f"{name} must be an integer between 0 and {MAX_RUNS_LIMIT}, got {value!r}")
+    return value

@@ -1,0 +1,639 @@
+"""Deployment operations: the seed, ``prefect.server.models.deployments``, on DuckDB.
+
+Every function takes the store first and runs as one transaction. Reads and counts
+compile the six filter families into a single SQL statement (EXISTS subqueries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID
+
+import polars as pl
+import sqlglot
+from pydantic import BaseModel
+from sqlglot import exp
+
+from deploykit._errors import IntegrityError, ObjectNotFoundError
+from deploykit.filters import (
+    DeploymentFilter,
+    FlowFilter,
+    FlowRunFilter,
+    SqlCompiler,
+    TaskRunFilter,
+    WorkPoolFilter,
+    WorkQueueFilter,
+)
+from deploykit.models import _queue_rules as rules
+from deploykit.models._rows import db_value, fetch_model, insert_sql, to_row, update_sql
+from deploykit.models._scheduled_runs import idempotency_key, insert_scheduled_runs
+from deploykit.models._window import plan_window
+from deploykit.models.work_pools import read_work_pool_by_name
+from deploykit.models.work_queues import (
+    create_work_queue,
+    ensure_work_queue_exists,
+    read_work_queue_by_name,
+)
+from deploykit.schemas._base import utc_now
+from deploykit.schemas.actions import DeploymentUpdate
+from deploykit.schemas.core import Deployment, WorkQueue
+from deploykit.schemas.sorting import DeploymentSort
+from deploykit.store import Store
+
+F = TypeVar("F", bound=BaseModel)
+
+SCHEDULE_TYPE_SQL = (
+    "CASE WHEN d.schedule IS NULL THEN NULL "
+    "WHEN json_exists(d.schedule, '$.cron') THEN 'cron' "
+    "WHEN json_exists(d.schedule, '$.interval') THEN 'interval' ELSE 'rrule' END"
+)
+_SELECT_DEPLOYMENTS = sqlglot.parse_one(
+    f"SELECT d.*, {SCHEDULE_TYPE_SQL} AS schedule_type FROM deployment AS d", dialect="duckdb"
+)
+_COUNT_DEPLOYMENTS = sqlglot.parse_one("SELECT count(*) FROM deployment AS d", dialect="duckdb")
+_FLOW_OF_DEPLOYMENT = sqlglot.parse_one("SELECT 1 FROM flow AS f WHERE f.id = d.flow_id")
+_RUNS_OF_DEPLOYMENT = sqlglot.parse_one(
+    "SELECT 1 FROM flow_run AS fr WHERE fr.deployment_id = d.id"
+)
+_TASKS_OF_RUN = sqlglot.parse_one("SELECT 1 FROM task_run AS tr WHERE tr.flow_run_id = fr.id")
+_QUEUE_OF_DEPLOYMENT = sqlglot.parse_one(
+    "SELECT 1 FROM work_queue AS wq JOIN work_pool AS wp ON wp.id = wq.work_pool_id "
+    "WHERE wq.id = d.work_queue_id"
+)
+_SORT_SQL: dict[DeploymentSort, list[str]] = {
+    DeploymentSort.NAME_ASC: ["d.name", "d.id"],
+    DeploymentSort.NAME_DESC: ["d.name DESC", "d.id"],
+    DeploymentSort.CREATED_DESC: ["d.created DESC", "d.id"],
+    DeploymentSort.UPDATED_DESC: ["d.updated DESC", "d.id"],
+}
+_ORDER_BY = {
+    key: [sqlglot.parse_one(f"SELECT 1 ORDER BY {', '.join(cols)}").args["order"]]
+    for key, cols in _SORT_SQL.items()
+}
+_DELETE_SCHEDULED_TASK_RUNS = """
+    DELETE FROM task_run WHERE flow_run_id IN (
+        SELECT id FROM flow_run WHERE deployment_id = $id AND state_type = 'SCHEDULED' {auto}
+    )
+"""
+_DELETE_SCHEDULED_RUNS = (
+    "DELETE FROM flow_run WHERE deployment_id = $id AND state_type = 'SCHEDULED' {auto}"
+)
+
+
+# --- create / update / delete -------------------------------------------------------------
+
+
+def create_deployment(session: Store, deployment: Deployment) -> Deployment:
+    """Upsert a deployment keyed on (flow_id, name).
+
+    A new row stores every field; an existing row takes only the fields set on
+    ``deployment`` and keeps its ``id``, ``created`` and ``created_by``. The work queue
+    named by ``work_queue_name`` is ensured and linked, and the deployment's
+    auto-scheduled runs still in SCHEDULED state are deleted (the schedule may have
+    changed).
+
+    Parameters
+    ----------
+    session
+        The store.
+    deployment
+        The deployment to create or merge; its ``flow_id`` must name an existing flow.
+
+    Returns
+    -------
+    Deployment
+        The stored deployment, read back.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from deploykit.models.flows import create_flow
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> d = create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id, work_queue_name="etl"))
+    >>> d2 = create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id, tags=["prod"]))
+    >>> (d2.id == d.id, d2.tags, d2.work_queue_name, d2.work_queue_id is not None)
+    (True, ['prod'], 'etl', True)
+    """
+    deployment = _coerce_model(deployment, Deployment, "deployment")
+    now = utc_now()
+    with session.transaction() as cur:
+        found = cur.execute(
+            """
+            SELECT (SELECT count(*) FROM flow WHERE id = $flow_id) AS flow_exists, d.id, d.work_queue_name
+            FROM (SELECT 1) LEFT JOIN deployment d ON d.flow_id = $flow_id AND d.name = $name
+            """,
+            {"flow_id": deployment.flow_id, "name": deployment.name},
+        ).fetchall()
+        flow_exists, existing_id, existing_queue = found[0]
+        if not flow_exists:
+            raise IntegrityError(f"flow_id {deployment.flow_id} does not refer to an existing flow")
+        given = deployment.model_fields_set
+        if existing_id is None:
+            row = to_row(deployment) | {"created": now, "updated": now}
+            queue_name = deployment.work_queue_name
+        else:
+            row = to_row(deployment, given - {"id", "created", "created_by", "updated"})
+            row |= {"updated": now, "id": existing_id}
+            queue_name = row.get("work_queue_name", existing_queue)
+        if queue_name and "work_queue_id" not in given:
+            row["work_queue_id"] = ensure_work_queue_exists(session, queue_name).id
+        elif deployment.work_queue_id is not None:
+            _require_queue(session, deployment.work_queue_id)
+        if existing_id is None:
+            _require_free_id(session, deployment.id)
+            cur.execute(insert_sql("deployment", row), row)
+        else:
+            cur.execute(update_sql("deployment", [c for c in row if c != "id"]), row)
+            _delete_scheduled_runs(session, existing_id, auto_only=True)
+        return read_deployment(session, row["id"])  # type: ignore[return-value]
+
+
+def update_deployment(
+    session: Store, deployment_id: UUID | str, deployment: DeploymentUpdate
+) -> bool:
+    """Write the fields set on ``deployment`` to the deployment with this id.
+
+    ``work_pool_name`` and ``work_queue_name`` pick the ``work_queue_id``: both given,
+    that queue in that pool (created if missing); only a pool, the pool's default
+    queue; only a queue name, that queue (ensured). Auto-scheduled runs still in
+    SCHEDULED state are deleted.
+
+    Returns
+    -------
+    bool
+        True when a deployment was updated, False when the id does not exist.
+
+    Raises
+    ------
+    ObjectNotFoundError
+        ``work_pool_name`` names no pool (nothing is written).
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from deploykit.models.flows import create_flow
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> d = create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id))
+    >>> update_deployment(store, d.id, dk.DeploymentUpdate(tags=["prod"], work_queue_name="q1"))
+    True
+    >>> read_deployment(store, d.id).work_queue_name
+    'q1'
+    """
+    dep_id = _as_uuid(deployment_id, "deployment_id")
+    update = _coerce_model(deployment, DeploymentUpdate, "deployment")
+    given = update.model_fields_set
+    with session.transaction() as cur:
+        if not cur.execute("SELECT 1 FROM deployment WHERE id = $id", {"id": dep_id}).fetchall():
+            return False
+        row: dict[str, Any] = {
+            name: _update_value(update, name) for name in given - {"work_pool_name"}
+        }
+        queue_id = _queue_for_update(session, update.work_pool_name, update.work_queue_name)
+        if queue_id is not None:
+            row["work_queue_id"] = queue_id
+        row |= {"updated": utc_now(), "id": dep_id}
+        cur.execute(update_sql("deployment", [c for c in row if c != "id"]), row)
+        _delete_scheduled_runs(session, dep_id, auto_only=True)
+        return True
+
+
+def delete_deployment(session: Store, deployment_id: UUID | str) -> bool:
+    """Delete a deployment and all its runs still in SCHEDULED state.
+
+    Runs in other states keep their history (their ``deployment_id`` stays).
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> store = dk.Store()
+    >>> delete_deployment(store, "00000000-0000-0000-0000-000000000000")
+    False
+    """
+    dep_id = _as_uuid(deployment_id, "deployment_id")
+    with session.transaction() as cur:
+        _delete_scheduled_runs(session, dep_id, auto_only=False)
+        deleted = cur.execute(
+            "DELETE FROM deployment WHERE id = $id RETURNING id", {"id": dep_id}
+        ).fetchall()
+        return bool(deleted)
+
+
+# --- reads --------------------------------------------------------------------------------
+
+
+def read_deployment(session: Store, deployment_id: UUID | str) -> Deployment | None:
+    """The deployment with this id, or ``None``.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> read_deployment(dk.Store(), "00000000-0000-0000-0000-000000000000") is None
+    True
+    """
+    return fetch_model(
+        session.cursor(),
+        Deployment,
+        "SELECT * FROM deployment WHERE id = $id",
+        {"id": _as_uuid(deployment_id, "deployment_id")},
+    )
+
+
+def read_deployment_by_name(session: Store, name: str, flow_name: str) -> Deployment | None:
+    """The deployment ``name`` of the flow ``flow_name``; never one of another flow.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> read_deployment_by_name(dk.Store(), "nightly", "etl") is None
+    True
+    """
+    return fetch_model(
+        session.cursor(),
+        Deployment,
+        "SELECT d.* FROM deployment d JOIN flow f ON f.id = d.flow_id WHERE d.name = $name AND f.name = $flow",
+        {"name": name, "flow": flow_name},
+    )
+
+
+def read_deployments(
+    session: Store,
+    offset: int | None = None,
+    limit: int | None = None,
+    flow_filter: FlowFilter | None = None,
+    flow_run_filter: FlowRunFilter | None = None,
+    task_run_filter: TaskRunFilter | None = None,
+    deployment_filter: DeploymentFilter | None = None,
+    work_pool_filter: WorkPoolFilter | None = None,
+    work_queue_filter: WorkQueueFilter | None = None,
+    sort: DeploymentSort = DeploymentSort.NAME_ASC,
+) -> pl.DataFrame:
+    """Deployments matching every given filter, sorted, then offset, then limited.
+
+    ``flow_run_filter`` and ``task_run_filter`` select deployments with one flow run
+    matching the first and having a task run matching the second; the queue and pool
+    filters test the queue the deployment's ``work_queue_id`` refers to. Ties in the
+    sort break by id, so paging is deterministic. Filters may be given as dicts.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per deployment: the model's fields (ids as strings, dicts as JSON) and
+        ``schedule_type``.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from deploykit.models.flows import create_flow
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> for name, tags in [("a", ["prod"]), ("b", []), ("c", ["prod", "ml"])]:
+    ...     _ = create_deployment(store, dk.Deployment(name=name, flow_id=flow.id, tags=tags))
+    >>> read_deployments(store, deployment_filter={"tags": {"all_": ["prod"]}})["name"].to_list()
+    ['a', 'c']
+    >>> read_deployments(store, sort="NAME_DESC", limit=1)["name"].to_list()
+    ['c']
+    """
+    compiler = SqlCompiler()
+    query = _filtered(
+        _SELECT_DEPLOYMENTS,
+        compiler,
+        flow_filter=flow_filter,
+        flow_run_filter=flow_run_filter,
+        task_run_filter=task_run_filter,
+        deployment_filter=deployment_filter,
+        work_pool_filter=work_pool_filter,
+        work_queue_filter=work_queue_filter,
+    )
+    query.set("order", _ORDER_BY[DeploymentSort(sort)][0].copy())
+    if offset is not None:
+        query = query.offset(compiler.param(_non_negative(offset, "offset")), copy=False)
+    if limit is not None:
+        query = query.limit(compiler.param(_non_negative(limit, "limit")), copy=False)
+    return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
+
+
+def count_deployments(
+    session: Store,
+    flow_filter: FlowFilter | None = None,
+    flow_run_filter: FlowRunFilter | None = None,
+    task_run_filter: TaskRunFilter | None = None,
+    deployment_filter: DeploymentFilter | None = None,
+    work_pool_filter: WorkPoolFilter | None = None,
+    work_queue_filter: WorkQueueFilter | None = None,
+) -> int:
+    """How many deployments ``read_deployments`` would return for these filters.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> count_deployments(dk.Store(), flow_run_filter={"state": {"type": {"any_": ["FAILED"]}}})
+    0
+    """
+    compiler = SqlCompiler()
+    query = _filtered(
+        _COUNT_DEPLOYMENTS,
+        compiler,
+        flow_filter=flow_filter,
+        flow_run_filter=flow_run_filter,
+        task_run_filter=task_run_filter,
+        deployment_filter=deployment_filter,
+        work_pool_filter=work_pool_filter,
+        work_queue_filter=work_queue_filter,
+    )
+    return session.cursor().execute(query.sql("duckdb"), compiler.params or None).fetchall()[0][0]
+
+
+def _filtered(
+    base: exp.Select,
+    compiler: SqlCompiler,
+    *,
+    flow_filter: FlowFilter | Mapping[str, Any] | None,
+    flow_run_filter: FlowRunFilter | Mapping[str, Any] | None,
+    task_run_filter: TaskRunFilter | Mapping[str, Any] | None,
+    deployment_filter: DeploymentFilter | Mapping[str, Any] | None,
+    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None,
+    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None,
+) -> exp.Select:
+    """``base`` restricted by every given filter (one statement, EXISTS subqueries)."""
+    flow_f = _coerce_filter(flow_filter, FlowFilter, "flow_filter")
+    run_f = _coerce_filter(flow_run_filter, FlowRunFilter, "flow_run_filter")
+    task_f = _coerce_filter(task_run_filter, TaskRunFilter, "task_run_filter")
+    dep_f = _coerce_filter(deployment_filter, DeploymentFilter, "deployment_filter")
+    pool_f = _coerce_filter(work_pool_filter, WorkPoolFilter, "work_pool_filter")
+    queue_f = _coerce_filter(work_queue_filter, WorkQueueFilter, "work_queue_filter")
+
+    query = base.copy()
+    if dep_f is not None:
+        query = query.where(compiler.compile(dep_f.as_predicate(), "d"), copy=False)
+    if flow_f is not None:
+        flows = _FLOW_OF_DEPLOYMENT.where(compiler.compile(flow_f.as_predicate(), "f"))
+        query = query.where(exp.Exists(this=flows), copy=False)
+    if run_f is not None or task_f is not None:
+        runs = _RUNS_OF_DEPLOYMENT.copy()
+        if run_f is not None:
+            runs = runs.where(compiler.compile(run_f.as_predicate(), "fr"), copy=False)
+        if task_f is not None:
+            tasks = _TASKS_OF_RUN.where(compiler.compile(task_f.as_predicate(), "tr"))
+            runs = runs.where(exp.Exists(this=tasks), copy=False)
+        query = query.where(exp.Exists(this=runs), copy=False)
+    if queue_f is not None or pool_f is not None:
+        queues = _QUEUE_OF_DEPLOYMENT.copy()
+        if queue_f is not None:
+            queues = queues.where(compiler.compile(queue_f.as_predicate(), "wq"), copy=False)
+        if pool_f is not None:
+            queues = queues.where(compiler.compile(pool_f.as_predicate(), "wp"), copy=False)
+        query = query.where(exp.Exists(this=queues), copy=False)
+    return query
+
+
+# --- scheduling ---------------------------------------------------------------------------
+
+
+def schedule_runs(
+    session: Store,
+    deployment_id: UUID | str,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    min_time: timedelta | None = None,
+    min_runs: int | None = None,
+    max_runs: int | None = None,
+    auto_scheduled: bool = True,
+) -> list[UUID]:
+    """Create the deployment's next scheduled flow runs; return the ids newly inserted.
+
+    Dates are walked from ``start_time`` (inclusive), at most ``max_runs`` of them and
+    never past ``end_time``, stopping once ``min_runs`` are collected and the last is at
+    least ``min_time`` after the start. Defaults come from ``session.schedule_settings``
+    (3 runs, 100 runs, 1 hour, 100 days). Runs already scheduled for a date (same
+    idempotency key) are not created again. A missing deployment, one without a
+    schedule, or with an inactive schedule, gets nothing.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from datetime import datetime, timezone
+    >>> from deploykit.models.flows import create_flow
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> d = create_deployment(store, dk.Deployment(
+    ...     name="hourly", flow_id=flow.id, schedule={"cron": "0 * * * *"}))
+    >>> start = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    >>> len(schedule_runs(store, d.id, start_time=start)), len(schedule_runs(store, d.id, start_time=start))
+    (3, 0)
+    """
+    dep_id = _as_uuid(deployment_id, "deployment_id")
+    window = plan_window(session, start_time, end_time, min_time, min_runs, max_runs)
+    with session.transaction():
+        deployment = read_deployment(session, dep_id)
+        if deployment is None or deployment.schedule is None or not deployment.is_schedule_active:
+            return []
+        dates = window.dates(deployment.schedule)
+        frame = pl.DataFrame(
+            {
+                "deployment_id": [str(dep_id)] * len(dates),
+                "scheduled_time": [d.astimezone(UTC) for d in dates],
+                "idempotency_key": [idempotency_key(dep_id, d) for d in dates],
+            },
+            schema={
+                "deployment_id": pl.String,
+                "scheduled_time": pl.Datetime("us", "UTC"),
+                "idempotency_key": pl.String,
+            },
+        )
+        return insert_scheduled_runs(session, frame, auto_scheduled=auto_scheduled)
+
+
+# --- queue matching -------------------------------------------------------------------------
+
+
+def check_work_queues_for_deployment(session: Store, deployment_id: UUID | str) -> pl.DataFrame:
+    """The work queues that pick this deployment up, one row per queue.
+
+    A queue matches when its filter's tags are a subset of the deployment's tags, its
+    deployment ids (if any) include this one, and its flow runner types (if any) include
+    the deployment's; a queue without a filter matches every deployment.
+
+    Raises
+    ------
+    ObjectNotFoundError
+        No deployment has this id.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from deploykit.models.flows import create_flow
+    >>> from deploykit.models.work_queues import create_work_queue
+    >>> store = dk.Store()
+    >>> _ = create_work_queue(store, dk.WorkQueue(name="prod-only", filter={"tags": ["prod"]}))
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> d = create_deployment(store, dk.Deployment(name="dev", flow_id=flow.id, tags=["dev"]))
+    >>> check_work_queues_for_deployment(store, d.id)["name"].to_list()
+    ['default']
+    """
+    dep_id = _as_uuid(deployment_id, "deployment_id")
+    rows = session.cursor().sql(_CHECK_QUEUES, params={"id": dep_id}).pl()
+    if rows.is_empty():
+        raise ObjectNotFoundError(f"deployment {dep_id} does not exist")
+    return rows.filter(pl.col("id").is_not_null())
+
+
+def queue_matches(
+    session: Store,
+    deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
+    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
+) -> pl.DataFrame:
+    """Every (deployment, queue) pair with each matching rule's verdict, in one query.
+
+    Columns: ``deployment_id``, ``deployment_name``, ``work_queue_id``,
+    ``work_queue_name``, ``work_pool_name``, ``tags_match``, ``missing_tags``,
+    ``deployment_id_match``, ``flow_runner_match``, ``assigned`` (the deployment's own
+    ``work_queue_id``) and ``matches`` (all three rules hold).
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from deploykit.models.flows import create_flow
+    >>> from deploykit.models.work_queues import create_work_queue
+    >>> store = dk.Store()
+    >>> _ = create_work_queue(store, dk.WorkQueue(name="prod-only", filter={"tags": ["prod", "k8s"]}))
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> _ = create_deployment(store, dk.Deployment(name="a", flow_id=flow.id, tags=["prod"]))
+    >>> m = queue_matches(store)
+    >>> m.filter(pl.col("work_queue_name") == "prod-only")["missing_tags"].to_list()
+    [['k8s']]
+    """
+    compiler = SqlCompiler()
+    query = _QUEUE_MATRIX.copy()
+    dep_f = _coerce_filter(deployment_filter, DeploymentFilter, "deployment_filter")
+    queue_f = _coerce_filter(work_queue_filter, WorkQueueFilter, "work_queue_filter")
+    if dep_f is not None:
+        query = query.where(compiler.compile(dep_f.as_predicate(), "d"), copy=False)
+    if queue_f is not None:
+        query = query.where(compiler.compile(queue_f.as_predicate(), "q"), copy=False)
+    return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
+
+
+_CHECK_QUEUES = f"""
+SELECT q.*, p.name AS work_pool_name
+FROM (SELECT id, tags, flow_runner, work_queue_id FROM deployment WHERE id = $id) AS d
+LEFT JOIN (work_queue AS q JOIN work_pool AS p ON p.id = q.work_pool_id) ON {rules.MATCHES}
+ORDER BY p.name, q.priority, q.name, q.id
+"""
+_QUEUE_MATRIX = sqlglot.parse_one(
+    f"""
+    SELECT d.id AS deployment_id, d.name AS deployment_name, q.id AS work_queue_id,
+        q.name AS work_queue_name, p.name AS work_pool_name,
+        {rules.TAGS_MATCH} AS tags_match, {rules.MISSING_TAGS} AS missing_tags,
+        {rules.DEPLOYMENT_ID_MATCH} AS deployment_id_match,
+        {rules.FLOW_RUNNER_MATCH} AS flow_runner_match,
+        {rules.ASSIGNED} AS assigned, {rules.MATCHES} AS matches
+    FROM deployment AS d CROSS JOIN work_queue AS q JOIN work_pool AS p ON p.id = q.work_pool_id
+    ORDER BY d.name, d.id, p.name, q.priority, q.name, q.id
+    """,
+    dialect="duckdb",
+)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _delete_scheduled_runs(session: Store, deployment_id: UUID, *, auto_only: bool) -> None:
+    """Delete the deployment's SCHEDULED runs (only auto-scheduled ones if ``auto_only``)."""
+    auto = "AND auto_scheduled" if auto_only else ""
+    cur = session.cursor()
+    params = {"id": deployment_id}
+    cur.execute(_DELETE_SCHEDULED_TASK_RUNS.format(auto=auto), params)
+    cur.execute(_DELETE_SCHEDULED_RUNS.format(auto=auto), params)
+
+
+def _queue_for_update(session: Store, pool_name: str | None, queue_name: str | None) -> UUID | None:
+    """The ``work_queue_id`` an update's pool / queue names select (SPEC section 2)."""
+    if pool_name:
+        pool = read_work_pool_by_name(session, pool_name)
+        if pool is None:
+            raise ObjectNotFoundError(f"work_pool_name {pool_name!r}: no work pool has this name")
+        if not queue_name:
+            return pool.default_queue_id
+        queue = read_work_queue_by_name(session, queue_name, work_pool_name=pool_name)
+        if queue is None:
+            queue = create_work_queue(session, WorkQueue(name=queue_name, work_pool_id=pool.id))
+        return queue.id
+    if queue_name:
+        return ensure_work_queue_exists(session, queue_name).id
+    return None
+
+
+_NOT_NULL_UPDATES = frozenset({"is_schedule_active", "parameters", "tags", "infra_overrides"})
+
+
+def _update_value(update: DeploymentUpdate, name: str) -> Any:
+    """The stored value of one set field of an update; required columns reject ``None``."""
+    value = getattr(update, name)
+    if value is None and name in _NOT_NULL_UPDATES:
+        raise ValueError(f"DeploymentUpdate.{name} cannot be set to None")
+    return db_value(Deployment, name, value)
+
+
+def _require_queue(session: Store, queue_id: UUID) -> None:
+    if (
+        not session.cursor()
+        .execute("SELECT 1 FROM work_queue WHERE id = $id", {"id": queue_id})
+        .fetchall()
+    ):
+        raise IntegrityError(f"work_queue_id {queue_id} does not refer to an existing work queue")
+
+
+def _require_free_id(session: Store, deployment_id: UUID) -> None:
+    if (
+        session.cursor()
+        .execute("SELECT 1 FROM deployment WHERE id = $id", {"id": deployment_id})
+        .fetchall()
+    ):
+        raise IntegrityError(f"id {deployment_id} is already used by another deployment")
+
+
+def _as_uuid(value: UUID | str, name: str) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise ValueError(f"{name} {value!r} is not a valid UUID") from None
+
+
+def _non_negative(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def _coerce_filter(value: F | Mapping[str, Any] | None, cls: type[F], name: str) -> F | None:
+    if value is None:
+        return None
+    return _coerce_model(value, cls, name)
+
+
+def _coerce_model(value: F | Mapping[str, Any], cls: type[F], name: str) -> F:
+    """Accept the model or a dict of its fields; anything else is a clear TypeError."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        return cls.model_validate(value)
+    raise TypeError(f"{name} must be a {cls.__name__} or a dict, got {type(value).__name__}")
+
+
+__all__ = [
+    "check_work_queues_for_deployment",
+    "queue_matches",
+    "count_deployments",
+    "create_deployment",
+    "delete_deployment",
+    "read_deployment",
+    "read_deployment_by_name",
+    "read_deployments",
+    "schedule_runs",
+]

@@ -1,0 +1,94 @@
+"""Flow run operations (Prefect's ``server/models/flow_runs.py``)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import polars as pl
+from sqlglot import exp
+
+from deploykit._errors import IntegrityError
+from deploykit.filters import DeploymentFilter, FlowRunFilter, SqlCompiler
+from deploykit.models._rows import fetch_model, insert_sql, to_row
+from deploykit.schemas._base import utc_now
+from deploykit.schemas.core import FlowRun
+from deploykit.store import Store
+
+
+def create_flow_run(session: Store, flow_run: FlowRun) -> FlowRun:
+    """Create a flow run; with an ``idempotency_key`` already used for its flow, return that run.
+
+    Examples
+    --------
+    >>> from deploykit import Store, Flow
+    >>> from deploykit.models.flows import create_flow
+    >>> store = Store()
+    >>> flow = create_flow(store, Flow(name="etl"))
+    >>> a = create_flow_run(store, FlowRun(flow_id=flow.id, idempotency_key="k"))
+    >>> create_flow_run(store, FlowRun(flow_id=flow.id, idempotency_key="k")).id == a.id
+    True
+    """
+    now = utc_now()
+    with session.transaction() as cur:
+        if not cur.execute(
+            "SELECT 1 FROM flow WHERE id = $id", {"id": flow_run.flow_id}
+        ).fetchall():
+            raise IntegrityError(f"flow_id {flow_run.flow_id} does not refer to an existing flow")
+        row = to_row(flow_run) | {"created": now, "updated": now}
+        inserted = cur.execute(
+            insert_sql("flow_run", row)
+            + " ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING id",
+            row,
+        ).fetchall()
+        if inserted:
+            return read_flow_run(session, inserted[0][0])  # type: ignore[return-value]
+        return fetch_model(  # type: ignore[return-value]
+            cur,
+            FlowRun,
+            "SELECT * FROM flow_run WHERE flow_id = $f AND idempotency_key = $k",
+            {"f": flow_run.flow_id, "k": flow_run.idempotency_key},
+        )
+
+
+def read_flow_run(session: Store, flow_run_id: UUID | str) -> FlowRun | None:
+    """The flow run with this id, or ``None``."""
+    return fetch_model(
+        session.cursor(),
+        FlowRun,
+        "SELECT * FROM flow_run WHERE id = $id",
+        {"id": UUID(str(flow_run_id))},
+    )
+
+
+def read_flow_runs(
+    session: Store,
+    flow_run_filter: FlowRunFilter | None = None,
+    deployment_filter: DeploymentFilter | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> pl.DataFrame:
+    """Flow runs matching the filters, by expected start time then id.
+
+    Examples
+    --------
+    >>> from deploykit import Store
+    >>> read_flow_runs(Store()).height
+    0
+    """
+    compiler = SqlCompiler()
+    query = exp.select("fr.*").from_("flow_run AS fr").order_by("fr.expected_start_time", "fr.id")
+    if flow_run_filter is not None:
+        query = query.where(compiler.compile(flow_run_filter.as_predicate(), "fr"))
+    if deployment_filter is not None:
+        dep = (
+            exp.select("1")
+            .from_("deployment AS d")
+            .where("d.id = fr.deployment_id")
+            .where(compiler.compile(deployment_filter.as_predicate(), "d"))
+        )
+        query = query.where(exp.Exists(this=dep))
+    if offset:
+        query = query.offset(compiler.param(int(offset)))
+    if limit is not None:
+        query = query.limit(compiler.param(int(limit)))
+    return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()

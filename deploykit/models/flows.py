@@ -1,0 +1,40 @@
+"""Flow operations (Prefect's ``server/models/flows.py``)."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from deploykit.models._rows import fetch_model, insert_sql, to_row
+from deploykit.schemas._base import utc_now
+from deploykit.schemas.core import Flow
+from deploykit.store import Store
+
+
+def create_flow(session: Store, flow: Flow) -> Flow:
+    """Create a flow, or return the existing flow of that name unchanged (Prefect's upsert).
+
+    Examples
+    --------
+    >>> from deploykit import Store
+    >>> store = Store()
+    >>> a = create_flow(store, Flow(name="etl"))
+    >>> create_flow(store, Flow(name="etl", tags=["x"])).id == a.id
+    True
+    """
+    now = utc_now()
+    with session.transaction() as cur:
+        row = to_row(flow) | {"created": now, "updated": now}
+        cur.execute(insert_sql("flow", row) + " ON CONFLICT (name) DO NOTHING", row)
+        return read_flow_by_name(session, flow.name)  # type: ignore[return-value]
+
+
+def read_flow(session: Store, flow_id: UUID | str) -> Flow | None:
+    """The flow with this id, or ``None``."""
+    return fetch_model(
+        session.cursor(), Flow, "SELECT * FROM flow WHERE id = $id", {"id": UUID(str(flow_id))}
+    )
+
+
+def read_flow_by_name(session: Store, name: str) -> Flow | None:
+    """The flow with this name, or ``None``."""
+    return fetch_model(session.cursor(), Flow, "SELECT * FROM flow WHERE name = $n", {"n": name})
