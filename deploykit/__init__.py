@@ -16,7 +16,7 @@ from deploykit.store import ScheduleSettings, Store
 
 __version__ = "0.1.0"
 
-__all__ = [  # noqa: PLE0604
+__all__ = [
     "DeploykitError",
     "IntegrityError",
     "ObjectNotFoundError",

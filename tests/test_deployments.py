@@ -37,9 +37,7 @@ def test_create_stores_every_field(store, flow):
         pull_steps=[{"step": {"k": 1}}],
     )
     got = D.create_deployment(store, dep)
-    assert got.model_dump(exclude={"created", "updated"}) == dep.model_dump(
-        exclude={"created", "updated"}
-    )
+    assert got.model_dump(exclude={"created", "updated"}) == dep.model_dump(exclude={"created", "updated"})
     assert got.created is not None and got.updated is not None
     assert got.created.tzinfo is not None
 
@@ -88,9 +86,7 @@ def test_work_queue_is_ensured_and_linked(store, flow):
     pool = work_pools.read_work_pool_by_name(store, "default-agent-pool")
     assert queue.work_pool_id == pool.id
     # a second deployment on the same queue reuses it
-    other = D.create_deployment(
-        store, dk.Deployment(name="e", flow_id=flow.id, work_queue_name="wq")
-    )
+    other = D.create_deployment(store, dk.Deployment(name="e", flow_id=flow.id, work_queue_name="wq"))
     assert other.work_queue_id == queue.id
     assert store.sql("SELECT count(*) AS n FROM work_queue WHERE name = 'wq'")["n"][0] == 1
 
@@ -98,9 +94,7 @@ def test_work_queue_is_ensured_and_linked(store, flow):
 def test_existing_queue_in_another_pool_is_found(store, flow):
     pool = work_pools.create_work_pool(store, dk.WorkPool(name="k8s", type="kubernetes"))
     queue = work_queues.create_work_queue(store, dk.WorkQueue(name="gpu", work_pool_id=pool.id))
-    got = D.create_deployment(
-        store, dk.Deployment(name="d", flow_id=flow.id, work_queue_name="gpu")
-    )
+    got = D.create_deployment(store, dk.Deployment(name="d", flow_id=flow.id, work_queue_name="gpu"))
     assert got.work_queue_id == queue.id
 
 
@@ -108,9 +102,7 @@ def test_default_pool_queue_wins_over_other_pools(store, flow):
     pool = work_pools.create_work_pool(store, dk.WorkPool(name="k8s", type="kubernetes"))
     work_queues.create_work_queue(store, dk.WorkQueue(name="shared", work_pool_id=pool.id))
     in_default = work_queues.create_work_queue(store, dk.WorkQueue(name="shared"))
-    got = D.create_deployment(
-        store, dk.Deployment(name="d", flow_id=flow.id, work_queue_name="shared")
-    )
+    got = D.create_deployment(store, dk.Deployment(name="d", flow_id=flow.id, work_queue_name="shared"))
     assert got.work_queue_id == in_default.id
 
 
@@ -235,9 +227,7 @@ class TestReadDeployments:
     @pytest.mark.parametrize("active,expected", [(False, ["d3"]), (True, ["d1", "d2"])])
     def test_by_schedule_active(self, data, active, expected):
         f = dk.DeploymentFilter(is_schedule_active={"eq_": active})
-        assert set(ids(D.read_deployments(data, deployment_filter=f))) == {
-            getattr(self, e) for e in expected
-        }
+        assert set(ids(D.read_deployments(data, deployment_filter=f))) == {getattr(self, e) for e in expected}
 
     @pytest.mark.parametrize(
         "tags,expected",
@@ -282,9 +272,7 @@ class TestReadDeployments:
         # run1 matches the run filter, run2 has the task: no single run satisfies both
         assert D.read_deployments(data, flow_run_filter=by_run, task_run_filter=by_task).height == 0
         both = dk.FlowRunFilter(id={"any_": [run2.id]})
-        assert ids(D.read_deployments(data, flow_run_filter=both, task_run_filter=by_task)) == [
-            self.d2
-        ]
+        assert ids(D.read_deployments(data, flow_run_filter=both, task_run_filter=by_task)) == [self.d2]
         failed = {"state": {"type": {"any_": ["FAILED"]}}}
         assert D.count_deployments(data, flow_run_filter=failed) == 1
 
@@ -321,17 +309,11 @@ def test_work_pool_and_queue_filters(store, flow):
     pool = work_pools.create_work_pool(store, dk.WorkPool(name="k8s", type="kubernetes"))
     q = work_queues.create_work_queue(store, dk.WorkQueue(name="High-Mem", work_pool_id=pool.id))
     a = D.create_deployment(store, dk.Deployment(name="a", flow_id=flow.id, work_queue_id=q.id))
-    b = D.create_deployment(
-        store, dk.Deployment(name="b", flow_id=flow.id, work_queue_name="other")
-    )
+    b = D.create_deployment(store, dk.Deployment(name="b", flow_id=flow.id, work_queue_name="other"))
     D.create_deployment(store, dk.Deployment(name="c", flow_id=flow.id))
     assert ids(D.read_deployments(store, work_pool_filter={"name": {"any_": ["k8s"]}})) == [a.id]
-    assert ids(
-        D.read_deployments(store, work_pool_filter={"type": {"any_": ["prefect-agent"]}})
-    ) == [b.id]
-    assert ids(
-        D.read_deployments(store, work_queue_filter={"name": {"startswith_": ["high"]}})
-    ) == [a.id]
+    assert ids(D.read_deployments(store, work_pool_filter={"type": {"any_": ["prefect-agent"]}})) == [b.id]
+    assert ids(D.read_deployments(store, work_queue_filter={"name": {"startswith_": ["high"]}})) == [a.id]
     assert ids(D.read_deployments(store, work_queue_filter={"id": {"any_": [q.id]}})) == [a.id]
     assert (
         D.count_deployments(
@@ -346,9 +328,7 @@ def test_work_pool_and_queue_filters(store, flow):
 def test_returned_frame_shape(store, flow):
     D.create_deployment(
         store,
-        dk.Deployment(
-            name="d", flow_id=flow.id, schedule={"cron": "0 0 * * *"}, parameters={"a": 1}
-        ),
+        dk.Deployment(name="d", flow_id=flow.id, schedule={"cron": "0 0 * * *"}, parameters={"a": 1}),
     )
     df = D.read_deployments(store)
     assert df.schema["id"] == pl.String
@@ -387,9 +367,7 @@ def test_schedules_round_trip(store, flow, schedule, kind):
 
 
 def test_update_writes_only_set_fields(store, flow):
-    dep = D.create_deployment(
-        store, dk.Deployment(name="d", flow_id=flow.id, tags=["a"], version="1")
-    )
+    dep = D.create_deployment(store, dk.Deployment(name="d", flow_id=flow.id, tags=["a"], version="1"))
     assert D.update_deployment(store, dep.id, dk.DeploymentUpdate(version="2"))
     got = D.read_deployment(store, dep.id)
     assert got.version == "2" and got.tags == ["a"] and got.updated > dep.updated
@@ -402,9 +380,7 @@ def test_update_missing_returns_false(store):
 def test_update_with_pool_and_queue(store, flow):
     pool = work_pools.create_work_pool(store, dk.WorkPool(name="k8s", type="kubernetes"))
     dep = D.create_deployment(store, dk.Deployment(name="d", flow_id=flow.id))
-    D.update_deployment(
-        store, dep.id, dk.DeploymentUpdate(work_pool_name="k8s", work_queue_name="new-q")
-    )
+    D.update_deployment(store, dep.id, dk.DeploymentUpdate(work_pool_name="k8s", work_queue_name="new-q"))
     queue = work_queues.read_work_queue_by_name(store, "new-q", work_pool_name="k8s")
     assert queue is not None and queue.work_pool_id == pool.id
     got = D.read_deployment(store, dep.id)

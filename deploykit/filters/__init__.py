@@ -10,4 +10,4 @@ from deploykit.filters._sql import SqlCompiler
 from deploykit.schemas.filters import *  # noqa: F403 - the filter classes, re-exported
 from deploykit.schemas.filters import __all__ as _filter_names
 
-__all__ = ["SqlCompiler", "to_polars", *_filter_names]  # noqa: PLE0604
+__all__ = ["SqlCompiler", "to_polars", *_filter_names]

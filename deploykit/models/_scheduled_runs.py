@@ -33,7 +33,7 @@ SELECT
 FROM new_run_dates AS n JOIN deployment AS d ON d.id = CAST(n.deployment_id AS UUID)
 ORDER BY d.id, n.scheduled_time
 ON CONFLICT DO NOTHING
-RETURNING id
+RETURNING id, deployment_id, expected_start_time AS scheduled_time, idempotency_key
 """
 
 
@@ -51,18 +51,43 @@ def idempotency_key(deployment_id: UUID | str, date: datetime) -> str:
 
 def insert_scheduled_runs(
     session: Store, dates: pl.DataFrame, *, auto_scheduled: bool
-) -> list[UUID]:
-    """Insert one SCHEDULED run per row of ``dates`` and return the ids actually inserted.
+) -> pl.DataFrame:
+    """Insert one SCHEDULED run per row of ``dates``; return the runs actually inserted.
 
     ``dates`` has ``deployment_id`` (str), ``scheduled_time`` (UTC) and
-    ``idempotency_key`` columns. Must be called inside a transaction.
+    ``idempotency_key`` columns. The result has ``id``, ``deployment_id``,
+    ``scheduled_time`` and ``idempotency_key``. Must be called inside a transaction.
     """
     if dates.is_empty():
-        return []
+        return pl.DataFrame(schema=INSERTED_SCHEMA)
     cur = session.cursor()
     cur.register("new_run_dates", dates)
     try:
         params = {"now": datetime.now(UTC), "auto": auto_scheduled, "tag": AUTO_SCHEDULED_TAG}
-        return [row[0] for row in cur.execute(_INSERT_RUNS, params).fetchall()]
+        return cur.sql(_INSERT_RUNS, params=params).pl()
     finally:
         cur.unregister("new_run_dates")
+
+
+INSERTED_SCHEMA = pl.Schema(
+    {
+        "id": pl.String(),
+        "deployment_id": pl.String(),
+        "scheduled_time": pl.Datetime("us", "UTC"),
+        "idempotency_key": pl.String(),
+    }
+)
+
+
+def iso_in_zone(instants: pl.Expr, zones: pl.Series) -> pl.Expr:
+    """ISO 8601 text of UTC ``instants`` in each row's zone, as ``datetime.isoformat`` writes it."""
+    text = pl.lit(None, pl.String)
+    for zone in zones.unique().drop_nulls().sort().to_list():
+        local = instants.dt.convert_time_zone(zone)
+        formatted = (
+            pl.when(local.dt.microsecond() == 0)
+            .then(local.dt.strftime("%Y-%m-%dT%H:%M:%S%:z"))
+            .otherwise(local.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f%:z"))
+        )
+        text = pl.when(pl.col("timezone") == zone).then(formatted).otherwise(text)
+    return text

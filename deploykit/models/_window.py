@@ -51,8 +51,8 @@ def plan_window(
 ) -> RunWindow:
     """Fill defaults from ``session.schedule_settings`` and reject impossible windows."""
     settings = session.schedule_settings
-    start = _aware(start_time, "start_time") if start_time is not None else datetime.now(UTC)
-    end = _aware(end_time, "end_time") if end_time is not None else start + settings.max_time
+    start = require_aware(start_time, "start_time") if start_time is not None else datetime.now(UTC)
+    end = require_aware(end_time, "end_time") if end_time is not None else start + settings.max_time
     if end < start:
         raise ValueError(f"end_time {end.isoformat()} is before start_time {start.isoformat()}")
     min_time = settings.min_time if min_time is None else min_time
@@ -63,7 +63,8 @@ def plan_window(
     return RunWindow(start, end, min_time, min_runs, max_runs)
 
 
-def _aware(value: datetime, name: str) -> datetime:
+def require_aware(value: datetime, name: str) -> datetime:
+    """``value`` itself, or a clear error when it is not a timezone-aware datetime."""
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:

@@ -6,14 +6,13 @@ compile the six filter families into a single SQL statement (EXISTS subqueries).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 import polars as pl
 import sqlglot
-from pydantic import BaseModel
 from sqlglot import exp
 
 from deploykit._errors import IntegrityError, ObjectNotFoundError
@@ -27,22 +26,24 @@ from deploykit.filters import (
     WorkQueueFilter,
 )
 from deploykit.models import _queue_rules as rules
+from deploykit.models._args import as_uuid, coerce_filter, coerce_model, non_negative
+from deploykit.models._bulk import models_to_frame, normalise_frame
 from deploykit.models._rows import db_value, fetch_model, insert_sql, to_row, update_sql
-from deploykit.models._scheduled_runs import idempotency_key, insert_scheduled_runs
-from deploykit.models._window import plan_window
+from deploykit.models._scheduled_runs import idempotency_key, insert_scheduled_runs, iso_in_zone
+from deploykit.models._window import plan_window, require_aware
 from deploykit.models.work_pools import read_work_pool_by_name
 from deploykit.models.work_queues import (
     create_work_queue,
     ensure_work_queue_exists,
     read_work_queue_by_name,
 )
+from deploykit.scheduling import expand_schedules
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.actions import DeploymentUpdate
 from deploykit.schemas.core import Deployment, WorkQueue
+from deploykit.schemas.schedules import MAX_DATES
 from deploykit.schemas.sorting import DeploymentSort
 from deploykit.store import Store
-
-F = TypeVar("F", bound=BaseModel)
 
 SCHEDULE_TYPE_SQL = (
     "CASE WHEN d.schedule IS NULL THEN NULL "
@@ -117,7 +118,7 @@ def create_deployment(session: Store, deployment: Deployment) -> Deployment:
     >>> (d2.id == d.id, d2.tags, d2.work_queue_name, d2.work_queue_id is not None)
     (True, ['prod'], 'etl', True)
     """
-    deployment = _coerce_model(deployment, Deployment, "deployment")
+    deployment = coerce_model(deployment, Deployment, "deployment")
     now = utc_now()
     with session.transaction() as cur:
         found = cur.execute(
@@ -183,8 +184,8 @@ def update_deployment(
     >>> read_deployment(store, d.id).work_queue_name
     'q1'
     """
-    dep_id = _as_uuid(deployment_id, "deployment_id")
-    update = _coerce_model(deployment, DeploymentUpdate, "deployment")
+    dep_id = as_uuid(deployment_id, "deployment_id")
+    update = coerce_model(deployment, DeploymentUpdate, "deployment")
     given = update.model_fields_set
     with session.transaction() as cur:
         if not cur.execute("SELECT 1 FROM deployment WHERE id = $id", {"id": dep_id}).fetchall():
@@ -213,13 +214,113 @@ def delete_deployment(session: Store, deployment_id: UUID | str) -> bool:
     >>> delete_deployment(store, "00000000-0000-0000-0000-000000000000")
     False
     """
-    dep_id = _as_uuid(deployment_id, "deployment_id")
+    dep_id = as_uuid(deployment_id, "deployment_id")
     with session.transaction() as cur:
         _delete_scheduled_runs(session, dep_id, auto_only=False)
         deleted = cur.execute(
             "DELETE FROM deployment WHERE id = $id RETURNING id", {"id": dep_id}
         ).fetchall()
         return bool(deleted)
+
+
+def create_deployments(session: Store, deployments: pl.DataFrame | Sequence[Deployment]) -> int:
+    """Upsert many deployments keyed on (flow_id, name) in one statement.
+
+    A DataFrame's columns are the fields written (missing ones take the model's
+    defaults on insert and are left alone on update); a list of models writes every
+    field. As with :func:`create_deployment`, existing rows keep ``id``, ``created`` and
+    ``created_by``, queues named by ``work_queue_name`` are ensured and linked, and the
+    updated deployments' auto-scheduled runs in SCHEDULED state are deleted.
+
+    Returns
+    -------
+    int
+        The number of deployments inserted or updated.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from deploykit.models.flows import create_flow
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> frame = pl.DataFrame({"name": ["a", "b"], "flow_id": [str(flow.id)] * 2, "tags": [["x"], []]})
+    >>> create_deployments(store, frame), count_deployments(store)
+    (2, 2)
+    """
+    if isinstance(deployments, pl.DataFrame):
+        given = set(deployments.columns)
+        frame = normalise_frame(deployments, Deployment, required={"name", "flow_id"})
+    else:
+        given = set(Deployment.model_fields)
+        frame = models_to_frame(list(deployments), Deployment)
+    if frame.is_empty():
+        return 0
+    duplicates = frame.filter(pl.struct("flow_id", "name").is_duplicated())
+    if duplicates.height:
+        raise IntegrityError(
+            f"deployment {duplicates['name'][0]!r} of flow {duplicates['flow_id'][0]} appears twice"
+        )
+    with session.transaction() as cur:
+        cur.register("new_deployments", frame)
+        try:
+            missing = cur.execute(_MISSING_FLOWS).fetchall()
+            if missing:
+                raise IntegrityError(f"flow_id {missing[0][0]} does not refer to an existing flow")
+            frame = _link_queues(session, frame, "work_queue_id" in given)
+            cur.unregister("new_deployments")
+            cur.register("new_deployments", frame)
+            written = set(given) | {"work_queue_id"} if "work_queue_name" in given else set(given)
+            updates = [c for c in frame.columns if c in written and c not in _KEEP_ON_UPSERT]
+            sets = ", ".join(
+                [f"{c} = excluded.{c}" for c in updates] + ["updated = excluded.updated"]
+            )
+            columns = ", ".join(frame.columns)
+            selects = ", ".join(_bulk_select(c) for c in frame.columns)
+            rows = cur.execute(
+                f"INSERT INTO deployment ({columns}) SELECT {selects} FROM new_deployments "
+                f"ON CONFLICT (flow_id, name) DO UPDATE SET {sets}",
+                {"now": utc_now()},
+            ).fetchall()[0][0]
+            cur.execute(
+                "DELETE FROM flow_run WHERE auto_scheduled AND state_type = 'SCHEDULED' AND deployment_id IN "
+                "(SELECT d.id FROM deployment d JOIN new_deployments n "
+                "ON d.flow_id = CAST(n.flow_id AS UUID) AND d.name = n.name)"
+            ).fetchall()
+        finally:
+            cur.unregister("new_deployments")
+    return int(rows)
+
+
+_KEEP_ON_UPSERT = frozenset({"id", "created", "created_by", "updated"})
+_MISSING_FLOWS = (
+    "SELECT DISTINCT n.flow_id FROM new_deployments n "
+    "ANTI JOIN flow f ON f.id = CAST(n.flow_id AS UUID) ORDER BY 1 LIMIT 1"
+)
+
+
+def _bulk_select(column: str) -> str:
+    """How a frame column becomes a deployment column in the bulk insert."""
+    if column == "id":
+        return "coalesce(CAST(id AS UUID), uuid())"
+    if column in ("created", "updated"):
+        return "$now"
+    return column
+
+
+def _link_queues(session: Store, frame: pl.DataFrame, ids_given: bool) -> pl.DataFrame:
+    """Ensure each named queue exists and fill ``work_queue_id`` where the caller gave none."""
+    names = (
+        frame.filter(pl.col("work_queue_name").is_not_null())["work_queue_name"].unique().to_list()
+    )
+    if not names:
+        return frame
+    queue_ids = {name: str(ensure_work_queue_exists(session, name).id) for name in sorted(names)}
+    looked_up = pl.col("work_queue_name").replace_strict(
+        queue_ids, default=None, return_dtype=pl.String
+    )
+    if ids_given:
+        looked_up = pl.coalesce(pl.col("work_queue_id"), looked_up)
+    return frame.with_columns(looked_up.alias("work_queue_id"))
 
 
 # --- reads --------------------------------------------------------------------------------
@@ -238,7 +339,7 @@ def read_deployment(session: Store, deployment_id: UUID | str) -> Deployment | N
         session.cursor(),
         Deployment,
         "SELECT * FROM deployment WHERE id = $id",
-        {"id": _as_uuid(deployment_id, "deployment_id")},
+        {"id": as_uuid(deployment_id, "deployment_id")},
     )
 
 
@@ -310,9 +411,9 @@ def read_deployments(
     )
     query.set("order", _ORDER_BY[DeploymentSort(sort)][0].copy())
     if offset is not None:
-        query = query.offset(compiler.param(_non_negative(offset, "offset")), copy=False)
+        query = query.offset(compiler.param(non_negative(offset, "offset")), copy=False)
     if limit is not None:
-        query = query.limit(compiler.param(_non_negative(limit, "limit")), copy=False)
+        query = query.limit(compiler.param(non_negative(limit, "limit")), copy=False)
     return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
 
 
@@ -359,12 +460,12 @@ def _filtered(
     work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None,
 ) -> exp.Select:
     """``base`` restricted by every given filter (one statement, EXISTS subqueries)."""
-    flow_f = _coerce_filter(flow_filter, FlowFilter, "flow_filter")
-    run_f = _coerce_filter(flow_run_filter, FlowRunFilter, "flow_run_filter")
-    task_f = _coerce_filter(task_run_filter, TaskRunFilter, "task_run_filter")
-    dep_f = _coerce_filter(deployment_filter, DeploymentFilter, "deployment_filter")
-    pool_f = _coerce_filter(work_pool_filter, WorkPoolFilter, "work_pool_filter")
-    queue_f = _coerce_filter(work_queue_filter, WorkQueueFilter, "work_queue_filter")
+    flow_f = coerce_filter(flow_filter, FlowFilter, "flow_filter")
+    run_f = coerce_filter(flow_run_filter, FlowRunFilter, "flow_run_filter")
+    task_f = coerce_filter(task_run_filter, TaskRunFilter, "task_run_filter")
+    dep_f = coerce_filter(deployment_filter, DeploymentFilter, "deployment_filter")
+    pool_f = coerce_filter(work_pool_filter, WorkPoolFilter, "work_pool_filter")
+    queue_f = coerce_filter(work_queue_filter, WorkQueueFilter, "work_queue_filter")
 
     query = base.copy()
     if dep_f is not None:
@@ -425,7 +526,7 @@ def schedule_runs(
     >>> len(schedule_runs(store, d.id, start_time=start)), len(schedule_runs(store, d.id, start_time=start))
     (3, 0)
     """
-    dep_id = _as_uuid(deployment_id, "deployment_id")
+    dep_id = as_uuid(deployment_id, "deployment_id")
     window = plan_window(session, start_time, end_time, min_time, min_runs, max_runs)
     with session.transaction():
         deployment = read_deployment(session, dep_id)
@@ -444,7 +545,208 @@ def schedule_runs(
                 "idempotency_key": pl.String,
             },
         )
+        inserted = insert_scheduled_runs(session, frame, auto_scheduled=auto_scheduled)
+        return [UUID(i) for i in inserted["id"]]
+
+
+def preview_runs(
+    session: Store,
+    start: datetime,
+    end: datetime,
+    *,
+    deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
+    flow_filter: FlowFilter | Mapping[str, Any] | None = None,
+    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None = None,
+    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
+    include_inactive: bool = False,
+    max_runs_per_deployment: int = 1000,
+) -> pl.DataFrame:
+    """Every run the selected deployments' schedules would create in ``[start, end]``.
+
+    Nothing is written. Schedules are expanded in bulk (``deploykit.scheduling``), with
+    the same dates as each schedule's ``get_dates``.
+
+    Parameters
+    ----------
+    start, end
+        The window, inclusive; timezone-aware, at most ``MAX_PREVIEW_WINDOW`` long.
+    deployment_filter, flow_filter, work_pool_filter, work_queue_filter
+        Select deployments as :func:`read_deployments` does.
+    include_inactive
+        Also preview schedules that are switched off (``is_schedule_active`` False).
+    max_runs_per_deployment
+        At most this many (earliest) runs per deployment.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``deployment_id``, ``deployment_name``, ``flow_name``, ``work_queue_name``,
+        ``work_pool_name``, ``schedule_type``, ``timezone``, ``scheduled_time`` (UTC),
+        ``local_time`` (wall clock in the schedule's zone) and ``dst_adjusted`` (the run
+        was moved by a DST gap or falls on a repeated wall time), by time.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from datetime import datetime, timezone
+    >>> from deploykit.models.flows import create_flow
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> _ = create_deployment(store, dk.Deployment(name="d", flow_id=flow.id,
+    ...     schedule={"cron": "30 2 * * *", "timezone": "America/New_York"}))
+    >>> runs = preview_runs(store, datetime(2023, 3, 11, tzinfo=timezone.utc),
+    ...                     datetime(2023, 3, 13, tzinfo=timezone.utc))
+    >>> runs.select("local_time", "dst_adjusted").rows()
+    [(datetime.datetime(2023, 3, 11, 2, 30), False), (datetime.datetime(2023, 3, 12, 3, 0), True)]
+    """
+    start = require_aware(start, "start")
+    end = require_aware(end, "end")
+    if end < start:
+        raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
+    if end - start > MAX_PREVIEW_WINDOW:
+        raise ValueError(
+            f"preview window {end - start} is longer than the limit {MAX_PREVIEW_WINDOW}"
+        )
+    if not 1 <= max_runs_per_deployment <= MAX_DATES:
+        raise ValueError(f"max_runs_per_deployment must be between 1 and {MAX_DATES}")
+    selected = _scheduled_deployments(
+        session,
+        deployment_filter,
+        flow_filter,
+        work_pool_filter,
+        work_queue_filter,
+        include_inactive,
+    )
+    dates = expand_schedules(
+        selected.select("id", "schedule"), start, end, max_per_schedule=max_runs_per_deployment
+    )
+    return (
+        dates.join(selected.drop("schedule"), on="id", how="inner")
+        .rename({"id": "deployment_id"})
+        .select(
+            "deployment_id",
+            "deployment_name",
+            "flow_name",
+            "work_queue_name",
+            "work_pool_name",
+            "schedule_type",
+            "timezone",
+            "scheduled_time",
+            "local_time",
+            "dst_adjusted",
+        )
+        .sort("scheduled_time", "deployment_name", "deployment_id")
+    )
+
+
+def schedule_all(
+    session: Store,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    min_time: timedelta | None = None,
+    min_runs: int | None = None,
+    max_runs: int | None = None,
+    *,
+    deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
+    auto_scheduled: bool = True,
+) -> pl.DataFrame:
+    """Schedule runs for every active deployment at once, as Prefect's scheduler service does.
+
+    Each deployment gets exactly the runs :func:`schedule_runs` would give it with the
+    same arguments, but the schedules are expanded in bulk and every run is inserted
+    by one statement, in one transaction.
+
+    Returns
+    -------
+    polars.DataFrame
+        The runs inserted: ``id``, ``deployment_id``, ``scheduled_time`` and
+        ``idempotency_key`` (already existing runs are not repeated).
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from datetime import datetime, timezone
+    >>> from deploykit.models.flows import create_flow
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> for i in range(3):
+    ...     _ = create_deployment(store, dk.Deployment(name=f"d{i}", flow_id=flow.id,
+    ...         schedule={"interval": 3600 * (i + 1), "anchor_date": "2023-01-01T00:00:00Z"}))
+    >>> start = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    >>> schedule_all(store, start_time=start).height, schedule_all(store, start_time=start).height
+    (9, 0)
+    """
+    window = plan_window(session, start_time, end_time, min_time, min_runs, max_runs)
+    with session.transaction():
+        selected = _scheduled_deployments(session, deployment_filter, None, None, None, False)
+        if window.max_runs == 0 or selected.is_empty():
+            return insert_scheduled_runs(session, pl.DataFrame(), auto_scheduled=auto_scheduled)
+        dates = expand_schedules(
+            selected.select("id", "schedule"),
+            window.start,
+            window.end,
+            max_per_schedule=window.max_runs,
+        )
+        rank = pl.int_range(1, pl.len() + 1).over("id")
+        enough = (rank >= window.min_runs) & (
+            pl.col("scheduled_time") >= window.start + window.min_time
+        )
+        stop = pl.when(enough).then(rank).otherwise(None).min().over("id")
+        kept = dates.filter(stop.is_null() | (rank <= stop))
+        frame = kept.select(
+            pl.col("id").alias("deployment_id"),
+            "scheduled_time",
+            (
+                pl.lit("scheduled ")
+                + pl.col("id")
+                + pl.lit(" ")
+                + iso_in_zone(pl.col("scheduled_time"), kept["timezone"])
+            ).alias("idempotency_key"),
+        )
         return insert_scheduled_runs(session, frame, auto_scheduled=auto_scheduled)
+
+
+MAX_PREVIEW_WINDOW = timedelta(days=366)
+"""Longest window ``preview_runs`` expands (bounds memory on large fleets)."""
+
+
+def _scheduled_deployments(
+    session: Store,
+    deployment_filter: DeploymentFilter | Mapping[str, Any] | None,
+    flow_filter: FlowFilter | Mapping[str, Any] | None,
+    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None,
+    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None,
+    include_inactive: bool,
+) -> pl.DataFrame:
+    """Selected deployments that have a schedule, with their flow, queue and pool names."""
+    compiler = SqlCompiler()
+    query = _filtered(
+        _SCHEDULED_DEPLOYMENTS,
+        compiler,
+        flow_filter=flow_filter,
+        flow_run_filter=None,
+        task_run_filter=None,
+        deployment_filter=deployment_filter,
+        work_pool_filter=work_pool_filter,
+        work_queue_filter=work_queue_filter,
+    )
+    if not include_inactive:
+        query = query.where("d.is_schedule_active", copy=False)
+    return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
+
+
+_SCHEDULED_DEPLOYMENTS = sqlglot.parse_one(
+    f"""
+    SELECT d.id, d.name AS deployment_name, f.name AS flow_name, d.work_queue_name,
+        p.name AS work_pool_name, {SCHEDULE_TYPE_SQL} AS schedule_type, d.schedule
+    FROM deployment AS d
+    JOIN flow AS f ON f.id = d.flow_id
+    LEFT JOIN work_queue AS q ON q.id = d.work_queue_id
+    LEFT JOIN work_pool AS p ON p.id = q.work_pool_id
+    WHERE NOT d.schedule IS NULL
+    """,
+    dialect="duckdb",
+)
 
 
 # --- queue matching -------------------------------------------------------------------------
@@ -474,7 +776,7 @@ def check_work_queues_for_deployment(session: Store, deployment_id: UUID | str) 
     >>> check_work_queues_for_deployment(store, d.id)["name"].to_list()
     ['default']
     """
-    dep_id = _as_uuid(deployment_id, "deployment_id")
+    dep_id = as_uuid(deployment_id, "deployment_id")
     rows = session.cursor().sql(_CHECK_QUEUES, params={"id": dep_id}).pl()
     if rows.is_empty():
         raise ObjectNotFoundError(f"deployment {dep_id} does not exist")
@@ -508,8 +810,8 @@ def queue_matches(
     """
     compiler = SqlCompiler()
     query = _QUEUE_MATRIX.copy()
-    dep_f = _coerce_filter(deployment_filter, DeploymentFilter, "deployment_filter")
-    queue_f = _coerce_filter(work_queue_filter, WorkQueueFilter, "work_queue_filter")
+    dep_f = coerce_filter(deployment_filter, DeploymentFilter, "deployment_filter")
+    queue_f = coerce_filter(work_queue_filter, WorkQueueFilter, "work_queue_filter")
     if dep_f is not None:
         query = query.where(compiler.compile(dep_f.as_predicate(), "d"), copy=False)
     if queue_f is not None:
@@ -596,44 +898,17 @@ def _require_free_id(session: Store, deployment_id: UUID) -> None:
         raise IntegrityError(f"id {deployment_id} is already used by another deployment")
 
 
-def _as_uuid(value: UUID | str, name: str) -> UUID:
-    if isinstance(value, UUID):
-        return value
-    try:
-        return UUID(str(value))
-    except ValueError:
-        raise ValueError(f"{name} {value!r} is not a valid UUID") from None
-
-
-def _non_negative(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return value
-
-
-def _coerce_filter(value: F | Mapping[str, Any] | None, cls: type[F], name: str) -> F | None:
-    if value is None:
-        return None
-    return _coerce_model(value, cls, name)
-
-
-def _coerce_model(value: F | Mapping[str, Any], cls: type[F], name: str) -> F:
-    """Accept the model or a dict of its fields; anything else is a clear TypeError."""
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, Mapping):
-        return cls.model_validate(value)
-    raise TypeError(f"{name} must be a {cls.__name__} or a dict, got {type(value).__name__}")
-
-
 __all__ = [
     "check_work_queues_for_deployment",
-    "queue_matches",
     "count_deployments",
     "create_deployment",
+    "create_deployments",
     "delete_deployment",
+    "preview_runs",
+    "queue_matches",
     "read_deployment",
     "read_deployment_by_name",
     "read_deployments",
+    "schedule_all",
     "schedule_runs",
 ]

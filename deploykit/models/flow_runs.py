@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from uuid import UUID
 
 import polars as pl
@@ -9,9 +10,12 @@ from sqlglot import exp
 
 from deploykit._errors import IntegrityError
 from deploykit.filters import DeploymentFilter, FlowRunFilter, SqlCompiler
+from deploykit.models._args import coerce_filter, non_negative
+from deploykit.models._bulk import models_to_frame, normalise_frame
 from deploykit.models._rows import fetch_model, insert_sql, to_row
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.core import FlowRun
+from deploykit.schemas.states import StateType
 from deploykit.store import Store
 
 
@@ -50,6 +54,72 @@ def create_flow_run(session: Store, flow_run: FlowRun) -> FlowRun:
         )
 
 
+def create_flow_runs(session: Store, flow_runs: pl.DataFrame | Sequence[FlowRun]) -> int:
+    """Insert many flow runs in one statement; runs whose id or (flow, idempotency key)
+    already exists are skipped.
+
+    Returns
+    -------
+    int
+        How many runs were inserted.
+
+    Examples
+    --------
+    >>> from deploykit import Store, Flow
+    >>> from deploykit.models.flows import create_flow
+    >>> store = Store()
+    >>> flow = create_flow(store, Flow(name="etl"))
+    >>> frame = pl.DataFrame({"flow_id": [str(flow.id)] * 3, "state_type": ["COMPLETED", "FAILED", None]})
+    >>> create_flow_runs(store, frame)
+    3
+    """
+    if isinstance(flow_runs, pl.DataFrame):
+        frame = normalise_frame(flow_runs, FlowRun, required={"flow_id"})
+        frame = frame.with_columns(
+            pl.when(pl.col("name").is_null())
+            .then(pl.lit("run-") + pl.int_range(pl.len()).cast(pl.String))
+            .otherwise(pl.col("name"))
+            .alias("name")
+        )
+    else:
+        frame = models_to_frame(list(flow_runs), FlowRun)
+    if frame.is_empty():
+        return 0
+    bad_states = frame.filter(
+        pl.col("state_type").is_not_null()
+        & ~pl.col("state_type").is_in([s.value for s in StateType])
+    )
+    if bad_states.height:
+        raise ValueError(
+            f"FlowRun.state_type {bad_states['state_type'][0]!r} is not a known state type"
+        )
+    with session.transaction() as cur:
+        cur.register("new_flow_runs", frame)
+        try:
+            missing = cur.execute(
+                "SELECT DISTINCT n.flow_id FROM new_flow_runs n "
+                "ANTI JOIN flow f ON f.id = CAST(n.flow_id AS UUID) LIMIT 1"
+            ).fetchall()
+            if missing:
+                raise IntegrityError(f"flow_id {missing[0][0]} does not refer to an existing flow")
+            selects = ", ".join(
+                "coalesce(CAST(id AS UUID), uuid())"
+                if c == "id"
+                else "$now"
+                if c in ("created", "updated")
+                else c
+                for c in frame.columns
+            )
+            inserted = cur.execute(
+                f"INSERT INTO flow_run ({', '.join(frame.columns)}) SELECT {selects} FROM new_flow_runs "
+                "ON CONFLICT DO NOTHING",
+                {"now": utc_now()},
+            ).fetchall()[0][0]
+        finally:
+            cur.unregister("new_flow_runs")
+    return int(inserted)
+
+
 def read_flow_run(session: Store, flow_run_id: UUID | str) -> FlowRun | None:
     """The flow run with this id, or ``None``."""
     return fetch_model(
@@ -75,6 +145,8 @@ def read_flow_runs(
     >>> read_flow_runs(Store()).height
     0
     """
+    flow_run_filter = coerce_filter(flow_run_filter, FlowRunFilter, "flow_run_filter")
+    deployment_filter = coerce_filter(deployment_filter, DeploymentFilter, "deployment_filter")
     compiler = SqlCompiler()
     query = exp.select("fr.*").from_("flow_run AS fr").order_by("fr.expected_start_time", "fr.id")
     if flow_run_filter is not None:
@@ -88,7 +160,7 @@ def read_flow_runs(
         )
         query = query.where(exp.Exists(this=dep))
     if offset:
-        query = query.offset(compiler.param(int(offset)))
+        query = query.offset(compiler.param(non_negative(offset, "offset")))
     if limit is not None:
-        query = query.limit(compiler.param(int(limit)))
+        query = query.limit(compiler.param(non_negative(limit, "limit")))
     return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()

@@ -9,6 +9,7 @@ from sqlglot import exp
 
 from deploykit._errors import IntegrityError, ObjectNotFoundError
 from deploykit.filters import SqlCompiler, WorkQueueFilter
+from deploykit.models._args import coerce_filter
 from deploykit.models._rows import fetch_model, insert_sql, to_row
 from deploykit.models.work_pools import DEFAULT_POOL_NAME, ensure_default_work_pool, read_work_pool
 from deploykit.schemas._base import utc_now
@@ -99,6 +100,7 @@ def read_work_queues(
     >>> read_work_queues(store)["name"].to_list()
     ['default', 'etl']
     """
+    work_queue_filter = coerce_filter(work_queue_filter, WorkQueueFilter, "work_queue_filter")
     compiler = SqlCompiler()
     query = (
         exp.select("q.*", "p.name AS work_pool_name")

@@ -50,4 +50,4 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["DeploykitModel", "Name", "ORMModel", "UUID", "utc_now", "validate_name"]
+__all__ = ["UUID", "DeploykitModel", "Name", "ORMModel", "utc_now", "validate_name"]

@@ -46,11 +46,12 @@ from __future__ import annotations
 
 import calendar
 import json
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -109,7 +110,7 @@ def _zone_names() -> frozenset[str]:
     return frozenset(available_timezones()) - _NOT_ZONES
 
 
-@lru_cache(maxsize=None)
+@cache
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
@@ -141,7 +142,7 @@ def _is_ambiguous(wall: datetime, zone: ZoneInfo) -> bool:
 def _gap_end(wall: datetime, zone: ZoneInfo) -> datetime:
     """The first instant after the DST gap that contains the nonexistent ``wall``."""
     low = int(wall.replace(tzinfo=zone, fold=1).timestamp())
-    high = -int(-wall.replace(tzinfo=zone).timestamp() // 1)
+    high = math.ceil(wall.replace(tzinfo=zone).timestamp())
     after = datetime.fromtimestamp(high, zone).utcoffset()
     while high - low > 1:
         middle = (low + high) // 2
@@ -203,9 +204,13 @@ _ALIASES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
 }
-_MONTHS = {name: i for i, name in enumerate(calendar.month_abbr) if name} | {}
-_MONTH_NAMES = {name.lower(): number for name, number in _MONTHS.items()}
-_WEEKDAY_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
+_MONTH_WORDS = (
+    *("January", "February", "March", "April", "May", "June"),
+    *("July", "August", "September", "October", "November", "December"),
+)
+_WEEKDAY_WORDS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+_MONTH_NAMES = {word[:3].lower(): number for number, word in enumerate(_MONTH_WORDS, start=1)}
+_WEEKDAY_NAMES = {word[:3].lower(): number for number, word in enumerate(_WEEKDAY_WORDS)}
 _ITEM = re.compile(r"(?P<first>\*|[a-z0-9]+)(?:-(?P<last>[a-z0-9]+))?(?:/(?P<step>[0-9]+))?")
 _RANDOM_OR_HASHED = re.compile(r"[rh](\(.*\))?(/.*)?")
 
@@ -352,7 +357,7 @@ def parse_cron(expression: str) -> CronFields:
             raise ValueError(
                 f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
             )
-        return CronFields(*(_expand_field(f, spec) for f, spec in zip(fields, _FIELD_SPECS)))
+        return CronFields(*(_expand_field(f, spec) for f, spec in zip(fields, _FIELD_SPECS, strict=True)))
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {expression!r}: {exc}") from None
 
@@ -690,13 +695,11 @@ def _no_zone(_name: str) -> None:
 @lru_cache(maxsize=1024)
 def _rule_set(text: str) -> rruleset:
     """The rule set with every date naive: wall-clock times in the schedule's zone."""
-    return rrulestr(
-        text, forceset=True, ignoretz=True, tzids=_no_zone, dtstart=RRULE_DEFAULT_START
-    )
+    return rrulestr(text, forceset=True, ignoretz=True, tzids=_no_zone, dtstart=RRULE_DEFAULT_START)
 
 
 _FREQ_UNITS = {"YEARLY": "year", "MONTHLY": "month", "WEEKLY": "week", "DAILY": "day"}
-_DAY_NAMES = dict(zip(("MO", "TU", "WE", "TH", "FR", "SA", "SU"), calendar.day_name, strict=True))
+_DAY_NAMES = {word[:2].upper(): word for word in _WEEKDAY_WORDS}
 _PLAIN_RULE = re.compile(r"(RRULE:)?[A-Z]+=[A-Z0-9,]+(;[A-Z]+=[A-Z0-9,]+)*")
 _DESCRIBED_PARTS = {"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYHOUR", "BYMINUTE"}
 
@@ -717,7 +720,7 @@ def _describe_rule(text: str) -> str | None:
     every = int(parts.get("INTERVAL", "1"))
     words = [f"Every {unit}" if every == 1 else f"Every {every} {unit}s"]
     if "BYMONTH" in parts:
-        words.append("in " + _listing([calendar.month_name[int(m)] for m in parts["BYMONTH"].split(",")]))
+        words.append("in " + _listing([_MONTH_WORDS[int(m) - 1] for m in parts["BYMONTH"].split(",")]))
     if "BYMONTHDAY" in parts:
         words.append(f"on day {_listing(parts['BYMONTHDAY'].split(','))}")
     if "BYDAY" in parts:
@@ -756,8 +759,7 @@ class RRuleSchedule(BaseSchedule):
     def _valid_rule(cls, value: str) -> str:
         if len(value) > MAX_RRULE_LENGTH:
             raise ValueError(
-                f"rrule is {len(value)} characters long, more than {MAX_RRULE_LENGTH}: "
-                f"{value[:40]!r}..."
+                f"rrule is {len(value)} characters long, more than {MAX_RRULE_LENGTH}: {value[:40]!r}..."
             )
         try:
             _rule_set(value)
@@ -826,7 +828,7 @@ Schedule = Annotated[
 ]
 """Any schedule, as a pydantic field type: a dict (or JSON string) picks its model by key."""
 
-_SCHEDULE = TypeAdapter(Schedule)
+_SCHEDULE = TypeAdapter(Schedule, config=ConfigDict(title="Schedule"))
 
 
 def parse_schedule(
@@ -848,7 +850,8 @@ def parse_schedule(
     >>> parse_schedule({"every": 5})
     Traceback (most recent call last):
     ...
-    pydantic_core._pydantic_core.ValidationError: 1 validation error for ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for Schedule
+    ...
     """
     if data is None:
         return None

@@ -1,0 +1,234 @@
+"""Time deploykit on the shared workload, the way ``peer_bench.py`` times Prefect 2.10.
+
+usage: python benchmarks/dk_bench.py N [--keys]
+
+Loads ``workload.make(N)`` into an in-memory store (flows and legacy-filter queues one
+by one, deployments through ``create_deployment`` one by one: that loop is the timed
+``create_deployment_each``; flow runs in bulk), then times the operations of
+``peer_bench.py`` with the same repetitions, plus the seed operations it leaves out
+(``peer_extra.py`` times those on the peer) and deploykit's fleet-wide ``schedule_all``
+and ``preview_runs``. Prints JSON: ``seconds`` (as ``peer_bench.py``: best-of for
+queries, whole-loop totals for loops), ``stats`` (best / median / per-op),
+``results`` (fingerprints) and, with ``--keys``, every auto-scheduled run key.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C  # noqa: E402
+
+import deploykit as dk  # noqa: E402
+from deploykit.models import deployments as D  # noqa: E402
+from deploykit.models.flow_runs import create_flow_runs  # noqa: E402
+from deploykit.models.flows import create_flow  # noqa: E402
+from deploykit.models.work_queues import create_work_queue  # noqa: E402
+
+FAMILIES: dict[str, dict[str, Any]] = {
+    "flow": {"flow_filter": {"name": {"like_": "flow-00"}}},
+    "flow_run": {"flow_run_filter": {"state": {"type": {"any_": ["FAILED"]}}}},
+    "task_run": {"task_run_filter": {"state": {"type": {"any_": ["FAILED"]}}}},
+    "deployment": {"deployment_filter": {"tags": {"all_": ["prod"]}}},
+    "work_pool": {"work_pool_filter": {"name": {"any_": ["default-agent-pool"]}}},
+    "work_queue": {"work_queue_filter": {"name": {"any_": ["queue-01", "queue-02"]}}},
+}
+"""One filter per family of the seed's read/count operations (dict form, as a user may give)."""
+
+
+def load(store: dk.Store, w: dict[str, Any], t: dict[str, Any]) -> None:
+    """Load the workload as ``peer_bench.py`` does, timing the same three phases."""
+    _, t["load_flows_queues"] = C.once(lambda: _load_flows_queues(store, w), 1)
+    _, t["create_deployment_each"] = C.once(
+        lambda: _create_each(store, w["deployments"]), len(w["deployments"])
+    )
+    runs = pl.DataFrame(
+        {
+            "id": [r["id"] for r in w["flow_runs"]],
+            "name": [r["name"] for r in w["flow_runs"]],
+            "flow_id": [r["flow_id"] for r in w["flow_runs"]],
+            "deployment_id": [r["deployment_id"] for r in w["flow_runs"]],
+            "state_type": [r["state_type"] for r in w["flow_runs"]],
+            "state_name": [r["state_type"].title() for r in w["flow_runs"]],
+            "tags": [r["tags"] for r in w["flow_runs"]],
+            "expected_start_time": [
+                datetime.fromisoformat(r["expected_start_time"]) for r in w["flow_runs"]
+            ],
+        },
+        schema_overrides={"tags": pl.List(pl.String)},
+    )
+    _, t["bulk_insert_flow_runs"] = C.once(lambda: create_flow_runs(store, runs), runs.height)
+    _insert_task_runs(store, C.task_runs(w["flow_runs"]))
+
+
+def _load_flows_queues(store: dk.Store, w: dict[str, Any]) -> None:
+    for f in w["flows"]:
+        create_flow(store, dk.Flow(id=f["id"], name=f["name"], tags=f["tags"]))
+    for q in w["work_queues"]:
+        create_work_queue(store, dk.WorkQueue(name=q["name"], filter=q["filter"]))
+
+
+def _create_each(store: dk.Store, deployments: list[dict[str, Any]]) -> None:
+    for d in deployments:
+        D.create_deployment(
+            store,
+            dk.Deployment(
+                id=d["id"],
+                name=d["name"],
+                flow_id=d["flow_id"],
+                tags=d["tags"],
+                schedule=d["schedule"],
+                is_schedule_active=d["is_schedule_active"],
+                work_queue_name=d["work_queue_name"],
+                parameters=d["parameters"],
+            ),
+        )
+
+
+def _insert_task_runs(store: dk.Store, rows: list[dict[str, Any]]) -> None:
+    """Benchmark fixture only: the task runs of ``_common.task_runs`` in one INSERT."""
+    frame = pl.DataFrame(rows, schema_overrides={"tags": pl.List(pl.String)})
+    with store.transaction() as cur:
+        cur.register("new_task_runs", frame)
+        cur.execute(
+            "INSERT INTO task_run (id, created, updated, name, flow_run_id, task_key, dynamic_key,"
+            " tags, state_type, state_name) SELECT CAST(id AS UUID), now(), now(), name,"
+            " CAST(flow_run_id AS UUID), task_key, dynamic_key, tags, state_type, state_name"
+            " FROM new_task_runs"
+        ).fetchall()
+        cur.unregister("new_task_runs")
+
+
+def queries(store: dk.Store, w: dict[str, Any], t: dict[str, Any], out: dict[str, Any]) -> None:
+    """``peer_bench.py``'s q1..q5 and read-by-name loop, then each filter family."""
+    r1, t["q1_tags_sorted_limit"] = C.timed(
+        lambda: D.read_deployments(
+            store, deployment_filter={"tags": {"all_": ["prod"]}}, sort="NAME_ASC", limit=50
+        ),
+        5,
+    )
+    r2, t["q2_flowname_active"] = C.timed(
+        lambda: D.read_deployments(
+            store,
+            flow_filter={"name": {"like_": "flow-00"}},
+            deployment_filter={"is_schedule_active": {"eq_": True}},
+        ),
+        5,
+    )
+    r3, t["q3_count_by_failed_runs"] = C.timed(
+        lambda: D.count_deployments(store, **FAMILIES["flow_run"]), 5
+    )
+    r4, t["q4_count_by_queue"] = C.timed(
+        lambda: D.count_deployments(store, **FAMILIES["work_queue"]), 5
+    )
+    r5, t["q5_read_all_name_desc"] = C.timed(
+        lambda: D.read_deployments(store, sort="NAME_DESC"), 3
+    )
+    out.update(q1=r1["id"].to_list(), q2=r2.height, q3=r3, q4=r4, q5=r5.height)
+    flow_names = {f["id"]: f["name"] for f in w["flows"]}
+    sample = w["deployments"][: C.EXTRA_SAMPLE]
+    _, t["read_by_name_200"] = C.once(
+        lambda: [D.read_deployment_by_name(store, d["name"], flow_names[d["flow_id"]]) for d in sample],
+        len(sample),
+    )
+    found, t["read_by_id_200"] = C.once(
+        lambda: [D.read_deployment(store, d["id"]) for d in sample], len(sample)
+    )
+    out["read_by_id_found"] = sum(d is not None for d in found)
+    for family, kwargs in FAMILIES.items():
+        rows, t[f"read_{family}"] = C.timed(lambda kw=kwargs: D.read_deployments(store, **kw), 5)
+        count, t[f"count_{family}"] = C.timed(lambda kw=kwargs: D.count_deployments(store, **kw), 5)
+        out[f"read_{family}"] = C.fingerprint(rows["id"].to_list())
+        out[f"read_{family}_n"] = rows.height
+        out[f"count_{family}"] = count
+
+
+def scheduled_keys(store: dk.Store) -> list[str]:
+    """``deployment_id utc-isoformat`` of every auto-scheduled run, as ``peer_bench.py`` keys them."""
+    rows = store.sql(
+        "SELECT CAST(deployment_id AS VARCHAR) AS d, expected_start_time AS t "
+        "FROM flow_run WHERE auto_scheduled"
+    )
+    return [f"{d} {ts.astimezone(UTC).isoformat()}" for d, ts in rows.iter_rows()]
+
+
+def scheduling(store: dk.Store, w: dict[str, Any], t: dict[str, Any], out: dict[str, Any]) -> list[str]:
+    """schedule_runs per deployment (as the peer), then schedule_all over the same fleet."""
+    start = datetime.fromisoformat(C.SCHEDULE_START)
+    ids, t["schedule_runs_all"] = C.once(
+        lambda: [len(D.schedule_runs(store, d["id"], start_time=start)) for d in w["deployments"]],
+        len(w["deployments"]),
+    )
+    out["scheduled_total"] = sum(ids)
+    keys = scheduled_keys(store)
+    out["scheduled_fingerprint"] = C.fingerprint(keys)
+    with store.transaction() as cur:
+        cur.execute("DELETE FROM flow_run WHERE auto_scheduled").fetchall()
+    inserted, t["schedule_all"] = C.once(
+        lambda: D.schedule_all(store, start_time=start), len(w["deployments"])
+    )
+    out["schedule_all_total"] = inserted.height
+    out["schedule_all_fingerprint"] = C.fingerprint(scheduled_keys(store))
+    week = start + timedelta(days=7)
+    preview, t["preview_runs_7d"] = C.timed(lambda: D.preview_runs(store, start, week), 3)
+    out["preview_runs_7d_rows"] = preview.height
+    return keys
+
+
+def queue_checks(store: dk.Store, w: dict[str, Any], t: dict[str, Any], out: dict[str, Any]) -> None:
+    """check_work_queues_for_deployment for every deployment, and the one-query matrix."""
+    counts, t["check_work_queues_all"] = C.once(
+        lambda: [D.check_work_queues_for_deployment(store, d["id"]).height for d in w["deployments"]],
+        len(w["deployments"]),
+    )
+    out["queue_matches_total"] = sum(counts)
+    matrix, t["queue_matches_matrix"] = C.timed(lambda: D.queue_matches(store), 3)
+    out["queue_matches_matrix_total"] = int(matrix["matches"].sum())
+
+
+def writes(store: dk.Store, w: dict[str, Any], t: dict[str, Any], out: dict[str, Any]) -> None:
+    """update_deployment and delete_deployment on the first deployments of the workload."""
+    sample = w["deployments"][: C.EXTRA_SAMPLE]
+    update = dk.DeploymentUpdate(description="benchmarked", tags=["bench"])
+    updated, t["update_200"] = C.once(
+        lambda: [D.update_deployment(store, d["id"], update) for d in sample], len(sample)
+    )
+    deleted, t["delete_200"] = C.once(
+        lambda: [D.delete_deployment(store, d["id"]) for d in sample], len(sample)
+    )
+    out["update_true"] = sum(updated)
+    out["delete_true"] = sum(deleted)
+    out["count_after_delete"] = D.count_deployments(store)
+
+
+def main(n: int, with_keys: bool) -> dict[str, Any]:
+    """Run every timing at ``n`` deployments; return the JSON document printed."""
+    w = C.load_workload().make(n)
+    t: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    store = dk.Store()
+    load(store, w, t)
+    queries(store, w, t, out)
+    keys = scheduling(store, w, t, out)
+    queue_checks(store, w, t, out)
+    writes(store, w, t, out)
+    seconds = {k: v.get("best", v.get("total")) for k, v in t.items()}
+    doc = {"n": n, "seconds": seconds, "stats": t, "results": out, "rss_mib": C.peak_rss_mib()}
+    if with_keys:
+        doc["keys"] = sorted(keys)
+    return doc
+
+
+if __name__ == "__main__":
+    t_start = time.perf_counter()
+    result = main(int(sys.argv[1]) if len(sys.argv) > 1 else 1000, "--keys" in sys.argv)
+    result["wall_seconds"] = time.perf_counter() - t_start
+    print(json.dumps(result, indent=1))

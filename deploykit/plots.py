@@ -1,0 +1,237 @@
+"""Static matplotlib figures of schedules, fleet load and queue matching.
+
+Shared by the notebook widgets and the CLI report. Every function builds a
+:class:`matplotlib.figure.Figure` directly (never ``pyplot``): no global figure state,
+safe under the Agg backend, in threads and in tests, and the caller owns the result.
+:func:`to_png` renders a figure for an ``ipywidgets.Image`` or a report file.
+
+User text (deployment and queue names) is drawn with ``parse_math=False``: a ``$`` in a
+name is shown as typed, never interpreted as mathtext.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+
+__all__ = ["load_heatmap", "queue_match_heatmap", "schedule_timeline", "to_png"]
+
+_RUN_COLOR = "#1f77b4"
+_DST_COLOR = "#d62728"
+_MATCH_COLORS = ListedColormap(["#eeeeee", "#2ca02c"])
+_MAX_LABELS = 40
+"""Above this many rows or columns, tick labels are thinned so they stay legible."""
+
+
+def to_png(figure: Figure, dpi: int = 100) -> bytes:
+    """The figure rendered as PNG bytes (offline; no display needed).
+
+    Examples
+    --------
+    >>> to_png(Figure(figsize=(1, 1)))[:4]
+    b'\\x89PNG'
+    """
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def schedule_timeline(
+    runs: pl.DataFrame, *, lane: str | None = None, title: str = "Upcoming runs"
+) -> Figure:
+    """Runs as points on a time axis; runs moved by DST (``dst_adjusted``) stand out.
+
+    Parameters
+    ----------
+    runs
+        Needs ``scheduled_time`` (aware) and ``dst_adjusted``; the output of
+        ``preview_runs`` or of a schedule's occurrences.
+    lane
+        Optional column naming one horizontal lane per value (e.g.
+        ``"deployment_name"``); without it all runs share one lane.
+    title
+        The axes title.
+
+    Returns
+    -------
+    Figure
+        One axes; regular runs and DST-adjusted runs are two scatter collections.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> runs = pl.DataFrame({
+    ...     "scheduled_time": [datetime(2023, 3, d, 7, tzinfo=timezone.utc) for d in (11, 12, 13)],
+    ...     "dst_adjusted": [False, True, False]})
+    >>> ax = schedule_timeline(runs).axes[0]
+    >>> [len(c.get_offsets()) for c in ax.collections], ax.get_xlabel()
+    ([2, 1], 'scheduled time (UTC)')
+    """
+    figure = Figure(figsize=(9, 2.2 if lane is None else 1.2 + 0.3 * _lanes(runs, lane)))
+    ax = figure.add_subplot()
+    ax.set_title(title)
+    ax.set_xlabel("scheduled time (UTC)")
+    if runs.is_empty():
+        ax.text(
+            0.5, 0.5, "no runs in this window", ha="center", va="center", transform=ax.transAxes
+        )
+        ax.set_yticks([])
+        return figure
+    names = runs[lane].unique(maintain_order=True).to_list() if lane else [""]
+    rows = runs.with_columns(
+        _y=pl.col(lane).replace_strict(names, list(range(len(names)))) if lane else pl.lit(0),
+        _t=pl.col("scheduled_time").dt.convert_time_zone("UTC").dt.replace_time_zone(None),
+    )
+    for flag, color, marker, label in (
+        (False, _RUN_COLOR, "o", "run"),
+        (True, _DST_COLOR, "X", "moved by DST"),
+    ):
+        part = rows.filter(pl.col("dst_adjusted") == flag)
+        ax.scatter(
+            part["_t"].to_numpy(), part["_y"].to_numpy(), color=color, marker=marker, label=label
+        )
+    ax.set_yticks(range(len(names)), names, parse_math=False)
+    ax.set_ylim(-0.8, len(names) - 0.2)
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="upper right", fontsize="small")
+    figure.autofmt_xdate()
+    return figure
+
+
+def load_heatmap(
+    preview: pl.DataFrame, *, timezone: str = "UTC", title: str = "Runs per hour"
+) -> Figure:
+    """Runs per (day, hour) across a fleet, as a heatmap with one row per day.
+
+    Parameters
+    ----------
+    preview
+        Runs with an aware ``scheduled_time`` column (``preview_runs`` output).
+    timezone
+        The IANA zone whose calendar days and hours are shown.
+    title
+        The axes title.
+
+    Returns
+    -------
+    Figure
+        One image of shape (days, 24): every day from the first to the last run,
+        days without runs included; the cell value is the number of runs.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> utc = timezone.utc
+    >>> preview = pl.DataFrame({"scheduled_time": [
+    ...     datetime(2023, 1, 1, 9, tzinfo=utc), datetime(2023, 1, 1, 9, 30, tzinfo=utc),
+    ...     datetime(2023, 1, 3, 23, tzinfo=utc)]})
+    >>> grid = load_heatmap(preview).axes[0].images[0].get_array()
+    >>> grid.shape, int(grid.sum()), int(grid[0, 9])
+    ((3, 24), 3, 2)
+    """
+    days, grid = _day_hour_grid(preview, timezone)
+    figure = Figure(figsize=(9, 1.6 + 0.22 * max(len(days), 1)))
+    ax = figure.add_subplot()
+    ax.set_title(title)
+    ax.set_xlabel(f"hour of day ({timezone})")
+    ax.set_ylabel("day")
+    image = ax.imshow(grid, aspect="auto", cmap="viridis", interpolation="nearest")
+    ax.set_xticks(range(0, 24, 2))
+    step = max(1, len(days) // _MAX_LABELS + 1)
+    ax.set_yticks(range(0, len(days), step), [d.isoformat() for d in days[::step]])
+    figure.colorbar(image, ax=ax, label="runs")
+    return figure
+
+
+def queue_match_heatmap(
+    matches: pl.DataFrame, *, title: str = "Which queues pick up which deployments"
+) -> Figure:
+    """Deployments x work queues: green where the queue picks the deployment up.
+
+    A dot marks the queue each deployment is assigned to (its ``work_queue_id``).
+
+    Parameters
+    ----------
+    matches
+        ``queue_matches`` output: ``deployment_id``, ``deployment_name``,
+        ``work_pool_name``, ``work_queue_name``, ``work_queue_id``, ``matches``,
+        ``assigned``.
+    title
+        The axes title.
+
+    Returns
+    -------
+    Figure
+        One image of shape (deployments, queues), 1 where the queue matches.
+
+    Examples
+    --------
+    >>> m = pl.DataFrame({
+    ...     "deployment_id": ["d1", "d1", "d2", "d2"], "deployment_name": ["a", "a", "b", "b"],
+    ...     "work_pool_name": ["p"] * 4, "work_queue_name": ["q1", "q2"] * 2,
+    ...     "work_queue_id": ["1", "2"] * 2, "matches": [True, False, True, True],
+    ...     "assigned": [False, True, True, False]})
+    >>> ax = queue_match_heatmap(m).axes[0]
+    >>> ax.images[0].get_array().tolist(), len(ax.collections[0].get_offsets())
+    ([[1, 0], [1, 1]], 2)
+    """
+    deployments = matches.select("deployment_id", "deployment_name").unique(maintain_order=True)
+    queues = matches.select("work_queue_id", "work_pool_name", "work_queue_name").unique(
+        maintain_order=True
+    )
+    cells = (
+        deployments.with_row_index("_row")
+        .join(matches, on=["deployment_id", "deployment_name"])
+        .join(queues.with_row_index("_col").select("work_queue_id", "_col"), on="work_queue_id")
+    )
+    grid = np.zeros((deployments.height, queues.height), dtype=np.int64)
+    hit = cells.filter("matches")
+    grid[hit["_row"].to_numpy(), hit["_col"].to_numpy()] = 1
+    assigned = cells.filter("assigned")
+
+    figure = Figure(figsize=(2.5 + 0.45 * queues.height, 1.6 + 0.28 * deployments.height))
+    ax = figure.add_subplot()
+    ax.set_title(title)
+    ax.imshow(grid, cmap=_MATCH_COLORS, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    ax.scatter(
+        assigned["_col"].to_numpy(),
+        assigned["_row"].to_numpy(),
+        color="black",
+        s=18,
+        label="assigned",
+    )
+    labels = [f"{p}/{q}" for p, q in queues.select("work_pool_name", "work_queue_name").rows()]
+    ax.set_xticks(range(queues.height), labels, rotation=60, ha="right", parse_math=False)
+    ax.set_yticks(
+        range(deployments.height), deployments["deployment_name"].to_list(), parse_math=False
+    )
+    ax.set_xlabel("work queue (pool/queue)")
+    ax.set_ylabel("deployment")
+    if assigned.height:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    return figure
+
+
+def _lanes(runs: pl.DataFrame, lane: str) -> int:
+    return max(runs[lane].n_unique(), 1) if lane in runs.columns else 1
+
+
+def _day_hour_grid(preview: pl.DataFrame, timezone: str) -> tuple[list[date], np.ndarray]:
+    """Run counts per local (day, hour), every day of the covered range included."""
+    if preview.is_empty():
+        return [], np.zeros((0, 24), dtype=np.int64)
+    local = preview.select(pl.col("scheduled_time").dt.convert_time_zone(timezone).alias("t"))
+    counts = local.group_by(day=pl.col("t").dt.date(), hour=pl.col("t").dt.hour()).len()
+    first: date = counts["day"].min()  # type: ignore[assignment]
+    span = (counts["day"].max() - first).days  # type: ignore[operator]
+    days = [first + timedelta(days=k) for k in range(span + 1)]
+    grid = np.zeros((len(days), 24), dtype=np.int64)
+    rows = counts.with_columns(row=(pl.col("day") - first).dt.total_days())
+    grid[rows["row"].to_numpy(), rows["hour"].to_numpy()] = rows["len"].to_numpy()
+    return days, grid

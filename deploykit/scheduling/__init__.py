@@ -1,0 +1,81 @@
+"""Bulk schedule previews: expand many schedules at once, then look at the load.
+
+- :func:`expand_schedules` turns a frame of ``(id, schedule JSON)`` into one row per
+  scheduled run (vectorised; the same dates as each schedule's ``get_dates``).
+- :func:`runs_per_period` counts runs per time bucket (and per group, e.g. work queue).
+- :func:`busiest_windows` lists the buckets with the most runs: schedule collisions.
+
+Buckets are taken on ``scheduled_time`` in UTC, using Polars duration strings
+(``"15m"``, ``"1h"``, ``"1d"``); a bucket is labelled by its start, and only buckets
+with at least one run appear.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from deploykit.scheduling._expand import OUTPUT_SCHEMA, expand_schedules
+
+__all__ = ["OUTPUT_SCHEMA", "busiest_windows", "expand_schedules", "runs_per_period"]
+
+
+def _bucketed(
+    preview: pl.DataFrame | pl.LazyFrame, every: str, by: str | None
+) -> tuple[pl.LazyFrame, list[str]]:
+    frame = preview.lazy()
+    if by is not None and by not in frame.collect_schema().names():
+        raise ValueError(f"preview has no column {by!r}; pass by=None to count all runs")
+    keys = [] if by is None else [by]
+    counts = frame.group_by(*keys, period=pl.col("scheduled_time").dt.truncate(every)).agg(runs=pl.len())
+    return counts, keys
+
+
+def runs_per_period(
+    preview: pl.DataFrame | pl.LazyFrame, every: str = "1h", by: str | None = "work_queue_name"
+) -> pl.DataFrame:
+    """Count the runs of a preview per time bucket, and per value of ``by`` (None: all).
+
+    Returns columns ``by`` (when given), ``period`` (bucket start) and ``runs``, sorted.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> import polars as pl
+    >>> t = lambda h, m: datetime(2023, 1, 1, h, m, tzinfo=timezone.utc)
+    >>> preview = pl.DataFrame({
+    ...     "scheduled_time": [t(9, 0), t(9, 30), t(9, 45), t(10, 0)],
+    ...     "work_queue_name": ["etl", "etl", "ml", "etl"],
+    ... })
+    >>> runs_per_period(preview).rows()
+    [('etl', datetime.datetime(2023, 1, 1, 9, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC')), 2),
+     ('etl', datetime.datetime(2023, 1, 1, 10, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC')), 1),
+     ('ml', datetime.datetime(2023, 1, 1, 9, 0, tzinfo=zoneinfo.ZoneInfo(key='UTC')), 1)]
+    >>> runs_per_period(preview, every="1d", by=None)["runs"].to_list()
+    [4]
+    """
+    counts, keys = _bucketed(preview, every, by)
+    return counts.sort(*keys, "period").collect()
+
+
+def busiest_windows(
+    preview: pl.DataFrame | pl.LazyFrame, every: str = "1h", top: int = 10, by: str | None = None
+) -> pl.DataFrame:
+    """The ``top`` buckets with the most runs (ties: earliest first): schedule collisions.
+
+    Returns columns ``by`` (when given), ``period`` (bucket start) and ``runs``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> import polars as pl
+    >>> times = [datetime(2023, 1, 1, h, tzinfo=timezone.utc) for h in (9, 9, 9, 10, 11, 11)]
+    >>> busiest = busiest_windows(pl.DataFrame({"scheduled_time": times}), top=2)
+    >>> [(row["period"].hour, row["runs"]) for row in busiest.iter_rows(named=True)]
+    [(9, 3), (11, 2)]
+    """
+    counts, keys = _bucketed(preview, every, by)
+    return (
+        counts.sort(["runs", "period", *keys], descending=[True, False] + [False] * len(keys))
+        .head(top)
+        .collect()
+    )

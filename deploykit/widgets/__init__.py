@@ -1,0 +1,13 @@
+"""Notebook widgets (ipywidgets 8): thin views over deploykit's models and filters.
+
+- :class:`DeploymentBrowser`: filter, sort and page through deployments; details of one.
+- :class:`SchedulePreview`: a schedule in words, its upcoming runs, fleet load.
+- :class:`QueueMatchInspector`: which work queues pick a deployment up, and why not.
+
+Each widget exposes its state and results as attributes (DataFrames, figures), so it
+can be driven and checked from Python without a front-end.
+"""
+
+from deploykit.widgets._browser import DeploymentBrowser, browser_filters
+
+__all__ = ["DeploymentBrowser", "browser_filters"]
