@@ -148,7 +148,7 @@ def _sql_ids(frame: pl.DataFrame, condition_sql: str, params: dict) -> list[str]
 @given(rows=run_rows(), spec=flow_run_filters)
 def test_flow_run_filter_sql_and_polars_select_the_same_ids(rows, spec):
     frame = pl.DataFrame(
-        [{"id": f"r{i:02d}", **r} for i, r in enumerate(rows)], schema=RUN_SCHEMA, orient="row"
+        [{"id": str(UUID(int=i + 1)), **r} for i, r in enumerate(rows)], schema=RUN_SCHEMA, orient="row"
     )
     f = dk.FlowRunFilter.model_validate(spec)
     compiler = SqlCompiler()

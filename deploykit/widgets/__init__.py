@@ -9,5 +9,13 @@ can be driven and checked from Python without a front-end.
 """
 
 from deploykit.widgets._browser import DeploymentBrowser, browser_filters
+from deploykit.widgets._schedule import SchedulePreview, parse_interval, typed_schedule, upcoming_runs
 
-__all__ = ["DeploymentBrowser", "browser_filters"]
+__all__ = [
+    "DeploymentBrowser",
+    "SchedulePreview",
+    "browser_filters",
+    "parse_interval",
+    "typed_schedule",
+    "upcoming_runs",
+]

@@ -1,0 +1,346 @@
+"""SchedulePreview: a schedule in words, its upcoming runs, and the fleet's hourly load.
+
+The schedule comes from a deployment or is typed (cron, interval, rrule + time zone)
+and is validated by the schema models; a bad one shows their message in an error box.
+Runs come from the schedule's ``occurrences`` (one schedule) and from
+``preview_runs`` + ``deploykit.scheduling`` (the fleet): nothing is computed here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import available_timezones
+
+import ipywidgets as widgets
+import polars as pl
+from matplotlib.figure import Figure
+from pydantic import ValidationError
+
+from deploykit import plots
+from deploykit.models.deployments import MAX_PREVIEW_WINDOW, preview_runs, read_deployment
+from deploykit.scheduling import busiest_windows
+from deploykit.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+from deploykit.store import Store
+from deploykit.widgets import _html
+from deploykit.widgets._picker import DeploymentPicker
+
+Schedule = IntervalSchedule | CronSchedule | RRuleSchedule
+SOURCES = ("deployment", "cron", "interval", "rrule")
+RUNS_SCHEMA = pl.Schema(
+    {
+        "scheduled_time": pl.Datetime("us", "UTC"),
+        "local_time": pl.Datetime("us"),
+        "timezone": pl.String(),
+        "dst_adjusted": pl.Boolean(),
+    }
+)
+BUSIEST = 5
+"""How many of the busiest hours the fleet view names."""
+
+_PLACEHOLDERS = {
+    "deployment": "",
+    "cron": "0 9 * * mon-fri",
+    "interval": "6h, 90m, 1d 12h or seconds (3600)",
+    "rrule": "FREQ=WEEKLY;BYDAY=MO,WE;BYHOUR=9",
+}
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+
+
+def parse_interval(text: str) -> timedelta:
+    """An interval typed as seconds (``3600``) or a duration (``6h``, ``1d 12h``, ``90m``).
+
+    Raises
+    ------
+    ValueError
+        The text is neither; the message says what is accepted.
+
+    Examples
+    --------
+    >>> parse_interval("6h"), parse_interval("1d 12h"), parse_interval("90")
+    (datetime.timedelta(seconds=21600), datetime.timedelta(days=1, seconds=43200), datetime.timedelta(seconds=90))
+    >>> parse_interval("6x")
+    Traceback (most recent call last):
+    ...
+    ValueError: interval '6x': expected seconds (3600) or a duration such as 6h, 90m, 1d 12h
+    """
+    cleaned = text.strip().lower()
+    try:
+        return timedelta(seconds=float(cleaned))
+    except ValueError:
+        pass
+    parts = _DURATION.findall(cleaned)
+    if not parts or _DURATION.sub("", cleaned).strip():
+        raise ValueError(f"interval {text!r}: expected seconds (3600) or a duration such as 6h, 90m, 1d 12h")
+    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[unit] for n, unit in parts))
+
+
+def typed_schedule(kind: str, text: str, timezone: str, start: datetime) -> Schedule:
+    """The schedule model for typed input (validated by the model itself).
+
+    An interval is anchored at ``start`` (wall clock in ``timezone``); a blank time
+    zone means the model's default.
+
+    Examples
+    --------
+    >>> typed_schedule("cron", "0 9 * * *", "Europe/Berlin", datetime(2023, 1, 1)).describe()
+    'At 09:00 (Europe/Berlin)'
+    >>> typed_schedule("cron", "61 * * * *", "UTC", datetime(2023, 1, 1))
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for CronSchedule
+    ...
+    """
+    zone = timezone.strip() or None
+    if kind == "cron":
+        return CronSchedule(cron=text.strip(), timezone=zone)
+    if kind == "interval":
+        return IntervalSchedule(interval=parse_interval(text), anchor_date=start, timezone=zone)
+    if kind == "rrule":
+        return RRuleSchedule(rrule=text.strip(), timezone=zone or "UTC")
+    raise ValueError(f"unknown schedule kind {kind!r}; expected cron, interval or rrule")
+
+
+def upcoming_runs(
+    schedule: Schedule, start: datetime, *, count: int | None, end: datetime | None
+) -> pl.DataFrame:
+    """The schedule's runs from ``start``: the next ``count``, or all up to ``end``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``scheduled_time`` (UTC), ``local_time`` (wall clock), ``timezone`` and
+        ``dst_adjusted`` (moved by a DST gap, or on a repeated wall time).
+
+    Examples
+    --------
+    >>> s = CronSchedule(cron="30 2 * * *", timezone="America/New_York")
+    >>> upcoming_runs(s, datetime(2023, 3, 11), count=2, end=None)["dst_adjusted"].to_list()
+    [False, True]
+    """
+    found = schedule.occurrences(count, start, end)
+    return pl.DataFrame(
+        {
+            "scheduled_time": [o.when.astimezone(UTC) for o in found],
+            "local_time": [o.when.replace(tzinfo=None) for o in found],
+            "timezone": [schedule.zone_name] * len(found),
+            "dst_adjusted": [o.dst_adjusted for o in found],
+        },
+        schema=RUNS_SCHEMA,
+    )
+
+
+def error_message(exc: ValueError) -> str:
+    """A validation error as short lines ``field: message`` (no traceback, no URLs).
+
+    Examples
+    --------
+    >>> try:
+    ...     CronSchedule(cron="0 9 * * *", timezone="Mars/Olympus")
+    ... except ValidationError as exc:
+    ...     print(error_message(exc))
+    timezone: Value error, unknown time zone 'Mars/Olympus'...
+    """
+    if isinstance(exc, ValidationError):
+        return "\n".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'schedule'}: {e['msg']}" for e in exc.errors()
+        )
+    return str(exc)
+
+
+class SchedulePreview(widgets.VBox):
+    """Preview a deployment's or a typed schedule's runs, and the fleet's hourly load.
+
+    Parameters
+    ----------
+    store
+        The store whose deployments can be picked and whose fleet load is shown.
+    start
+        The first day shown (default: today, UTC).
+
+    Attributes
+    ----------
+    schedule
+        The schedule shown (``None`` for a deployment without one, or on bad input).
+    runs : polars.DataFrame
+        Its upcoming runs (see :func:`upcoming_runs`).
+    figure : matplotlib.figure.Figure | None
+        The timeline of :attr:`runs`.
+    error : str | None
+        The validation message shown for bad input.
+    fleet : polars.DataFrame
+        ``preview_runs`` of the deployments the search box selects, over the window.
+    busiest : polars.DataFrame
+        The busiest hours of :attr:`fleet` (``period``, ``runs``, ``deployments``).
+    fleet_figure : matplotlib.figure.Figure | None
+        The fleet's runs per (day, hour) heatmap.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> preview = SchedulePreview(dk.Store(), start=date(2023, 3, 11))
+    >>> preview.source.value = "cron"
+    >>> preview.expression.value = "30 2 * * *"
+    >>> preview.timezone.value = "America/New_York"
+    >>> preview.count.value = 2
+    >>> preview.runs["local_time"].dt.hour().to_list(), preview.runs["dst_adjusted"].to_list()
+    ([2, 3], [False, True])
+    """
+
+    def __init__(self, store: Store, *, start: date | None = None) -> None:
+        self._store = store
+        self.schedule: Schedule | None = None
+        self.runs = pl.DataFrame(schema=RUNS_SCHEMA)
+        self.figure: Figure | None = None
+        self.error: str | None = None
+        self.fleet = pl.DataFrame()
+        self.busiest = pl.DataFrame()
+        self.fleet_figure: Figure | None = None
+
+        self.source = widgets.ToggleButtons(options=SOURCES, description="Schedule")
+        self.picker = DeploymentPicker(store)
+        self.expression = widgets.Text(description="Expression", continuous_update=False)
+        self.timezone = widgets.Combobox(
+            options=sorted(available_timezones()), value="UTC", description="Time zone", ensure_option=False
+        )
+        self.start = widgets.DatePicker(description="From", value=start or datetime.now(UTC).date())
+        self.mode = widgets.ToggleButtons(options=[("next N runs", "count"), ("time window", "window")])
+        self.count = widgets.BoundedIntText(value=10, min=1, max=1000, description="Runs")
+        self.days = widgets.BoundedIntText(value=7, min=1, max=MAX_PREVIEW_WINDOW.days, description="Days")
+        self.error_html = widgets.HTML()
+        self.describe_html = widgets.HTML()
+        self.runs_html = widgets.HTML()
+        self.timeline = widgets.Image(format="png")
+        self.fleet_html = widgets.HTML()
+        self.heatmap = widgets.Image(format="png")
+        self.busiest_html = widgets.HTML()
+        for widget, css in [
+            (self.source, "dk-source"),
+            (self.expression, "dk-expression"),
+            (self.timezone, "dk-timezone"),
+            (self.start, "dk-start"),
+            (self.mode, "dk-mode"),
+            (self.count, "dk-count"),
+            (self.days, "dk-days"),
+            (self.error_html, "dk-error-pane"),
+            (self.describe_html, "dk-describe"),
+            (self.runs_html, "dk-runs"),
+            (self.timeline, "dk-timeline"),
+            (self.fleet_html, "dk-fleet"),
+            (self.heatmap, "dk-heatmap"),
+            (self.busiest_html, "dk-busiest"),
+        ]:
+            widget.add_class(css)
+        self._typed = widgets.HBox([self.expression, self.timezone])
+        super().__init__(
+            [
+                self.source,
+                self.picker,
+                self._typed,
+                widgets.HBox([self.start, self.mode, self.count, self.days]),
+                self.error_html,
+                self.describe_html,
+                self.runs_html,
+                self.timeline,
+                widgets.HTML("<h4>Fleet load: the deployments matching the search, over the window</h4>"),
+                self.fleet_html,
+                self.heatmap,
+                self.busiest_html,
+            ]
+        )
+        self.add_class("dk-schedule-preview")
+        for control in [self.source, self.expression, self.timezone, self.mode, self.count]:
+            control.observe(lambda _: self.refresh_schedule(), names="value")
+        self.picker.on_change(self.refresh_schedule)
+        self.picker.search.observe(lambda _: self.refresh_fleet(), names="value")
+        for control in [self.start, self.days]:
+            control.observe(lambda _: self.refresh(), names="value")
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute the single-schedule view and the fleet view."""
+        self.refresh_schedule()
+        self.refresh_fleet()
+
+    def refresh_schedule(self) -> None:
+        """Recompute the schedule, its runs and timeline from the controls."""
+        typed = self.source.value != "deployment"
+        self._typed.layout.display = None if typed else "none"
+        self.count.layout.display = None if self.mode.value == "count" else "none"
+        start = datetime.combine(self.start.value or datetime.now(UTC).date(), time())
+        try:
+            self.schedule = self._chosen_schedule(start)
+            if self.schedule is None:
+                self._show_runs(None, "This deployment has no schedule." if self.picker.value else "")
+                return
+            window = self.mode.value == "window"
+            end = start + timedelta(days=self.days.value) - timedelta(microseconds=1)
+            self.runs = upcoming_runs(
+                self.schedule, start, count=None if window else self.count.value, end=end if window else None
+            )
+        except ValueError as exc:
+            self.schedule = None
+            self._show_runs(error_message(exc), "")
+            return
+        self._show_runs(None, self.schedule.describe())
+
+    def refresh_fleet(self) -> None:
+        """Recompute the fleet's runs per hour and its busiest hours."""
+        start = datetime.combine(self.start.value or datetime.now(UTC).date(), time(), UTC)
+        end = start + timedelta(days=self.days.value) - timedelta(microseconds=1)
+        self.fleet = preview_runs(self._store, start, end, deployment_filter=self.picker.filter)
+        deployments = self.fleet["deployment_id"].n_unique()
+        self.fleet_html.value = _html.note(
+            f"{self.fleet.height} runs of {deployments} deployments from {start:%Y-%m-%d} "
+            f"to {end:%Y-%m-%d} (UTC)"
+        )
+        if self.fleet.is_empty():
+            self.busiest = pl.DataFrame()
+            self.fleet_figure = None
+            self.heatmap.layout.display = "none"
+            self.busiest_html.value = ""
+            return
+        busiest = busiest_windows(self.fleet, every="1h", top=BUSIEST, by=None)
+        names = (
+            self.fleet.with_columns(period=pl.col("scheduled_time").dt.truncate("1h"))
+            .group_by("period")
+            .agg(deployments=pl.col("deployment_name").unique().sort())
+        )
+        self.busiest = busiest.join(names, on="period", how="left", maintain_order="left")
+        self.fleet_figure = plots.load_heatmap(self.fleet)
+        self.heatmap.value = plots.to_png(self.fleet_figure)
+        self.heatmap.layout.display = None
+        self.busiest_html.value = "<b>Busiest hours (UTC)</b>" + _html.table(
+            self.busiest.rename({"period": "hour starting", "runs": "runs", "deployments": "deployments"}),
+            css_class="dk-busiest-table",
+        )
+
+    def _chosen_schedule(self, start: datetime) -> Schedule | None:
+        if self.source.value != "deployment":
+            return typed_schedule(self.source.value, self.expression.value, self.timezone.value, start)
+        dep_id = self.picker.value
+        deployment = None if dep_id is None else read_deployment(self._store, dep_id)
+        return None if deployment is None else deployment.schedule
+
+    def _show_runs(self, error: str | None, description: str) -> None:
+        self.error = error
+        self.error_html.value = "" if error is None else _html.error_box(error)
+        self.describe_html.value = _html.note(description, css_class="dk-description") if description else ""
+        if error is not None or self.schedule is None:
+            self.runs = pl.DataFrame(schema=RUNS_SCHEMA)
+            self.figure = None
+            self.runs_html.value = ""
+            self.timeline.layout.display = "none"
+            return
+        zone = self.schedule.zone_name
+        shown = self.runs.select(
+            pl.int_range(1, pl.len() + 1).alias("#"),
+            pl.col("scheduled_time").alias("UTC"),
+            pl.col("local_time").alias(f"local ({zone})"),
+            pl.when("dst_adjusted").then(pl.lit("DST-adjusted")).otherwise(pl.lit("")).alias("DST"),
+        )
+        self.runs_html.value = _html.table(shown, css_class="dk-runs-table", empty="No runs in this window.")
+        self.figure = plots.schedule_timeline(self.runs)
+        self.timeline.value = plots.to_png(self.figure)
+        self.timeline.layout.display = None
