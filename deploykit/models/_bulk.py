@@ -119,9 +119,7 @@ def _check_ids(frame: pl.DataFrame, model: type[ORMModel]) -> None:
 
 def _check_names(frame: pl.DataFrame, model: type[ORMModel]) -> None:
     bad = frame.filter(
-        pl.col("name").is_null()
-        | pl.col("name").str.contains(_BANNED_NAME)
-        | (pl.col("name") == "")
+        pl.col("name").is_null() | pl.col("name").str.contains(_BANNED_NAME) | (pl.col("name") == "")
     )
     if bad.height:
         raise ValueError(

@@ -18,12 +18,12 @@ TAGS_MATCH = f"(len({FILTER_TAGS}) = 0 OR list_has_all(d.tags, {FILTER_TAGS}))"
 MISSING_TAGS = f"list_filter({FILTER_TAGS}, t -> NOT list_contains(d.tags, t))"
 """The queue tags the deployment lacks (empty when rule 1 holds)."""
 
-DEPLOYMENT_ID_MATCH = (
-    f"(len({FILTER_IDS}) = 0 OR list_contains({FILTER_IDS}, CAST(d.id AS VARCHAR)))"
-)
+DEPLOYMENT_ID_MATCH = f"(len({FILTER_IDS}) = 0 OR list_contains({FILTER_IDS}, CAST(d.id AS VARCHAR)))"
 """2. the queue lists no deployment ids, or lists this one."""
 
-FLOW_RUNNER_MATCH = f"(len({FILTER_RUNNERS}) = 0 OR coalesce(list_contains({FILTER_RUNNERS}, {RUNNER_TYPE}), false))"
+FLOW_RUNNER_MATCH = (
+    f"(len({FILTER_RUNNERS}) = 0 OR coalesce(list_contains({FILTER_RUNNERS}, {RUNNER_TYPE}), false))"
+)
 """3. the queue names no flow runner types, or the deployment's one."""
 
 MATCHES = f"({TAGS_MATCH} AND {DEPLOYMENT_ID_MATCH} AND {FLOW_RUNNER_MATCH})"

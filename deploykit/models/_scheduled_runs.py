@@ -30,7 +30,7 @@ SELECT
     CASE WHEN $auto THEN list_prepend($tag, d.tags) ELSE d.tags END,
     'SCHEDULED', 'Scheduled', 'Flow run scheduled', $now,
     n.scheduled_time, n.scheduled_time, n.scheduled_time, $auto, d.infrastructure_document_id
-FROM new_run_dates AS n JOIN deployment AS d ON d.id = CAST(n.deployment_id AS UUID)
+FROM {source} AS n JOIN deployment AS d ON d.id = CAST(n.deployment_id AS UUID)
 ORDER BY d.id, n.scheduled_time
 ON CONFLICT DO NOTHING
 RETURNING id, deployment_id, expected_start_time AS scheduled_time, idempotency_key
@@ -49,9 +49,7 @@ def idempotency_key(deployment_id: UUID | str, date: datetime) -> str:
     return f"scheduled {deployment_id} {date.isoformat()}"
 
 
-def insert_scheduled_runs(
-    session: Store, dates: pl.DataFrame, *, auto_scheduled: bool
-) -> pl.DataFrame:
+def insert_scheduled_runs(session: Store, dates: pl.DataFrame, *, auto_scheduled: bool) -> pl.DataFrame:
     """Insert one SCHEDULED run per row of ``dates``; return the runs actually inserted.
 
     ``dates`` has ``deployment_id`` (str), ``scheduled_time`` (UTC) and
@@ -63,10 +61,35 @@ def insert_scheduled_runs(
     cur = session.cursor()
     cur.register("new_run_dates", dates)
     try:
-        params = {"now": datetime.now(UTC), "auto": auto_scheduled, "tag": AUTO_SCHEDULED_TAG}
-        return cur.sql(_INSERT_RUNS, params=params).pl()
+        query = _INSERT_RUNS.format(source="new_run_dates")
+        return cur.sql(query, params=_params(auto_scheduled)).pl()
     finally:
         cur.unregister("new_run_dates")
+
+
+def insert_deployment_runs(
+    session: Store, deployment_id: UUID, dates: list[datetime], *, auto_scheduled: bool
+) -> list[UUID]:
+    """Insert one deployment's SCHEDULED runs at ``dates``; return the ids actually inserted.
+
+    The dates travel as bound list parameters: no frame to build for a handful of runs.
+    """
+    if not dates:
+        return []
+    source = (
+        "(SELECT $dep AS deployment_id, unnest($times) AS scheduled_time, unnest($keys) AS idempotency_key)"
+    )
+    params = _params(auto_scheduled) | {
+        "dep": str(deployment_id),
+        "times": [d.astimezone(UTC) for d in dates],
+        "keys": [idempotency_key(deployment_id, d) for d in dates],
+    }
+    rows = session.cursor().execute(_INSERT_RUNS.format(source=source), params).fetchall()
+    return [row[0] for row in rows]
+
+
+def _params(auto_scheduled: bool) -> dict[str, object]:
+    return {"now": datetime.now(UTC), "auto": auto_scheduled, "tag": AUTO_SCHEDULED_TAG}
 
 
 INSERTED_SCHEMA = pl.Schema(

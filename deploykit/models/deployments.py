@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import duckdb
 import polars as pl
 import sqlglot
 from sqlglot import exp
@@ -29,7 +30,7 @@ from deploykit.models import _queue_rules as rules
 from deploykit.models._args import as_uuid, coerce_filter, coerce_model, non_negative
 from deploykit.models._bulk import models_to_frame, normalise_frame
 from deploykit.models._rows import db_value, fetch_model, insert_sql, to_row, update_sql
-from deploykit.models._scheduled_runs import idempotency_key, insert_scheduled_runs, iso_in_zone
+from deploykit.models._scheduled_runs import insert_deployment_runs, insert_scheduled_runs, iso_in_zone
 from deploykit.models._window import plan_window, require_aware
 from deploykit.models.work_pools import read_work_pool_by_name
 from deploykit.models.work_queues import (
@@ -55,9 +56,7 @@ _SELECT_DEPLOYMENTS = sqlglot.parse_one(
 )
 _COUNT_DEPLOYMENTS = sqlglot.parse_one("SELECT count(*) FROM deployment AS d", dialect="duckdb")
 _FLOW_OF_DEPLOYMENT = sqlglot.parse_one("SELECT 1 FROM flow AS f WHERE f.id = d.flow_id")
-_RUNS_OF_DEPLOYMENT = sqlglot.parse_one(
-    "SELECT 1 FROM flow_run AS fr WHERE fr.deployment_id = d.id"
-)
+_RUNS_OF_DEPLOYMENT = sqlglot.parse_one("SELECT 1 FROM flow_run AS fr WHERE fr.deployment_id = d.id")
 _TASKS_OF_RUN = sqlglot.parse_one("SELECT 1 FROM task_run AS tr WHERE tr.flow_run_id = fr.id")
 _QUEUE_OF_DEPLOYMENT = sqlglot.parse_one(
     "SELECT 1 FROM work_queue AS wq JOIN work_pool AS wp ON wp.id = wq.work_pool_id "
@@ -73,14 +72,10 @@ _ORDER_BY = {
     key: [sqlglot.parse_one(f"SELECT 1 ORDER BY {', '.join(cols)}").args["order"]]
     for key, cols in _SORT_SQL.items()
 }
-_DELETE_SCHEDULED_TASK_RUNS = """
-    DELETE FROM task_run WHERE flow_run_id IN (
-        SELECT id FROM flow_run WHERE deployment_id = $id AND state_type = 'SCHEDULED' {auto}
-    )
-"""
 _DELETE_SCHEDULED_RUNS = (
-    "DELETE FROM flow_run WHERE deployment_id = $id AND state_type = 'SCHEDULED' {auto}"
+    "DELETE FROM flow_run WHERE deployment_id = $id AND state_type = 'SCHEDULED' {auto} RETURNING id"
 )
+_DELETE_TASK_RUNS = "DELETE FROM task_run WHERE list_contains($ids, flow_run_id)"
 
 
 # --- create / update / delete -------------------------------------------------------------
@@ -141,20 +136,28 @@ def create_deployment(session: Store, deployment: Deployment) -> Deployment:
             queue_name = row.get("work_queue_name", existing_queue)
         if queue_name and "work_queue_id" not in given:
             row["work_queue_id"] = ensure_work_queue_exists(session, queue_name).id
-        elif deployment.work_queue_id is not None:
-            _require_queue(session, deployment.work_queue_id)
-        if existing_id is None:
-            _require_free_id(session, deployment.id)
-            cur.execute(insert_sql("deployment", row), row)
-        else:
-            cur.execute(update_sql("deployment", [c for c in row if c != "id"]), row)
-            _delete_scheduled_runs(session, existing_id, auto_only=True)
-        return read_deployment(session, row["id"])  # type: ignore[return-value]
+        try:
+            if existing_id is None:
+                stored = fetch_model(cur, Deployment, insert_sql("deployment", row) + " RETURNING *", row)
+            else:
+                columns = [c for c in row if c != "id"]
+                stored = fetch_model(cur, Deployment, update_sql("deployment", columns) + " RETURNING *", row)
+                _delete_scheduled_runs(session, existing_id, auto_only=True)
+        except duckdb.ConstraintException as exc:
+            raise _integrity_error(exc, deployment) from None
+        return stored  # type: ignore[return-value]
 
 
-def update_deployment(
-    session: Store, deployment_id: UUID | str, deployment: DeploymentUpdate
-) -> bool:
+def _integrity_error(exc: duckdb.ConstraintException, deployment: Deployment) -> IntegrityError:
+    """A readable message for the constraint a deployment write broke."""
+    if "foreign key" in str(exc).lower():
+        return IntegrityError(
+            f"work_queue_id {deployment.work_queue_id} does not refer to an existing work queue"
+        )
+    return IntegrityError(f"id {deployment.id} is already used by another deployment")
+
+
+def update_deployment(session: Store, deployment_id: UUID | str, deployment: DeploymentUpdate) -> bool:
     """Write the fields set on ``deployment`` to the deployment with this id.
 
     ``work_pool_name`` and ``work_queue_name`` pick the ``work_queue_id``: both given,
@@ -190,9 +193,7 @@ def update_deployment(
     with session.transaction() as cur:
         if not cur.execute("SELECT 1 FROM deployment WHERE id = $id", {"id": dep_id}).fetchall():
             return False
-        row: dict[str, Any] = {
-            name: _update_value(update, name) for name in given - {"work_pool_name"}
-        }
+        row: dict[str, Any] = {name: _update_value(update, name) for name in given - {"work_pool_name"}}
         queue_id = _queue_for_update(session, update.work_pool_name, update.work_queue_name)
         if queue_id is not None:
             row["work_queue_id"] = queue_id
@@ -217,9 +218,7 @@ def delete_deployment(session: Store, deployment_id: UUID | str) -> bool:
     dep_id = as_uuid(deployment_id, "deployment_id")
     with session.transaction() as cur:
         _delete_scheduled_runs(session, dep_id, auto_only=False)
-        deleted = cur.execute(
-            "DELETE FROM deployment WHERE id = $id RETURNING id", {"id": dep_id}
-        ).fetchall()
+        deleted = cur.execute("DELETE FROM deployment WHERE id = $id RETURNING id", {"id": dep_id}).fetchall()
         return bool(deleted)
 
 
@@ -271,9 +270,7 @@ def create_deployments(session: Store, deployments: pl.DataFrame | Sequence[Depl
             cur.register("new_deployments", frame)
             written = set(given) | {"work_queue_id"} if "work_queue_name" in given else set(given)
             updates = [c for c in frame.columns if c in written and c not in _KEEP_ON_UPSERT]
-            sets = ", ".join(
-                [f"{c} = excluded.{c}" for c in updates] + ["updated = excluded.updated"]
-            )
+            sets = ", ".join([f"{c} = excluded.{c}" for c in updates] + ["updated = excluded.updated"])
             columns = ", ".join(frame.columns)
             selects = ", ".join(_bulk_select(c) for c in frame.columns)
             rows = cur.execute(
@@ -309,15 +306,11 @@ def _bulk_select(column: str) -> str:
 
 def _link_queues(session: Store, frame: pl.DataFrame, ids_given: bool) -> pl.DataFrame:
     """Ensure each named queue exists and fill ``work_queue_id`` where the caller gave none."""
-    names = (
-        frame.filter(pl.col("work_queue_name").is_not_null())["work_queue_name"].unique().to_list()
-    )
+    names = frame.filter(pl.col("work_queue_name").is_not_null())["work_queue_name"].unique().to_list()
     if not names:
         return frame
     queue_ids = {name: str(ensure_work_queue_exists(session, name).id) for name in sorted(names)}
-    looked_up = pl.col("work_queue_name").replace_strict(
-        queue_ids, default=None, return_dtype=pl.String
-    )
+    looked_up = pl.col("work_queue_name").replace_strict(queue_ids, default=None, return_dtype=pl.String)
     if ids_given:
         looked_up = pl.coalesce(pl.col("work_queue_id"), looked_up)
     return frame.with_columns(looked_up.alias("work_queue_id"))
@@ -533,20 +526,7 @@ def schedule_runs(
         if deployment is None or deployment.schedule is None or not deployment.is_schedule_active:
             return []
         dates = window.dates(deployment.schedule)
-        frame = pl.DataFrame(
-            {
-                "deployment_id": [str(dep_id)] * len(dates),
-                "scheduled_time": [d.astimezone(UTC) for d in dates],
-                "idempotency_key": [idempotency_key(dep_id, d) for d in dates],
-            },
-            schema={
-                "deployment_id": pl.String,
-                "scheduled_time": pl.Datetime("us", "UTC"),
-                "idempotency_key": pl.String,
-            },
-        )
-        inserted = insert_scheduled_runs(session, frame, auto_scheduled=auto_scheduled)
-        return [UUID(i) for i in inserted["id"]]
+        return insert_deployment_runs(session, dep_id, dates, auto_scheduled=auto_scheduled)
 
 
 def preview_runs(
@@ -604,9 +584,7 @@ def preview_runs(
     if end < start:
         raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
     if end - start > MAX_PREVIEW_WINDOW:
-        raise ValueError(
-            f"preview window {end - start} is longer than the limit {MAX_PREVIEW_WINDOW}"
-        )
+        raise ValueError(f"preview window {end - start} is longer than the limit {MAX_PREVIEW_WINDOW}")
     if not 1 <= max_runs_per_deployment <= MAX_DATES:
         raise ValueError(f"max_runs_per_deployment must be between 1 and {MAX_DATES}")
     selected = _scheduled_deployments(
@@ -688,9 +666,7 @@ def schedule_all(
             max_per_schedule=window.max_runs,
         )
         rank = pl.int_range(1, pl.len() + 1).over("id")
-        enough = (rank >= window.min_runs) & (
-            pl.col("scheduled_time") >= window.start + window.min_time
-        )
+        enough = (rank >= window.min_runs) & (pl.col("scheduled_time") >= window.start + window.min_time)
         stop = pl.when(enough).then(rank).otherwise(None).min().over("id")
         kept = dates.filter(stop.is_null() | (rank <= stop))
         frame = kept.select(
@@ -844,12 +820,13 @@ _QUEUE_MATRIX = sqlglot.parse_one(
 
 
 def _delete_scheduled_runs(session: Store, deployment_id: UUID, *, auto_only: bool) -> None:
-    """Delete the deployment's SCHEDULED runs (only auto-scheduled ones if ``auto_only``)."""
+    """Delete the deployment's SCHEDULED runs (only auto-scheduled ones if ``auto_only``)
+    and the task runs of those runs."""
     auto = "AND auto_scheduled" if auto_only else ""
     cur = session.cursor()
-    params = {"id": deployment_id}
-    cur.execute(_DELETE_SCHEDULED_TASK_RUNS.format(auto=auto), params)
-    cur.execute(_DELETE_SCHEDULED_RUNS.format(auto=auto), params)
+    deleted = cur.execute(_DELETE_SCHEDULED_RUNS.format(auto=auto), {"id": deployment_id}).fetchall()
+    if deleted:
+        cur.execute(_DELETE_TASK_RUNS, {"ids": [row[0] for row in deleted]}).fetchall()
 
 
 def _queue_for_update(session: Store, pool_name: str | None, queue_name: str | None) -> UUID | None:
@@ -878,24 +855,6 @@ def _update_value(update: DeploymentUpdate, name: str) -> Any:
     if value is None and name in _NOT_NULL_UPDATES:
         raise ValueError(f"DeploymentUpdate.{name} cannot be set to None")
     return db_value(Deployment, name, value)
-
-
-def _require_queue(session: Store, queue_id: UUID) -> None:
-    if (
-        not session.cursor()
-        .execute("SELECT 1 FROM work_queue WHERE id = $id", {"id": queue_id})
-        .fetchall()
-    ):
-        raise IntegrityError(f"work_queue_id {queue_id} does not refer to an existing work queue")
-
-
-def _require_free_id(session: Store, deployment_id: UUID) -> None:
-    if (
-        session.cursor()
-        .execute("SELECT 1 FROM deployment WHERE id = $id", {"id": deployment_id})
-        .fetchall()
-    ):
-        raise IntegrityError(f"id {deployment_id} is already used by another deployment")
 
 
 __all__ = [

@@ -34,14 +34,11 @@ def create_flow_run(session: Store, flow_run: FlowRun) -> FlowRun:
     """
     now = utc_now()
     with session.transaction() as cur:
-        if not cur.execute(
-            "SELECT 1 FROM flow WHERE id = $id", {"id": flow_run.flow_id}
-        ).fetchall():
+        if not cur.execute("SELECT 1 FROM flow WHERE id = $id", {"id": flow_run.flow_id}).fetchall():
             raise IntegrityError(f"flow_id {flow_run.flow_id} does not refer to an existing flow")
         row = to_row(flow_run) | {"created": now, "updated": now}
         inserted = cur.execute(
-            insert_sql("flow_run", row)
-            + " ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING id",
+            insert_sql("flow_run", row) + " ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING id",
             row,
         ).fetchall()
         if inserted:
@@ -86,13 +83,10 @@ def create_flow_runs(session: Store, flow_runs: pl.DataFrame | Sequence[FlowRun]
     if frame.is_empty():
         return 0
     bad_states = frame.filter(
-        pl.col("state_type").is_not_null()
-        & ~pl.col("state_type").is_in([s.value for s in StateType])
+        pl.col("state_type").is_not_null() & ~pl.col("state_type").is_in([s.value for s in StateType])
     )
     if bad_states.height:
-        raise ValueError(
-            f"FlowRun.state_type {bad_states['state_type'][0]!r} is not a known state type"
-        )
+        raise ValueError(f"FlowRun.state_type {bad_states['state_type'][0]!r} is not a known state type")
     with session.transaction() as cur:
         cur.register("new_flow_runs", frame)
         try:

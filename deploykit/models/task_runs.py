@@ -15,16 +15,11 @@ def create_task_run(session: Store, task_run: TaskRun) -> TaskRun:
     """Create a task run; its flow run must exist. An existing (flow run, key) is returned as is."""
     now = utc_now()
     with session.transaction() as cur:
-        if not cur.execute(
-            "SELECT 1 FROM flow_run WHERE id = $id", {"id": task_run.flow_run_id}
-        ).fetchall():
-            raise IntegrityError(
-                f"flow_run_id {task_run.flow_run_id} does not refer to an existing flow run"
-            )
+        if not cur.execute("SELECT 1 FROM flow_run WHERE id = $id", {"id": task_run.flow_run_id}).fetchall():
+            raise IntegrityError(f"flow_run_id {task_run.flow_run_id} does not refer to an existing flow run")
         row = to_row(task_run) | {"created": now, "updated": now}
         cur.execute(
-            insert_sql("task_run", row)
-            + " ON CONFLICT (flow_run_id, task_key, dynamic_key) DO NOTHING",
+            insert_sql("task_run", row) + " ON CONFLICT (flow_run_id, task_key, dynamic_key) DO NOTHING",
             row,
         )
         return fetch_model(  # type: ignore[return-value]

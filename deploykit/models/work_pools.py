@@ -65,9 +65,7 @@ def read_work_pool_by_name(session: Store, name: str) -> WorkPool | None:
     >>> ensure_default_work_pool(store).name
     'default-agent-pool'
     """
-    return fetch_model(
-        session.cursor(), WorkPool, "SELECT * FROM work_pool WHERE name = $n", {"n": name}
-    )
+    return fetch_model(session.cursor(), WorkPool, "SELECT * FROM work_pool WHERE name = $n", {"n": name})
 
 
 def ensure_default_work_pool(session: Store) -> WorkPool:
@@ -75,7 +73,5 @@ def ensure_default_work_pool(session: Store) -> WorkPool:
     with session.transaction():
         pool = read_work_pool_by_name(session, DEFAULT_POOL_NAME)
         if pool is None:
-            pool = create_work_pool(
-                session, WorkPool(name=DEFAULT_POOL_NAME, type=DEFAULT_POOL_TYPE)
-            )
+            pool = create_work_pool(session, WorkPool(name=DEFAULT_POOL_NAME, type=DEFAULT_POOL_TYPE))
         return pool

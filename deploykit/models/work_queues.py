@@ -40,9 +40,7 @@ def create_work_queue(session: Store, work_queue: WorkQueue) -> WorkQueue:
             {"p": pool_id, "n": work_queue.name},
         ).fetchall()
         if clash:
-            raise IntegrityError(
-                f"work pool {pool_id} already has a queue named {work_queue.name!r}"
-            )
+            raise IntegrityError(f"work pool {pool_id} already has a queue named {work_queue.name!r}")
         row = to_row(work_queue) | {"created": now, "updated": now, "work_pool_id": pool_id}
         cur.execute(insert_sql("work_queue", row), row)
         return read_work_queue(session, work_queue.id)  # type: ignore[return-value]
@@ -58,9 +56,7 @@ def read_work_queue(session: Store, work_queue_id: UUID | str) -> WorkQueue | No
     )
 
 
-def read_work_queue_by_name(
-    session: Store, name: str, work_pool_name: str | None = None
-) -> WorkQueue | None:
+def read_work_queue_by_name(session: Store, name: str, work_pool_name: str | None = None) -> WorkQueue | None:
     """A queue by name: in the given pool, else in any pool with the default pool first.
 
     Queue names repeat across pools, so give ``work_pool_name`` when it matters.
@@ -87,9 +83,7 @@ def ensure_work_queue_exists(session: Store, name: str) -> WorkQueue:
         return queue
 
 
-def read_work_queues(
-    session: Store, work_queue_filter: WorkQueueFilter | None = None
-) -> pl.DataFrame:
+def read_work_queues(session: Store, work_queue_filter: WorkQueueFilter | None = None) -> pl.DataFrame:
     """Work queues matching the filter, with their pool's name, ordered by pool, priority, name.
 
     Examples
