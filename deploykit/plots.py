@@ -41,9 +41,7 @@ def to_png(figure: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
-def schedule_timeline(
-    runs: pl.DataFrame, *, lane: str | None = None, title: str = "Upcoming runs"
-) -> Figure:
+def schedule_timeline(runs: pl.DataFrame, *, lane: str | None = None, title: str = "Upcoming runs") -> Figure:
     """Runs as points on a time axis; runs moved by DST (``dst_adjusted``) stand out.
 
     Parameters
@@ -77,9 +75,7 @@ def schedule_timeline(
     ax.set_title(title)
     ax.set_xlabel("scheduled time (UTC)")
     if runs.is_empty():
-        ax.text(
-            0.5, 0.5, "no runs in this window", ha="center", va="center", transform=ax.transAxes
-        )
+        ax.text(0.5, 0.5, "no runs in this window", ha="center", va="center", transform=ax.transAxes)
         ax.set_yticks([])
         return figure
     names = runs[lane].unique(maintain_order=True).to_list() if lane else [""]
@@ -89,12 +85,10 @@ def schedule_timeline(
     )
     for flag, color, marker, label in (
         (False, _RUN_COLOR, "o", "run"),
-        (True, _DST_COLOR, "X", "moved by DST"),
+        (True, _DST_COLOR, "X", "DST-adjusted"),
     ):
         part = rows.filter(pl.col("dst_adjusted") == flag)
-        ax.scatter(
-            part["_t"].to_numpy(), part["_y"].to_numpy(), color=color, marker=marker, label=label
-        )
+        ax.scatter(part["_t"].to_numpy(), part["_y"].to_numpy(), color=color, marker=marker, label=label)
     ax.set_yticks(range(len(names)), names, parse_math=False)
     ax.set_ylim(-0.8, len(names) - 0.2)
     ax.invert_yaxis()
@@ -104,9 +98,7 @@ def schedule_timeline(
     return figure
 
 
-def load_heatmap(
-    preview: pl.DataFrame, *, timezone: str = "UTC", title: str = "Runs per hour"
-) -> Figure:
+def load_heatmap(preview: pl.DataFrame, *, timezone: str = "UTC", title: str = "Runs per hour") -> Figure:
     """Runs per (day, hour) across a fleet, as a heatmap with one row per day.
 
     Parameters
@@ -182,9 +174,7 @@ def queue_match_heatmap(
     ([[1, 0], [1, 1]], 2)
     """
     deployments = matches.select("deployment_id", "deployment_name").unique(maintain_order=True)
-    queues = matches.select("work_queue_id", "work_pool_name", "work_queue_name").unique(
-        maintain_order=True
-    )
+    queues = matches.select("work_queue_id", "work_pool_name", "work_queue_name").unique(maintain_order=True)
     cells = (
         deployments.with_row_index("_row")
         .join(matches, on=["deployment_id", "deployment_name"])
@@ -208,9 +198,7 @@ def queue_match_heatmap(
     )
     labels = [f"{p}/{q}" for p, q in queues.select("work_pool_name", "work_queue_name").rows()]
     ax.set_xticks(range(queues.height), labels, rotation=60, ha="right", parse_math=False)
-    ax.set_yticks(
-        range(deployments.height), deployments["deployment_name"].to_list(), parse_math=False
-    )
+    ax.set_yticks(range(deployments.height), deployments["deployment_name"].to_list(), parse_math=False)
     ax.set_xlabel("work queue (pool/queue)")
     ax.set_ylabel("deployment")
     if assigned.height:

@@ -52,7 +52,11 @@ def test_deployment_queue_resolved_by_pool_and_name(store):
     import_prefect_api(store, FIXTURES)
     pools = {p["id"]: p["name"] for p in bodies("work_pools")}
     queue_of = {(pools[q["work_pool_id"]], q["name"]): q["id"] for q in bodies("work_queues")}
-    got = dict(store.sql("SELECT CAST(id AS VARCHAR) AS id, CAST(work_queue_id AS VARCHAR) AS q FROM deployment").iter_rows())
+    got = dict(
+        store.sql(
+            "SELECT CAST(id AS VARCHAR) AS id, CAST(work_queue_id AS VARCHAR) AS q FROM deployment"
+        ).iter_rows()
+    )
     for d in bodies("deployments"):
         assert got[d["id"]] == queue_of[(d["work_pool_name"], d["work_queue_name"])]
     # queue names repeat across pools and stay distinct rows
@@ -167,7 +171,7 @@ def test_full_round_trip_db_parquet_api(store, tmp_path):
                     assert _normalise(ours) == _normalise(theirs), (row_id, "scheduled_time")
 
 
-@pytest.mark.parametrize("chunk_rows", [50, 100_000])
+@pytest.mark.parametrize("chunk_rows", [1000, 100_000])
 def test_parquet_round_trip_is_lossless(store, tmp_path, chunk_rows):
     import_prefect_api(store, SAMPLE)
     written = export_parquet(store, tmp_path)

@@ -90,9 +90,10 @@ def read_manifest(folder: Path) -> dict[str, Path]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SourceError(f"{path}: not a deploykit Parquet manifest")
     version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
         raise SourceError(
-            f"{path}: schema version {version!r}; this deploykit reads version {SCHEMA_VERSION}"
+            f"{path}: schema version {version!r}; this deploykit reads versions 1 to "
+            f"{SCHEMA_VERSION} (the loader checks each table's columns)"
         )
     files: dict[str, Path] = {}
     for table, entry in manifest.get("tables", {}).items():

@@ -49,7 +49,8 @@ _SORTS = [
     ("newest first", DeploymentSort.CREATED_DESC),
     ("recently updated", DeploymentSort.UPDATED_DESC),
 ]
-_ACTIVE = [("any", None), ("active", True), ("paused", False)]
+_ACTIVE = {"any": None, "active": True, "paused": False}
+"""Schedule dropdown choices; a dropdown value of ``None`` would show as blank."""
 _SHOWN = {
     "name": "name",
     "flow_name": "flow",
@@ -169,7 +170,7 @@ class DeploymentBrowser(widgets.VBox):
         self.flow_dropdown = _dropdown("Flow", options["flow"], "dk-flow")
         self.pool_dropdown = _dropdown("Work pool", options["work_pool"], "dk-pool")
         self.queue_dropdown = _dropdown("Work queue", options["work_queue"], "dk-queue")
-        self.active_dropdown = widgets.Dropdown(options=_ACTIVE, description="Schedule")
+        self.active_dropdown = widgets.Dropdown(options=list(_ACTIVE), description="Schedule")
         self.sort_dropdown = widgets.Dropdown(options=_SORTS, description="Sort")
         self.page_size_dropdown = widgets.Dropdown(
             options=PAGE_SIZES, value=page_size, description="Page size"
@@ -239,10 +240,10 @@ class DeploymentBrowser(widgets.VBox):
         self.filters = browser_filters(
             name=self.name_text.value,
             tags=self.tags_text.value,
-            flow=self.flow_dropdown.value,
-            work_pool=self.pool_dropdown.value,
-            work_queue=self.queue_dropdown.value,
-            schedule_active=self.active_dropdown.value,
+            flow=self.flow_dropdown.value or None,
+            work_pool=self.pool_dropdown.value or None,
+            work_queue=self.queue_dropdown.value or None,
+            schedule_active=_ACTIVE[self.active_dropdown.value],
         )
         self.total = count_deployments(self._store, **self.filters)  # type: ignore[arg-type]
         self.page = min(self.page, self.pages - 1)
@@ -331,6 +332,6 @@ def _text(label: str, placeholder: str, css: str) -> widgets.Text:
 
 
 def _dropdown(label: str, names: list[str], css: str) -> widgets.Dropdown:
-    dropdown = widgets.Dropdown(options=[("any", None), *((n, n) for n in names)], description=label)
+    dropdown = widgets.Dropdown(options=[("any", ""), *((n, n) for n in names)], description=label)
     dropdown.add_class(css)
     return dropdown

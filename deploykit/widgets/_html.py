@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import html
 import json
+import struct
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import ipywidgets as widgets
 import polars as pl
 
 _TABLE_STYLE = "border-collapse:collapse;font-size:12px;font-family:var(--jp-ui-font-family,sans-serif)"
@@ -106,6 +108,25 @@ def code_block(source: str) -> str:
     """
     style = "background:#f7f7f7;padding:6px;font-size:12px;white-space:pre-wrap"
     return f'<pre class="dk-code" style="{style}">{escape(source)}</pre>'
+
+
+def show_png(image: widgets.Image, png: bytes) -> None:
+    """Put ``png`` into ``image`` at its natural pixel width (front-ends would stretch it).
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from deploykit.plots import to_png
+    >>> image = widgets.Image()
+    >>> show_png(image, to_png(Figure(figsize=(2, 1)), dpi=50))
+    >>> image.layout.width  # 2 in x 50 dpi, plus the tight bounding box padding
+    '110px'
+    """
+    width = struct.unpack(">I", png[16:20])[0]  # the IHDR chunk's width field
+    image.value = png
+    image.layout.width = f"{width}px"
+    image.layout.max_width = "100%"
+    image.layout.display = None
 
 
 def _text(value: Any) -> str:

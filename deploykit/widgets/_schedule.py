@@ -37,6 +37,8 @@ RUNS_SCHEMA = pl.Schema(
 )
 BUSIEST = 5
 """How many of the busiest hours the fleet view names."""
+BUSIEST_NAMES = 8
+"""How many deployment names each busiest hour lists (the count is in ``runs``)."""
 
 _PLACEHOLDERS = {
     "deployment": "",
@@ -58,8 +60,8 @@ def parse_interval(text: str) -> timedelta:
 
     Examples
     --------
-    >>> parse_interval("6h"), parse_interval("1d 12h"), parse_interval("90")
-    (datetime.timedelta(seconds=21600), datetime.timedelta(days=1, seconds=43200), datetime.timedelta(seconds=90))
+    >>> [parse_interval(t).total_seconds() for t in ("6h", "1d 12h", "90", "1.5m")]
+    [21600.0, 129600.0, 90.0, 90.0]
     >>> parse_interval("6x")
     Traceback (most recent call last):
     ...
@@ -85,7 +87,7 @@ def typed_schedule(kind: str, text: str, timezone: str, start: datetime) -> Sche
     Examples
     --------
     >>> typed_schedule("cron", "0 9 * * *", "Europe/Berlin", datetime(2023, 1, 1)).describe()
-    'At 09:00 (Europe/Berlin)'
+    'At 09:00 AM (Europe/Berlin)'
     >>> typed_schedule("cron", "61 * * * *", "UTC", datetime(2023, 1, 1))
     Traceback (most recent call last):
     ...
@@ -140,7 +142,7 @@ def error_message(exc: ValueError) -> str:
     ...     CronSchedule(cron="0 9 * * *", timezone="Mars/Olympus")
     ... except ValidationError as exc:
     ...     print(error_message(exc))
-    timezone: Value error, unknown time zone 'Mars/Olympus'...
+    timezone: Value error, unknown timezone 'Mars/Olympus'...
     """
     if isinstance(exc, ValidationError):
         return "\n".join(
@@ -309,11 +311,14 @@ class SchedulePreview(widgets.VBox):
         )
         self.busiest = busiest.join(names, on="period", how="left", maintain_order="left")
         self.fleet_figure = plots.load_heatmap(self.fleet)
-        self.heatmap.value = plots.to_png(self.fleet_figure)
-        self.heatmap.layout.display = None
+        _html.show_png(self.heatmap, plots.to_png(self.fleet_figure))
+        shown = self.busiest.select(
+            pl.col("period").alias("hour starting"),
+            "runs",
+            pl.col("deployments").list.head(BUSIEST_NAMES).alias("deployments (first by name)"),
+        )
         self.busiest_html.value = "<b>Busiest hours (UTC)</b>" + _html.table(
-            self.busiest.rename({"period": "hour starting", "runs": "runs", "deployments": "deployments"}),
-            css_class="dk-busiest-table",
+            shown, css_class="dk-busiest-table"
         )
 
     def _chosen_schedule(self, start: datetime) -> Schedule | None:
@@ -342,5 +347,4 @@ class SchedulePreview(widgets.VBox):
         )
         self.runs_html.value = _html.table(shown, css_class="dk-runs-table", empty="No runs in this window.")
         self.figure = plots.schedule_timeline(self.runs)
-        self.timeline.value = plots.to_png(self.figure)
-        self.timeline.layout.display = None
+        _html.show_png(self.timeline, plots.to_png(self.figure))

@@ -1,0 +1,219 @@
+"""The three widgets in a real browser: Voila serves ``widgets_e2e.ipynb``, headless
+Chromium (Debian's, never a downloaded one) drives it through Playwright.
+
+For each widget a control is changed and the rendered table / text / image must
+update; the hostile description must show as text and never run. Screenshots of each
+widget go to ``test-output/screenshots/``. Requests leaving 127.0.0.1 are blocked (the
+widgets must work offline). Install the browser with ``scripts/install_browser.sh``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+NOTEBOOK = HERE / "widgets_e2e.ipynb"
+SHOTS = ROOT / "test-output" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+HOSTILE = "<img src=x onerror=alert(1)>"
+TIMEOUT_MS = 60_000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_serving(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    """Poll a static file until Voila answers (it does not run the notebook for that)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"voila exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}voila/static/favicon.ico", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"voila did not start within 60 s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def voila_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Voila serving the e2e notebook on a free local port; always terminated."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/install_browser.sh` first (CI does)")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("voila") / "voila.log"
+    voila = Path(sys.executable).parent / "voila"
+    command = [
+        str(voila),
+        NOTEBOOK.name,
+        "--no-browser",
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+        "--show_tracebacks=True",
+    ]
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            command,
+            cwd=HERE,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_until_serving(url, server, log)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def page(voila_url: str) -> Iterator[object]:
+    """The rendered notebook in headless Chromium, offline, recording dialogs."""
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            tab = browser.new_page(viewport={"width": 1400, "height": 2400})
+            tab.dialogs = []  # type: ignore[attr-defined]
+            tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))  # type: ignore[attr-defined]
+            tab.route("**/*", _local_only)
+            tab.goto(voila_url, timeout=TIMEOUT_MS)
+            tab.wait_for_selector(".dk-queue-inspector", timeout=120_000)
+            yield tab
+        finally:
+            browser.close()
+
+
+def _local_only(route: object) -> None:
+    """Serve 127.0.0.1; abort everything else (e.g. icon fonts from a CDN)."""
+    if route.request.url.startswith("http://127.0.0.1:"):  # type: ignore[attr-defined]
+        route.continue_()  # type: ignore[attr-defined]
+    else:
+        route.abort()  # type: ignore[attr-defined]
+
+
+def _type(page: object, selector: str, text: str) -> None:
+    """Type into a text widget and commit it (Enter), as a user would."""
+    box = page.locator(f"{selector} input")  # type: ignore[attr-defined]
+    box.fill(text)
+    box.press("Enter")
+
+
+def _image_src(page: object, selector: str) -> str:
+    return page.locator(selector).get_attribute("src")  # type: ignore[attr-defined]
+
+
+def _assert_not_injected(page: object) -> None:
+    assert page.locator('img[src="x"]').count() == 0  # type: ignore[attr-defined]
+    assert page.locator("script", has_text="alert(").count() == 0  # type: ignore[attr-defined]
+    assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_deployment_browser_filters_pages_and_escapes(page):
+    expect(page.locator(".dk-summary")).to_contain_text("of 241 deployments", timeout=TIMEOUT_MS)
+    page.locator(".dk-browser").screenshot(path=str(SHOTS / "deployment_browser.png"))
+
+    page.locator(".dk-next").click()
+    page.wait_for_function(
+        "document.querySelector('.dk-summary').innerText.includes('page 2 of')", timeout=TIMEOUT_MS
+    )
+    _type(page, ".dk-name", "hostile")
+    page.wait_for_function(
+        "document.querySelector('.dk-summary').innerText.includes('1–1 of 1 deployments')",
+        timeout=TIMEOUT_MS,
+    )
+    expect(page.locator(".dk-results")).to_contain_text("<b>bold</b>", timeout=TIMEOUT_MS)
+    details = page.locator(".dk-details-pane")
+    details.get_by_text(HOSTILE, exact=True).wait_for(timeout=TIMEOUT_MS)
+    expect(details).to_contain_text("<script>alert(2)</script>", timeout=TIMEOUT_MS)
+    expect(page.locator(".dk-code-pane")).to_contain_text("like_='hostile'", timeout=TIMEOUT_MS)
+    _assert_not_injected(page)
+    page.locator(".dk-browser").screenshot(path=str(SHOTS / "deployment_browser_hostile.png"))
+
+
+def test_schedule_preview_updates_and_reports_errors(page):
+    widget = page.locator(".dk-schedule-preview")
+    before = _image_src(page, ".dk-timeline")
+    widget.locator(".dk-source button", has_text="cron").click()
+    _type(page, ".dk-timezone", "America/New_York")
+    _type(page, ".dk-expression", "30 2 * * *")
+    runs = page.locator(".dk-runs")
+    runs.get_by_text("DST-adjusted").wait_for(timeout=TIMEOUT_MS)
+    expect(runs).to_contain_text("local (America/New_York)", timeout=TIMEOUT_MS)
+    expect(runs).to_contain_text("2023-03-12 03:00:00", timeout=TIMEOUT_MS)  # 02:30 does not exist
+    page.wait_for_function(
+        f"document.querySelector('.dk-timeline').getAttribute('src') !== {before!r}", timeout=TIMEOUT_MS
+    )
+    expect(page.locator(".dk-heatmap")).to_be_visible(timeout=TIMEOUT_MS)
+    expect(page.locator(".dk-busiest")).to_contain_text("Busiest hours", timeout=TIMEOUT_MS)
+    widget.screenshot(path=str(SHOTS / "schedule_preview.png"))
+
+    _type(page, ".dk-expression", "61 * * * *")
+    error = page.locator(".dk-error")
+    error.wait_for(timeout=TIMEOUT_MS)
+    expect(error).to_contain_text("cron:", timeout=TIMEOUT_MS)
+    expect(error).to_contain_text("61", timeout=TIMEOUT_MS)
+    expect(page.locator(".dk-timeline")).to_be_hidden(timeout=TIMEOUT_MS)
+    assert "Traceback" not in widget.inner_text()
+    _type(page, ".dk-expression", HOSTILE)
+    page.wait_for_function(
+        "(document.querySelector('.dk-error')?.innerText ?? '').includes('<img')",
+        timeout=TIMEOUT_MS,
+    )
+    _assert_not_injected(page)
+    widget.screenshot(path=str(SHOTS / "schedule_preview_error.png"))
+
+
+def test_queue_match_inspector_explains_and_updates_matrix(page):
+    widget = page.locator(".dk-queue-inspector")
+    search = widget.locator(".dk-search input")
+    before = _image_src(page, ".dk-matrix")
+    search.fill("hostile")
+    search.press("Enter")
+    summary = widget.locator(".dk-verdict-summary")
+    summary.get_by_text("does NOT pick it up", exact=False).wait_for(timeout=TIMEOUT_MS)
+    expect(summary).to_contain_text(
+        "docker-only does NOT pick it up: flow runner type not allowed", timeout=TIMEOUT_MS
+    )
+    expect(widget.locator(".dk-verdicts")).to_contain_text("docker-only", timeout=TIMEOUT_MS)
+    expect(widget.locator(".dk-verdicts")).to_contain_text("picks it up", timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        f"document.querySelector('.dk-matrix').getAttribute('src') !== {before!r}", timeout=TIMEOUT_MS
+    )
+    expect(widget.locator(".dk-matrix-note")).to_contain_text("1 deployments (first 15", timeout=TIMEOUT_MS)
+    _assert_not_injected(page)
+    widget.screenshot(path=str(SHOTS / "queue_match_inspector.png"))
