@@ -6,15 +6,14 @@ compile the six filter families into a single SQL statement (EXISTS subqueries).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import duckdb
 import polars as pl
 import sqlglot
-from sqlglot import exp
 
 from deploykit._errors import IntegrityError, ObjectNotFoundError
 from deploykit.filters import (
@@ -28,50 +27,24 @@ from deploykit.filters import (
 )
 from deploykit.models import _queue_rules as rules
 from deploykit.models._args import as_uuid, coerce_filter, coerce_model, non_negative
-from deploykit.models._bulk import models_to_frame, normalise_frame
+from deploykit.models._deployment_bulk import create_deployments
+from deploykit.models._deployment_query import COUNT_DEPLOYMENTS, ORDER_BY, SELECT_DEPLOYMENTS, filtered
+from deploykit.models._fleet import MAX_PREVIEW_WINDOW, preview_runs, schedule_all
 from deploykit.models._rows import db_value, fetch_model, insert_sql, to_row, update_sql
-from deploykit.models._scheduled_runs import insert_deployment_runs, insert_scheduled_runs, iso_in_zone
-from deploykit.models._window import plan_window, require_aware
+from deploykit.models._scheduled_runs import insert_deployment_runs
+from deploykit.models._window import plan_window
 from deploykit.models.work_pools import read_work_pool_by_name
 from deploykit.models.work_queues import (
     create_work_queue,
     ensure_work_queue_exists,
     read_work_queue_by_name,
 )
-from deploykit.scheduling import expand_schedules
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.actions import DeploymentUpdate
 from deploykit.schemas.core import Deployment, WorkQueue
-from deploykit.schemas.schedules import MAX_DATES
 from deploykit.schemas.sorting import DeploymentSort
 from deploykit.store import Store
 
-SCHEDULE_TYPE_SQL = (
-    "CASE WHEN d.schedule IS NULL THEN NULL "
-    "WHEN json_exists(d.schedule, '$.cron') THEN 'cron' "
-    "WHEN json_exists(d.schedule, '$.interval') THEN 'interval' ELSE 'rrule' END"
-)
-_SELECT_DEPLOYMENTS = sqlglot.parse_one(
-    f"SELECT d.*, {SCHEDULE_TYPE_SQL} AS schedule_type FROM deployment AS d", dialect="duckdb"
-)
-_COUNT_DEPLOYMENTS = sqlglot.parse_one("SELECT count(*) FROM deployment AS d", dialect="duckdb")
-_FLOW_OF_DEPLOYMENT = sqlglot.parse_one("SELECT 1 FROM flow AS f WHERE f.id = d.flow_id")
-_RUNS_OF_DEPLOYMENT = sqlglot.parse_one("SELECT 1 FROM flow_run AS fr WHERE fr.deployment_id = d.id")
-_TASKS_OF_RUN = sqlglot.parse_one("SELECT 1 FROM task_run AS tr WHERE tr.flow_run_id = fr.id")
-_QUEUE_OF_DEPLOYMENT = sqlglot.parse_one(
-    "SELECT 1 FROM work_queue AS wq JOIN work_pool AS wp ON wp.id = wq.work_pool_id "
-    "WHERE wq.id = d.work_queue_id"
-)
-_SORT_SQL: dict[DeploymentSort, list[str]] = {
-    DeploymentSort.NAME_ASC: ["d.name", "d.id"],
-    DeploymentSort.NAME_DESC: ["d.name DESC", "d.id"],
-    DeploymentSort.CREATED_DESC: ["d.created DESC", "d.id"],
-    DeploymentSort.UPDATED_DESC: ["d.updated DESC", "d.id"],
-}
-_ORDER_BY = {
-    key: [sqlglot.parse_one(f"SELECT 1 ORDER BY {', '.join(cols)}").args["order"]]
-    for key, cols in _SORT_SQL.items()
-}
 _DELETE_SCHEDULED_RUNS = (
     "DELETE FROM flow_run WHERE deployment_id = $id AND state_type = 'SCHEDULED' {auto} RETURNING id"
 )
@@ -222,100 +195,6 @@ def delete_deployment(session: Store, deployment_id: UUID | str) -> bool:
         return bool(deleted)
 
 
-def create_deployments(session: Store, deployments: pl.DataFrame | Sequence[Deployment]) -> int:
-    """Upsert many deployments keyed on (flow_id, name) in one statement.
-
-    A DataFrame's columns are the fields written (missing ones take the model's
-    defaults on insert and are left alone on update); a list of models writes every
-    field. As with :func:`create_deployment`, existing rows keep ``id``, ``created`` and
-    ``created_by``, queues named by ``work_queue_name`` are ensured and linked, and the
-    updated deployments' auto-scheduled runs in SCHEDULED state are deleted.
-
-    Returns
-    -------
-    int
-        The number of deployments inserted or updated.
-
-    Examples
-    --------
-    >>> import deploykit as dk
-    >>> from deploykit.models.flows import create_flow
-    >>> store = dk.Store()
-    >>> flow = create_flow(store, dk.Flow(name="etl"))
-    >>> frame = pl.DataFrame({"name": ["a", "b"], "flow_id": [str(flow.id)] * 2, "tags": [["x"], []]})
-    >>> create_deployments(store, frame), count_deployments(store)
-    (2, 2)
-    """
-    if isinstance(deployments, pl.DataFrame):
-        given = set(deployments.columns)
-        frame = normalise_frame(deployments, Deployment, required={"name", "flow_id"})
-    else:
-        given = set(Deployment.model_fields)
-        frame = models_to_frame(list(deployments), Deployment)
-    if frame.is_empty():
-        return 0
-    duplicates = frame.filter(pl.struct("flow_id", "name").is_duplicated())
-    if duplicates.height:
-        raise IntegrityError(
-            f"deployment {duplicates['name'][0]!r} of flow {duplicates['flow_id'][0]} appears twice"
-        )
-    with session.transaction() as cur:
-        cur.register("new_deployments", frame)
-        try:
-            missing = cur.execute(_MISSING_FLOWS).fetchall()
-            if missing:
-                raise IntegrityError(f"flow_id {missing[0][0]} does not refer to an existing flow")
-            frame = _link_queues(session, frame, "work_queue_id" in given)
-            cur.unregister("new_deployments")
-            cur.register("new_deployments", frame)
-            written = set(given) | {"work_queue_id"} if "work_queue_name" in given else set(given)
-            updates = [c for c in frame.columns if c in written and c not in _KEEP_ON_UPSERT]
-            sets = ", ".join([f"{c} = excluded.{c}" for c in updates] + ["updated = excluded.updated"])
-            columns = ", ".join(frame.columns)
-            selects = ", ".join(_bulk_select(c) for c in frame.columns)
-            rows = cur.execute(
-                f"INSERT INTO deployment ({columns}) SELECT {selects} FROM new_deployments "
-                f"ON CONFLICT (flow_id, name) DO UPDATE SET {sets}",
-                {"now": utc_now()},
-            ).fetchall()[0][0]
-            cur.execute(
-                "DELETE FROM flow_run WHERE auto_scheduled AND state_type = 'SCHEDULED' AND deployment_id IN "
-                "(SELECT d.id FROM deployment d JOIN new_deployments n "
-                "ON d.flow_id = CAST(n.flow_id AS UUID) AND d.name = n.name)"
-            ).fetchall()
-        finally:
-            cur.unregister("new_deployments")
-    return int(rows)
-
-
-_KEEP_ON_UPSERT = frozenset({"id", "created", "created_by", "updated"})
-_MISSING_FLOWS = (
-    "SELECT DISTINCT n.flow_id FROM new_deployments n "
-    "ANTI JOIN flow f ON f.id = CAST(n.flow_id AS UUID) ORDER BY 1 LIMIT 1"
-)
-
-
-def _bulk_select(column: str) -> str:
-    """How a frame column becomes a deployment column in the bulk insert."""
-    if column == "id":
-        return "coalesce(CAST(id AS UUID), uuid())"
-    if column in ("created", "updated"):
-        return "$now"
-    return column
-
-
-def _link_queues(session: Store, frame: pl.DataFrame, ids_given: bool) -> pl.DataFrame:
-    """Ensure each named queue exists and fill ``work_queue_id`` where the caller gave none."""
-    names = frame.filter(pl.col("work_queue_name").is_not_null())["work_queue_name"].unique().to_list()
-    if not names:
-        return frame
-    queue_ids = {name: str(ensure_work_queue_exists(session, name).id) for name in sorted(names)}
-    looked_up = pl.col("work_queue_name").replace_strict(queue_ids, default=None, return_dtype=pl.String)
-    if ids_given:
-        looked_up = pl.coalesce(pl.col("work_queue_id"), looked_up)
-    return frame.with_columns(looked_up.alias("work_queue_id"))
-
-
 # --- reads --------------------------------------------------------------------------------
 
 
@@ -348,7 +227,8 @@ def read_deployment_by_name(session: Store, name: str, flow_name: str) -> Deploy
     return fetch_model(
         session.cursor(),
         Deployment,
-        "SELECT d.* FROM deployment d JOIN flow f ON f.id = d.flow_id WHERE d.name = $name AND f.name = $flow",
+        "SELECT d.* FROM deployment d JOIN flow f ON f.id = d.flow_id "
+        "WHERE d.name = $name AND f.name = $flow",
         {"name": name, "flow": flow_name},
     )
 
@@ -392,8 +272,8 @@ def read_deployments(
     ['c']
     """
     compiler = SqlCompiler()
-    query = _filtered(
-        _SELECT_DEPLOYMENTS,
+    query = filtered(
+        SELECT_DEPLOYMENTS,
         compiler,
         flow_filter=flow_filter,
         flow_run_filter=flow_run_filter,
@@ -402,7 +282,7 @@ def read_deployments(
         work_pool_filter=work_pool_filter,
         work_queue_filter=work_queue_filter,
     )
-    query.set("order", _ORDER_BY[DeploymentSort(sort)][0].copy())
+    query.set("order", ORDER_BY[DeploymentSort(sort)][0].copy())
     if offset is not None:
         query = query.offset(compiler.param(non_negative(offset, "offset")), copy=False)
     if limit is not None:
@@ -428,8 +308,8 @@ def count_deployments(
     0
     """
     compiler = SqlCompiler()
-    query = _filtered(
-        _COUNT_DEPLOYMENTS,
+    query = filtered(
+        COUNT_DEPLOYMENTS,
         compiler,
         flow_filter=flow_filter,
         flow_run_filter=flow_run_filter,
@@ -439,49 +319,6 @@ def count_deployments(
         work_queue_filter=work_queue_filter,
     )
     return session.cursor().execute(query.sql("duckdb"), compiler.params or None).fetchall()[0][0]
-
-
-def _filtered(
-    base: exp.Select,
-    compiler: SqlCompiler,
-    *,
-    flow_filter: FlowFilter | Mapping[str, Any] | None,
-    flow_run_filter: FlowRunFilter | Mapping[str, Any] | None,
-    task_run_filter: TaskRunFilter | Mapping[str, Any] | None,
-    deployment_filter: DeploymentFilter | Mapping[str, Any] | None,
-    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None,
-    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None,
-) -> exp.Select:
-    """``base`` restricted by every given filter (one statement, EXISTS subqueries)."""
-    flow_f = coerce_filter(flow_filter, FlowFilter, "flow_filter")
-    run_f = coerce_filter(flow_run_filter, FlowRunFilter, "flow_run_filter")
-    task_f = coerce_filter(task_run_filter, TaskRunFilter, "task_run_filter")
-    dep_f = coerce_filter(deployment_filter, DeploymentFilter, "deployment_filter")
-    pool_f = coerce_filter(work_pool_filter, WorkPoolFilter, "work_pool_filter")
-    queue_f = coerce_filter(work_queue_filter, WorkQueueFilter, "work_queue_filter")
-
-    query = base.copy()
-    if dep_f is not None:
-        query = query.where(compiler.compile(dep_f.as_predicate(), "d"), copy=False)
-    if flow_f is not None:
-        flows = _FLOW_OF_DEPLOYMENT.where(compiler.compile(flow_f.as_predicate(), "f"))
-        query = query.where(exp.Exists(this=flows), copy=False)
-    if run_f is not None or task_f is not None:
-        runs = _RUNS_OF_DEPLOYMENT.copy()
-        if run_f is not None:
-            runs = runs.where(compiler.compile(run_f.as_predicate(), "fr"), copy=False)
-        if task_f is not None:
-            tasks = _TASKS_OF_RUN.where(compiler.compile(task_f.as_predicate(), "tr"))
-            runs = runs.where(exp.Exists(this=tasks), copy=False)
-        query = query.where(exp.Exists(this=runs), copy=False)
-    if queue_f is not None or pool_f is not None:
-        queues = _QUEUE_OF_DEPLOYMENT.copy()
-        if queue_f is not None:
-            queues = queues.where(compiler.compile(queue_f.as_predicate(), "wq"), copy=False)
-        if pool_f is not None:
-            queues = queues.where(compiler.compile(pool_f.as_predicate(), "wp"), copy=False)
-        query = query.where(exp.Exists(this=queues), copy=False)
-    return query
 
 
 # --- scheduling ---------------------------------------------------------------------------
@@ -527,202 +364,6 @@ def schedule_runs(
             return []
         dates = window.dates(deployment.schedule)
         return insert_deployment_runs(session, dep_id, dates, auto_scheduled=auto_scheduled)
-
-
-def preview_runs(
-    session: Store,
-    start: datetime,
-    end: datetime,
-    *,
-    deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
-    flow_filter: FlowFilter | Mapping[str, Any] | None = None,
-    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None = None,
-    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
-    include_inactive: bool = False,
-    max_runs_per_deployment: int = 1000,
-) -> pl.DataFrame:
-    """Every run the selected deployments' schedules would create in ``[start, end]``.
-
-    Nothing is written. Schedules are expanded in bulk (``deploykit.scheduling``), with
-    the same dates as each schedule's ``get_dates``.
-
-    Parameters
-    ----------
-    start, end
-        The window, inclusive; timezone-aware, at most ``MAX_PREVIEW_WINDOW`` long.
-    deployment_filter, flow_filter, work_pool_filter, work_queue_filter
-        Select deployments as :func:`read_deployments` does.
-    include_inactive
-        Also preview schedules that are switched off (``is_schedule_active`` False).
-    max_runs_per_deployment
-        At most this many (earliest) runs per deployment.
-
-    Returns
-    -------
-    polars.DataFrame
-        ``deployment_id``, ``deployment_name``, ``flow_name``, ``work_queue_name``,
-        ``work_pool_name``, ``schedule_type``, ``timezone``, ``scheduled_time`` (UTC),
-        ``local_time`` (wall clock in the schedule's zone) and ``dst_adjusted`` (the run
-        was moved by a DST gap or falls on a repeated wall time), by time.
-
-    Examples
-    --------
-    >>> import deploykit as dk
-    >>> from datetime import datetime, timezone
-    >>> from deploykit.models.flows import create_flow
-    >>> store = dk.Store()
-    >>> flow = create_flow(store, dk.Flow(name="etl"))
-    >>> _ = create_deployment(store, dk.Deployment(name="d", flow_id=flow.id,
-    ...     schedule={"cron": "30 2 * * *", "timezone": "America/New_York"}))
-    >>> runs = preview_runs(store, datetime(2023, 3, 11, tzinfo=timezone.utc),
-    ...                     datetime(2023, 3, 13, tzinfo=timezone.utc))
-    >>> runs.select("local_time", "dst_adjusted").rows()
-    [(datetime.datetime(2023, 3, 11, 2, 30), False), (datetime.datetime(2023, 3, 12, 3, 0), True)]
-    """
-    start = require_aware(start, "start")
-    end = require_aware(end, "end")
-    if end < start:
-        raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
-    if end - start > MAX_PREVIEW_WINDOW:
-        raise ValueError(f"preview window {end - start} is longer than the limit {MAX_PREVIEW_WINDOW}")
-    if not 1 <= max_runs_per_deployment <= MAX_DATES:
-        raise ValueError(f"max_runs_per_deployment must be between 1 and {MAX_DATES}")
-    selected = _scheduled_deployments(
-        session,
-        deployment_filter,
-        flow_filter,
-        work_pool_filter,
-        work_queue_filter,
-        include_inactive,
-    )
-    dates = expand_schedules(
-        selected.select("id", "schedule"), start, end, max_per_schedule=max_runs_per_deployment
-    )
-    return (
-        dates.join(selected.drop("schedule"), on="id", how="inner")
-        .rename({"id": "deployment_id"})
-        .select(
-            "deployment_id",
-            "deployment_name",
-            "flow_name",
-            "work_queue_name",
-            "work_pool_name",
-            "schedule_type",
-            "timezone",
-            "scheduled_time",
-            "local_time",
-            "dst_adjusted",
-        )
-        .sort("scheduled_time", "deployment_name", "deployment_id")
-    )
-
-
-def schedule_all(
-    session: Store,
-    start_time: datetime | None = None,
-    end_time: datetime | None = None,
-    min_time: timedelta | None = None,
-    min_runs: int | None = None,
-    max_runs: int | None = None,
-    *,
-    deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
-    auto_scheduled: bool = True,
-) -> pl.DataFrame:
-    """Schedule runs for every active deployment at once, as Prefect's scheduler service does.
-
-    Each deployment gets exactly the runs :func:`schedule_runs` would give it with the
-    same arguments, but the schedules are expanded in bulk and every run is inserted
-    by one statement, in one transaction.
-
-    Returns
-    -------
-    polars.DataFrame
-        The runs inserted: ``id``, ``deployment_id``, ``scheduled_time`` and
-        ``idempotency_key`` (already existing runs are not repeated).
-
-    Examples
-    --------
-    >>> import deploykit as dk
-    >>> from datetime import datetime, timezone
-    >>> from deploykit.models.flows import create_flow
-    >>> store = dk.Store()
-    >>> flow = create_flow(store, dk.Flow(name="etl"))
-    >>> for i in range(3):
-    ...     _ = create_deployment(store, dk.Deployment(name=f"d{i}", flow_id=flow.id,
-    ...         schedule={"interval": 3600 * (i + 1), "anchor_date": "2023-01-01T00:00:00Z"}))
-    >>> start = datetime(2023, 1, 1, tzinfo=timezone.utc)
-    >>> schedule_all(store, start_time=start).height, schedule_all(store, start_time=start).height
-    (9, 0)
-    """
-    window = plan_window(session, start_time, end_time, min_time, min_runs, max_runs)
-    with session.transaction():
-        selected = _scheduled_deployments(session, deployment_filter, None, None, None, False)
-        if window.max_runs == 0 or selected.is_empty():
-            return insert_scheduled_runs(session, pl.DataFrame(), auto_scheduled=auto_scheduled)
-        dates = expand_schedules(
-            selected.select("id", "schedule"),
-            window.start,
-            window.end,
-            max_per_schedule=window.max_runs,
-        )
-        rank = pl.int_range(1, pl.len() + 1).over("id")
-        enough = (rank >= window.min_runs) & (pl.col("scheduled_time") >= window.start + window.min_time)
-        stop = pl.when(enough).then(rank).otherwise(None).min().over("id")
-        kept = dates.filter(stop.is_null() | (rank <= stop))
-        frame = kept.select(
-            pl.col("id").alias("deployment_id"),
-            "scheduled_time",
-            (
-                pl.lit("scheduled ")
-                + pl.col("id")
-                + pl.lit(" ")
-                + iso_in_zone(pl.col("scheduled_time"), kept["timezone"])
-            ).alias("idempotency_key"),
-        )
-        return insert_scheduled_runs(session, frame, auto_scheduled=auto_scheduled)
-
-
-MAX_PREVIEW_WINDOW = timedelta(days=366)
-"""Longest window ``preview_runs`` expands (bounds memory on large fleets)."""
-
-
-def _scheduled_deployments(
-    session: Store,
-    deployment_filter: DeploymentFilter | Mapping[str, Any] | None,
-    flow_filter: FlowFilter | Mapping[str, Any] | None,
-    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None,
-    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None,
-    include_inactive: bool,
-) -> pl.DataFrame:
-    """Selected deployments that have a schedule, with their flow, queue and pool names."""
-    compiler = SqlCompiler()
-    query = _filtered(
-        _SCHEDULED_DEPLOYMENTS,
-        compiler,
-        flow_filter=flow_filter,
-        flow_run_filter=None,
-        task_run_filter=None,
-        deployment_filter=deployment_filter,
-        work_pool_filter=work_pool_filter,
-        work_queue_filter=work_queue_filter,
-    )
-    if not include_inactive:
-        query = query.where("d.is_schedule_active", copy=False)
-    return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
-
-
-_SCHEDULED_DEPLOYMENTS = sqlglot.parse_one(
-    f"""
-    SELECT d.id, d.name AS deployment_name, f.name AS flow_name, d.work_queue_name,
-        p.name AS work_pool_name, {SCHEDULE_TYPE_SQL} AS schedule_type, d.schedule
-    FROM deployment AS d
-    JOIN flow AS f ON f.id = d.flow_id
-    LEFT JOIN work_queue AS q ON q.id = d.work_queue_id
-    LEFT JOIN work_pool AS p ON p.id = q.work_pool_id
-    WHERE NOT d.schedule IS NULL
-    """,
-    dialect="duckdb",
-)
 
 
 # --- queue matching -------------------------------------------------------------------------
@@ -858,6 +499,7 @@ def _update_value(update: DeploymentUpdate, name: str) -> Any:
 
 
 __all__ = [
+    "MAX_PREVIEW_WINDOW",
     "check_work_queues_for_deployment",
     "count_deployments",
     "create_deployment",

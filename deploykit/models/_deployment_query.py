@@ -1,0 +1,95 @@
+"""SQL shared by the deployment reads: select lists, sort orders and the six filter families.
+
+Statements are sqlglot trees parsed once at import; ``filtered`` adds one EXISTS subquery
+per related entity, with every user value bound through the :class:`SqlCompiler`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from deploykit.filters import (
+    DeploymentFilter,
+    FlowFilter,
+    FlowRunFilter,
+    SqlCompiler,
+    TaskRunFilter,
+    WorkPoolFilter,
+    WorkQueueFilter,
+)
+from deploykit.models._args import coerce_filter
+from deploykit.schemas.sorting import DeploymentSort
+
+SCHEDULE_TYPE_SQL = (
+    "CASE WHEN d.schedule IS NULL THEN NULL "
+    "WHEN json_exists(d.schedule, '$.cron') THEN 'cron' "
+    "WHEN json_exists(d.schedule, '$.interval') THEN 'interval' ELSE 'rrule' END"
+)
+SELECT_DEPLOYMENTS = sqlglot.parse_one(
+    f"SELECT d.*, {SCHEDULE_TYPE_SQL} AS schedule_type FROM deployment AS d", dialect="duckdb"
+)
+COUNT_DEPLOYMENTS = sqlglot.parse_one("SELECT count(*) FROM deployment AS d", dialect="duckdb")
+_FLOW_OF_DEPLOYMENT = sqlglot.parse_one("SELECT 1 FROM flow AS f WHERE f.id = d.flow_id")
+_RUNS_OF_DEPLOYMENT = sqlglot.parse_one("SELECT 1 FROM flow_run AS fr WHERE fr.deployment_id = d.id")
+_TASKS_OF_RUN = sqlglot.parse_one("SELECT 1 FROM task_run AS tr WHERE tr.flow_run_id = fr.id")
+_QUEUE_OF_DEPLOYMENT = sqlglot.parse_one(
+    "SELECT 1 FROM work_queue AS wq JOIN work_pool AS wp ON wp.id = wq.work_pool_id "
+    "WHERE wq.id = d.work_queue_id"
+)
+_SORT_SQL: dict[DeploymentSort, list[str]] = {
+    DeploymentSort.NAME_ASC: ["d.name", "d.id"],
+    DeploymentSort.NAME_DESC: ["d.name DESC", "d.id"],
+    DeploymentSort.CREATED_DESC: ["d.created DESC", "d.id"],
+    DeploymentSort.UPDATED_DESC: ["d.updated DESC", "d.id"],
+}
+ORDER_BY = {
+    key: [sqlglot.parse_one(f"SELECT 1 ORDER BY {', '.join(cols)}").args["order"]]
+    for key, cols in _SORT_SQL.items()
+}
+
+
+def filtered(
+    base: exp.Select,
+    compiler: SqlCompiler,
+    *,
+    flow_filter: FlowFilter | Mapping[str, Any] | None,
+    flow_run_filter: FlowRunFilter | Mapping[str, Any] | None,
+    task_run_filter: TaskRunFilter | Mapping[str, Any] | None,
+    deployment_filter: DeploymentFilter | Mapping[str, Any] | None,
+    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None,
+    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None,
+) -> exp.Select:
+    """``base`` restricted by every given filter (one statement, EXISTS subqueries)."""
+    flow_f = coerce_filter(flow_filter, FlowFilter, "flow_filter")
+    run_f = coerce_filter(flow_run_filter, FlowRunFilter, "flow_run_filter")
+    task_f = coerce_filter(task_run_filter, TaskRunFilter, "task_run_filter")
+    dep_f = coerce_filter(deployment_filter, DeploymentFilter, "deployment_filter")
+    pool_f = coerce_filter(work_pool_filter, WorkPoolFilter, "work_pool_filter")
+    queue_f = coerce_filter(work_queue_filter, WorkQueueFilter, "work_queue_filter")
+
+    query = base.copy()
+    if dep_f is not None:
+        query = query.where(compiler.compile(dep_f.as_predicate(), "d"), copy=False)
+    if flow_f is not None:
+        flows = _FLOW_OF_DEPLOYMENT.where(compiler.compile(flow_f.as_predicate(), "f"))
+        query = query.where(exp.Exists(this=flows), copy=False)
+    if run_f is not None or task_f is not None:
+        runs = _RUNS_OF_DEPLOYMENT.copy()
+        if run_f is not None:
+            runs = runs.where(compiler.compile(run_f.as_predicate(), "fr"), copy=False)
+        if task_f is not None:
+            tasks = _TASKS_OF_RUN.where(compiler.compile(task_f.as_predicate(), "tr"))
+            runs = runs.where(exp.Exists(this=tasks), copy=False)
+        query = query.where(exp.Exists(this=runs), copy=False)
+    if queue_f is not None or pool_f is not None:
+        queues = _QUEUE_OF_DEPLOYMENT.copy()
+        if queue_f is not None:
+            queues = queues.where(compiler.compile(queue_f.as_predicate(), "wq"), copy=False)
+        if pool_f is not None:
+            queues = queues.where(compiler.compile(pool_f.as_predicate(), "wp"), copy=False)
+        query = query.where(exp.Exists(this=queues), copy=False)
+    return query

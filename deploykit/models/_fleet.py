@@ -1,0 +1,220 @@
+"""Fleet-wide scheduling: preview every selected deployment's runs, or schedule them all at once.
+
+Schedules are expanded in bulk by ``deploykit.scheduling`` (the same dates as each
+schedule's ``get_dates``) and the runs are inserted by one statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+import sqlglot
+
+from deploykit.filters import DeploymentFilter, FlowFilter, SqlCompiler, WorkPoolFilter, WorkQueueFilter
+from deploykit.models._deployment_query import SCHEDULE_TYPE_SQL, filtered
+from deploykit.models._scheduled_runs import insert_scheduled_runs, iso_in_zone
+from deploykit.models._window import plan_window, require_aware
+from deploykit.scheduling import expand_schedules
+from deploykit.schemas.schedules import MAX_DATES
+from deploykit.store import Store
+
+
+def preview_runs(
+    session: Store,
+    start: datetime,
+    end: datetime,
+    *,
+    deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
+    flow_filter: FlowFilter | Mapping[str, Any] | None = None,
+    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None = None,
+    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
+    include_inactive: bool = False,
+    max_runs_per_deployment: int = 1000,
+) -> pl.DataFrame:
+    """Every run the selected deployments' schedules would create in ``[start, end]``.
+
+    Nothing is written. Schedules are expanded in bulk (``deploykit.scheduling``), with
+    the same dates as each schedule's ``get_dates``.
+
+    Parameters
+    ----------
+    start, end
+        The window, inclusive; timezone-aware, at most ``MAX_PREVIEW_WINDOW`` long.
+    deployment_filter, flow_filter, work_pool_filter, work_queue_filter
+        Select deployments as :func:`read_deployments` does.
+    include_inactive
+        Also preview schedules that are switched off (``is_schedule_active`` False).
+    max_runs_per_deployment
+        At most this many (earliest) runs per deployment.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``deployment_id``, ``deployment_name``, ``flow_name``, ``work_queue_name``,
+        ``work_pool_name``, ``schedule_type``, ``timezone``, ``scheduled_time`` (UTC),
+        ``local_time`` (wall clock in the schedule's zone) and ``dst_adjusted`` (the run
+        was moved by a DST gap or falls on a repeated wall time), by time.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from datetime import datetime, timezone
+    >>> from deploykit.models.flows import create_flow
+    >>> from deploykit.models.deployments import create_deployment
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> _ = create_deployment(store, dk.Deployment(name="d", flow_id=flow.id,
+    ...     schedule={"cron": "30 2 * * *", "timezone": "America/New_York"}))
+    >>> runs = preview_runs(store, datetime(2023, 3, 11, tzinfo=timezone.utc),
+    ...                     datetime(2023, 3, 13, tzinfo=timezone.utc))
+    >>> runs.select("local_time", "dst_adjusted").rows()
+    [(datetime.datetime(2023, 3, 11, 2, 30), False), (datetime.datetime(2023, 3, 12, 3, 0), True)]
+    """
+    start = require_aware(start, "start")
+    end = require_aware(end, "end")
+    if end < start:
+        raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
+    if end - start > MAX_PREVIEW_WINDOW:
+        raise ValueError(f"preview window {end - start} is longer than the limit {MAX_PREVIEW_WINDOW}")
+    if not 1 <= max_runs_per_deployment <= MAX_DATES:
+        raise ValueError(f"max_runs_per_deployment must be between 1 and {MAX_DATES}")
+    selected = _scheduled_deployments(
+        session,
+        deployment_filter,
+        flow_filter,
+        work_pool_filter,
+        work_queue_filter,
+        include_inactive,
+    )
+    dates = expand_schedules(
+        selected.select("id", "schedule"), start, end, max_per_schedule=max_runs_per_deployment
+    )
+    return (
+        dates.join(selected.drop("schedule"), on="id", how="inner")
+        .rename({"id": "deployment_id"})
+        .select(
+            "deployment_id",
+            "deployment_name",
+            "flow_name",
+            "work_queue_name",
+            "work_pool_name",
+            "schedule_type",
+            "timezone",
+            "scheduled_time",
+            "local_time",
+            "dst_adjusted",
+        )
+        .sort("scheduled_time", "deployment_name", "deployment_id")
+    )
+
+
+def schedule_all(
+    session: Store,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    min_time: timedelta | None = None,
+    min_runs: int | None = None,
+    max_runs: int | None = None,
+    *,
+    deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
+    auto_scheduled: bool = True,
+) -> pl.DataFrame:
+    """Schedule runs for every active deployment at once, as Prefect's scheduler service does.
+
+    Each deployment gets exactly the runs :func:`schedule_runs` would give it with the
+    same arguments, but the schedules are expanded in bulk and every run is inserted
+    by one statement, in one transaction.
+
+    Returns
+    -------
+    polars.DataFrame
+        The runs inserted: ``id``, ``deployment_id``, ``scheduled_time`` and
+        ``idempotency_key`` (already existing runs are not repeated).
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from datetime import datetime, timezone
+    >>> from deploykit.models.flows import create_flow
+    >>> from deploykit.models.deployments import create_deployment
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> for i in range(3):
+    ...     _ = create_deployment(store, dk.Deployment(name=f"d{i}", flow_id=flow.id,
+    ...         schedule={"interval": 3600 * (i + 1), "anchor_date": "2023-01-01T00:00:00Z"}))
+    >>> start = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    >>> schedule_all(store, start_time=start).height, schedule_all(store, start_time=start).height
+    (9, 0)
+    """
+    window = plan_window(session, start_time, end_time, min_time, min_runs, max_runs)
+    with session.transaction():
+        selected = _scheduled_deployments(session, deployment_filter, None, None, None, False)
+        if window.max_runs == 0 or selected.is_empty():
+            return insert_scheduled_runs(session, pl.DataFrame(), auto_scheduled=auto_scheduled)
+        dates = expand_schedules(
+            selected.select("id", "schedule"),
+            window.start,
+            window.end,
+            max_per_schedule=window.max_runs,
+        )
+        rank = pl.int_range(1, pl.len() + 1).over("id")
+        enough = (rank >= window.min_runs) & (pl.col("scheduled_time") >= window.start + window.min_time)
+        stop = pl.when(enough).then(rank).otherwise(None).min().over("id")
+        kept = dates.filter(stop.is_null() | (rank <= stop))
+        frame = kept.select(
+            pl.col("id").alias("deployment_id"),
+            "scheduled_time",
+            (
+                pl.lit("scheduled ")
+                + pl.col("id")
+                + pl.lit(" ")
+                + iso_in_zone(pl.col("scheduled_time"), kept["timezone"])
+            ).alias("idempotency_key"),
+        )
+        return insert_scheduled_runs(session, frame, auto_scheduled=auto_scheduled)
+
+
+MAX_PREVIEW_WINDOW = timedelta(days=366)
+"""Longest window ``preview_runs`` expands (bounds memory on large fleets)."""
+
+
+def _scheduled_deployments(
+    session: Store,
+    deployment_filter: DeploymentFilter | Mapping[str, Any] | None,
+    flow_filter: FlowFilter | Mapping[str, Any] | None,
+    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None,
+    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None,
+    include_inactive: bool,
+) -> pl.DataFrame:
+    """Selected deployments that have a schedule, with their flow, queue and pool names."""
+    compiler = SqlCompiler()
+    query = filtered(
+        SCHEDULED_DEPLOYMENTS,
+        compiler,
+        flow_filter=flow_filter,
+        flow_run_filter=None,
+        task_run_filter=None,
+        deployment_filter=deployment_filter,
+        work_pool_filter=work_pool_filter,
+        work_queue_filter=work_queue_filter,
+    )
+    if not include_inactive:
+        query = query.where("d.is_schedule_active", copy=False)
+    return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
+
+
+SCHEDULED_DEPLOYMENTS = sqlglot.parse_one(
+    f"""
+    SELECT d.id, d.name AS deployment_name, f.name AS flow_name, d.work_queue_name,
+        p.name AS work_pool_name, {SCHEDULE_TYPE_SQL} AS schedule_type, d.schedule
+    FROM deployment AS d
+    JOIN flow AS f ON f.id = d.flow_id
+    LEFT JOIN work_queue AS q ON q.id = d.work_queue_id
+    LEFT JOIN work_pool AS p ON p.id = q.work_pool_id
+    WHERE NOT d.schedule IS NULL
+    """,
+    dialect="duckdb",
+)
