@@ -7,12 +7,14 @@ Expected dates are written out by hand (2023 US DST: 12 March 02:00 -> 03:00 and
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 from croniter import croniter
+from dateutil.rrule import rrulestr
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
@@ -42,8 +44,12 @@ def utc(*args: int) -> datetime:
 
 
 def same_instants(got: list[datetime], expected: list[datetime]) -> bool:
-    """Equal instants *and* equal UTC offsets (aware == ignores the offset)."""
-    return [(d, d.utcoffset()) for d in got] == [(d, d.utcoffset()) for d in expected]
+    """Equal instants *and* equal UTC offsets.
+
+    (``==`` ignores offsets, and is always False across zones for a wall time that
+    occurs twice, PEP 495.)
+    """
+    return [(d.timestamp(), d.utcoffset()) for d in got] == [(d.timestamp(), d.utcoffset()) for d in expected]
 
 
 def error_of(exc: pytest.ExceptionInfo[ValidationError]) -> tuple[tuple, str]:
@@ -68,10 +74,10 @@ class TestInterval:
 
     def test_hourly_counts_real_hours_across_fall_back(self) -> None:
         s = IntervalSchedule(
-            interval=timedelta(hours=1), anchor_date=datetime(2023, 11, 5, tzinfo=EDT)
+            interval=timedelta(hours=1),
+            anchor_date=datetime(2023, 11, 5, tzinfo=EDT),
+            timezone="America/New_York",
         )
-        assert s.timezone == "UTC"  # a fixed offset is not an IANA zone
-        s = s.model_copy(update={"timezone": "America/New_York"})
         dates = s.get_dates(4, start=datetime(2023, 11, 5, tzinfo=EDT))
         expected = [
             datetime(2023, 11, 5, 0, tzinfo=EDT),
@@ -80,7 +86,7 @@ class TestInterval:
             datetime(2023, 11, 5, 2, tzinfo=EST),
         ]
         assert same_instants(dates, expected)
-        assert {b - a for a, b in zip(dates, dates[1:], strict=False)} == {timedelta(hours=1)}
+        assert {b.timestamp() - a.timestamp() for a, b in itertools.pairwise(dates)} == {3600}
 
     def test_nonexistent_wall_time_moves_forward_by_the_gap(self) -> None:
         s = IntervalSchedule(interval=timedelta(days=1), anchor_date=ny(2023, 1, 1, 2, 30))
@@ -108,6 +114,29 @@ class TestInterval:
         )
         assert [r.dst_adjusted for r in runs] == [False, True, False]
 
+    def test_anchor_on_the_second_pass_of_a_repeated_hour(self) -> None:
+        anchor = datetime(2023, 11, 5, 1, 30, fold=1, tzinfo=NY)  # 01:30 EST
+        s = IntervalSchedule(interval=timedelta(days=1), anchor_date=anchor)
+        assert same_instants(s.get_dates(1, start=anchor), [datetime(2023, 11, 5, 1, 30, tzinfo=EST)])
+        # a year later the wall time 01:30 repeats again: the first pass is taken
+        (later,) = s.get_dates(1, start=ny(2024, 11, 3))
+        assert same_instants([later], [datetime(2024, 11, 3, 1, 30, tzinfo=EDT)])
+
+    def test_flags_every_run_on_a_repeated_wall_time(self) -> None:
+        sydney = ZoneInfo("Australia/Sydney")  # 2023-04-02 03:00 AEDT -> 02:00 AEST
+        s = IntervalSchedule(
+            interval=timedelta(minutes=30), anchor_date=utc(2023, 1, 1), timezone="Australia/Sydney"
+        )
+        runs = s.occurrences(start=utc(2023, 4, 1, 14, 30), end=utc(2023, 4, 1, 17))
+        assert [(r.when.astimezone(sydney).strftime("%H:%M%z"), r.dst_adjusted) for r in runs] == [
+            ("01:30+1100", False),
+            ("02:00+1100", True),
+            ("02:30+1100", True),
+            ("02:00+1000", True),
+            ("02:30+1000", True),
+            ("03:00+1000", False),
+        ]
+
     def test_day_part_local_and_sub_day_part_absolute(self) -> None:
         # 1 day 12 hours from 2023-03-10 09:00 EST: k=1 -> 03-11 09:00 EST + 12h;
         # k=2 -> 03-12 09:00 EDT (2 local days) + 24 real hours = 03-13 09:00 EDT.
@@ -123,9 +152,8 @@ class TestInterval:
 
     def test_anchor_after_start(self) -> None:
         s = IntervalSchedule(interval=timedelta(hours=5), anchor_date=utc(2030, 1, 1))
-        # 2030-01-01 minus 5h * k; 2023-01-01 00:00 is 61,368 hours before it (12,273.6 steps)
-        first = utc(2030, 1, 1) - 12273 * timedelta(hours=5)
-        assert s.get_dates(2, start=utc(2023, 1, 1)) == [first, first + timedelta(hours=5)]
+        # 2023-01-01 00:00 is 2557 days = 61,368 hours = 12,273.6 steps before the anchor
+        assert s.get_dates(2, start=utc(2023, 1, 1)) == [utc(2023, 1, 1, 3), utc(2023, 1, 1, 8)]
         assert s.get_dates(1, start=utc(2029, 12, 31, 20)) == [utc(2030, 1, 1)]
 
     def test_start_on_a_date_is_inclusive(self) -> None:
@@ -133,15 +161,13 @@ class TestInterval:
         assert s.get_dates(1, start=utc(2023, 5, 5, 5, 50)) == [utc(2023, 5, 5, 5, 50)]
 
     def test_timezone_defaults(self) -> None:
-        assert IntervalSchedule(interval=60, anchor_date=ny(2023, 1, 1)).timezone == (
-            "America/New_York"
-        )
+        assert IntervalSchedule(interval=60, anchor_date=ny(2023, 1, 1)).timezone == ("America/New_York")
         assert IntervalSchedule(interval=60, anchor_date=utc(2023, 1, 1)).timezone == "UTC"
+        fixed = IntervalSchedule(interval=60, anchor_date="2023-01-01T09:00:00+01:00")
+        assert fixed.timezone == "UTC"  # an offset is not an IANA zone (as in Prefect)
         naive = IntervalSchedule(interval=60, anchor_date=datetime(2023, 6, 1, 9))
         assert (naive.timezone, naive.anchor_date) == ("UTC", utc(2023, 6, 1, 9))
-        local = IntervalSchedule(
-            interval=60, anchor_date=datetime(2023, 6, 1, 9), timezone="Europe/Berlin"
-        )
+        local = IntervalSchedule(interval=60, anchor_date=datetime(2023, 6, 1, 9), timezone="Europe/Berlin")
         assert local.anchor_date == datetime(2023, 6, 1, 9, tzinfo=BERLIN)
 
     def test_anchor_defaults_to_now(self) -> None:
@@ -155,13 +181,15 @@ class TestInterval:
         s = IntervalSchedule(interval=value, anchor_date=utc(2023, 1, 1))
         assert s.interval == timedelta(hours=1)
 
-    @pytest.mark.parametrize("value", [0, -1, timedelta(seconds=-5)])
-    def test_non_positive_interval_rejected(self, value: object) -> None:
+    @pytest.mark.parametrize(
+        ("value", "shown"), [(0, "0.0 seconds"), (-1, "-1.0 seconds"), ("-PT5M", "-300.0 seconds")]
+    )
+    def test_non_positive_interval_rejected(self, value: object, shown: str) -> None:
         with pytest.raises(ValidationError) as exc:
             IntervalSchedule(interval=value)
         loc, msg = error_of(exc)
         assert loc == ("interval",)
-        assert "positive" in msg and str(timedelta(seconds=0).total_seconds())[:1] in msg
+        assert "positive" in msg and shown in msg
 
     def test_unknown_timezone_rejected(self) -> None:
         with pytest.raises(ValidationError) as exc:
@@ -272,7 +300,11 @@ class TestCron:
         assert named == parse_cron("0 9 * 1,7 1-5")
         assert parse_cron("0 0 * * sun") == parse_cron("0 0 * * 7") == parse_cron("0 0 * * 0")
         dates = CronSchedule(cron="0 9 * jan,jul mon-fri").get_dates(3, start=utc(2023, 1, 27))
-        assert [d.date() for d in dates] == [date(2023, 1, 27), date(2023, 1, 30), date(2023, 1, 31)]
+        assert [d.date() for d in dates] == [
+            date(2023, 1, 27),
+            date(2023, 1, 30),
+            date(2023, 1, 31),
+        ]
 
     def test_field_syntax(self) -> None:
         fields = parse_cron("5/20 22-2 */10 nov-feb fri-mon")
@@ -294,21 +326,19 @@ class TestCron:
             ("* * * *", "got 4"),
             ("0 0 * * * 2023", "got 6"),
             ("", "got 0"),
-            ("60 * * * *", "minute value 60"),
-            ("0 24 * * *", "hour value 24"),
-            ("0 0 0 * *", "day-of-month value 0"),
-            ("0 0 32 * *", "day-of-month value 32"),
-            ("0 0 * 13 *", "month value 13"),
-            ("0 0 * * 8", "day-of-week value 8"),
-            ("*/0 * * * *", "zero step"),
-            ("0 0 L * *", "'l'"),
-            ("0 0 * * 1#2", "'1#2'"),
-            ("0 0 ? * *", "'?'"),
-            ("0 0 * foo *", "'foo'"),
-            ("0 0 * * jan", "'jan'"),
-            ("0 0 1,,2 * *", "''"),
-            ("50-10/5 * * * *", "wrap-around"),
-            ("*-5 * * * *", "'*-5'"),
+            ("60 * * * *", "out of range"),
+            ("0 24 * * *", "out of range"),
+            ("0 0 0 * *", "out of range"),
+            ("0 0 32 * *", "out of range"),
+            ("0 0 * 13 *", "out of range"),
+            ("0 0 * * 8", "out of range"),
+            ("*/0 * * * *", "step '0'"),
+            ("0 0 L * *", "only numbers"),
+            ("0 0 * * 1#2", "nth-weekday"),
+            ("0 0 * foo *", "not acceptable"),
+            ("0 0 * * jan", "not acceptable"),
+            ("0 0 1,,2 * *", "not acceptable"),
+            ("*-5 * * * *", "not acceptable"),
             ("@every_hour", "got 1"),
         ],
     )
@@ -324,9 +354,7 @@ class TestCron:
             CronSchedule(cron="0 0 30,31 2 *")
         with pytest.raises(ValidationError, match="never fires"):
             CronSchedule(cron="0 0 31 2 mon", day_or=False)
-        assert CronSchedule(cron="0 0 31 2 mon").get_dates(1, start=utc(2023, 1, 1)) == [
-            utc(2023, 2, 6)
-        ]
+        assert CronSchedule(cron="0 0 31 2 mon").get_dates(1, start=utc(2023, 1, 1)) == [utc(2023, 2, 6)]
 
     def test_leap_day_only(self) -> None:
         s = CronSchedule(cron="0 0 29 2 *")
@@ -404,9 +432,7 @@ def croniter_reads_day_fields_like_us(expression: str, day_or: bool) -> bool:
     start=st.datetimes(datetime(2000, 1, 1), datetime(2040, 1, 1)),
     n=st.integers(1, 12),
 )
-def test_cron_matches_croniter_in_utc(
-    expression: str, day_or: bool, start: datetime, n: int
-) -> None:
+def test_cron_matches_croniter_in_utc(expression: str, day_or: bool, start: datetime, n: int) -> None:
     assume(parse_cron(expression).can_fire(day_or))
     assume(croniter_reads_day_fields_like_us(expression, day_or))
     start = start.replace(microsecond=0, tzinfo=UTC)
@@ -429,9 +455,7 @@ class TestRRule:
     def test_dst_rules(self) -> None:
         s = RRuleSchedule(rrule="FREQ=DAILY;BYHOUR=2;BYMINUTE=30", timezone="America/New_York")
         runs = s.occurrences(start=ny(2023, 3, 12), end=ny(2023, 3, 12, 23))
-        assert [(r.when, r.dst_adjusted) for r in runs] == [
-            (datetime(2023, 3, 12, 3, 30, tzinfo=EDT), True)
-        ]
+        assert [(r.when, r.dst_adjusted) for r in runs] == [(datetime(2023, 3, 12, 3, 30, tzinfo=EDT), True)]
         s = s.model_copy(update={"rrule": "FREQ=DAILY;BYHOUR=1;BYMINUTE=30"})
         assert same_instants(
             s.get_dates(start=ny(2023, 11, 5), end=ny(2023, 11, 5, 23)),
@@ -445,9 +469,9 @@ class TestRRule:
             datetime(2023, 1, d, 9, tzinfo=BERLIN) for d in (1, 2, 3)
         ]
         tzid = "DTSTART;TZID=America/New_York:20230101T090000\nRRULE:FREQ=DAILY;COUNT=1"
-        assert RRuleSchedule(rrule=tzid, timezone="Asia/Tokyo").get_dates(
-            start=utc(2022, 1, 1)
-        ) == [datetime(2023, 1, 1, 9, tzinfo=ZoneInfo("Asia/Tokyo"))]
+        assert RRuleSchedule(rrule=tzid, timezone="Asia/Tokyo").get_dates(start=utc(2022, 1, 1)) == [
+            datetime(2023, 1, 1, 9, tzinfo=ZoneInfo("Asia/Tokyo"))
+        ]
 
     def test_rule_set_lines(self) -> None:
         rule = "\n".join(
@@ -477,7 +501,10 @@ class TestRRule:
     def test_timezone_none_is_utc(self) -> None:
         assert RRuleSchedule(rrule="FREQ=DAILY", timezone=None).timezone == "UTC"
 
-    @pytest.mark.parametrize("rule", ["FREQ=FOO", "not a rule", "FREQ=DAILY;BYHOUR=25", ""])
+    @pytest.mark.parametrize(
+        "rule",
+        ["FREQ=FOO", "not a rule", "FREQ=DAILY;BYHOUR=25", "", "FREQ=HOURLY;INTERVAL=2;BYHOUR=1"],
+    )
     def test_bad_rules_rejected(self, rule: str) -> None:
         with pytest.raises(ValidationError) as exc:
             RRuleSchedule(rrule=rule)
@@ -496,6 +523,43 @@ class TestRRule:
         with pytest.raises(ValidationError) as exc:
             RRuleSchedule(rrule="FREQ=DAILY", timezone="UTC+2")
         assert error_of(exc)[0] == ("timezone",)
+
+
+@st.composite
+def simple_rules(draw: st.DrawFn) -> tuple[str, datetime]:
+    """A weekly-or-finer rule with a DTSTART, and a start some periods after it."""
+    freq = draw(st.sampled_from(["WEEKLY", "DAILY", "HOURLY", "MINUTELY"]))
+    parts = [f"FREQ={freq}", f"INTERVAL={draw(st.integers(1, 5))}"]
+    if draw(st.booleans()):
+        hours = draw(st.sets(st.integers(0, 23), min_size=1, max_size=3))
+        parts.append(f"BYHOUR={','.join(map(str, sorted(hours)))}")
+    if draw(st.booleans()):
+        days = draw(st.sets(st.sampled_from(["MO", "TU", "WE", "TH", "FR", "SA", "SU"]), min_size=1))
+        parts.append(f"BYDAY={','.join(sorted(days))}")
+    if freq in ("WEEKLY", "DAILY") and draw(st.booleans()):
+        parts.append(f"BYSETPOS={draw(st.sampled_from([1, -1]))}")
+    if draw(st.booleans()):
+        parts.append("UNTIL=20300101T000000")
+    dtstart = draw(st.datetimes(datetime(2020, 1, 1), datetime(2024, 1, 1)))
+    reach = {"WEEKLY": 3000, "DAILY": 1000, "HOURLY": 100, "MINUTELY": 5}[freq]
+    start = dtstart + draw(st.timedeltas(timedelta(0), timedelta(days=reach)))
+    rule = f"DTSTART:{dtstart:%Y%m%dT%H%M%S}\nRRULE:{';'.join(parts)}"
+    return rule, start.replace(microsecond=0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(rule_and_start=simple_rules(), n=st.integers(1, 8))
+def test_rrule_matches_plain_dateutil_iteration(rule_and_start: tuple[str, datetime], n: int) -> None:
+    rule, start = rule_and_start
+    try:
+        schedule = RRuleSchedule(rrule=rule)
+    except ValidationError:  # rejected up front only what dateutil fails on later
+        with pytest.raises(ValueError, match="empty set"):
+            next(iter(rrulestr(rule)))
+        return
+    got = schedule.get_dates(n, start=start.replace(tzinfo=UTC))
+    expected = itertools.islice(rrulestr(rule).xafter(start, inc=True), n)
+    assert [d.replace(tzinfo=None) for d in got] == list(expected)
 
 
 # --------------------------------------------------------------------------- common rules
@@ -550,11 +614,19 @@ class TestCommonRules:
 
 PREFECT_RUNS = [  # auto-scheduled by Prefect 2.10 from 2023-06-01T00:00Z (no DST change)
     (
-        {"interval": 21600.0, "anchor_date": "2023-01-01T09:00:00+01:00", "timezone": "Europe/Berlin"},
+        {
+            "interval": 21600.0,
+            "anchor_date": "2023-01-01T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
         ["2023-06-01T02:00:00+00:00", "2023-06-01T08:00:00+00:00", "2023-06-01T14:00:00+00:00"],
     ),
     (
-        {"interval": 3600.0, "anchor_date": "2023-01-01T09:00:00+01:00", "timezone": "Europe/Berlin"},
+        {
+            "interval": 3600.0,
+            "anchor_date": "2023-01-01T09:00:00+01:00",
+            "timezone": "Europe/Berlin",
+        },
         ["2023-06-01T00:00:00+00:00", "2023-06-01T01:00:00+00:00", "2023-06-01T02:00:00+00:00"],
     ),
     (
@@ -585,7 +657,11 @@ def test_agrees_with_prefect_away_from_dst(data: dict, expected: list[str]) -> N
 def test_daily_interval_differs_from_prefect_on_purpose() -> None:
     # Prefect 2.10 jumps from the winter anchor in absolute seconds and fires at
     # 10:00 CEST (08:00Z) in June; SPEC keeps the anchor's 09:00 wall-clock time.
-    data = {"interval": 86400.0, "anchor_date": "2023-01-01T09:00:00+01:00", "timezone": "Europe/Berlin"}
+    data = {
+        "interval": 86400.0,
+        "anchor_date": "2023-01-01T09:00:00+01:00",
+        "timezone": "Europe/Berlin",
+    }
     (first,) = parse_schedule(data).get_dates(1, start=utc(2023, 6, 1))
     assert first == utc(2023, 6, 1, 7)
 
@@ -601,6 +677,7 @@ def test_daily_interval_differs_from_prefect_on_purpose() -> None:
             "At 09:00 AM, Monday through Friday (America/New_York)",
         ),
         (CronSchedule(cron="@hourly"), "Every hour (UTC)"),
+        (CronSchedule(cron="0 0 * * 3,*/2"), "cron 0 0 * * 3,*/2 (UTC)"),  # beyond cron-descriptor
         (CronSchedule(cron="*/15 * * * *"), "Every 15 minutes (UTC)"),
         (
             CronSchedule(cron="0 0 1,15 * 5"),
@@ -614,9 +691,18 @@ def test_daily_interval_differs_from_prefect_on_purpose() -> None:
             IntervalSchedule(interval=21600, anchor_date=datetime(2023, 1, 1, 9, tzinfo=BERLIN)),
             "every 6 hours from 2023-01-01 09:00 CET",
         ),
-        (IntervalSchedule(interval=86400, anchor_date=utc(2023, 7, 1)), "every day from 2023-07-01 00:00 UTC"),
-        (IntervalSchedule(interval=1209600, anchor_date=utc(2023, 7, 1)), "every 2 weeks from 2023-07-01 00:00 UTC"),
-        (IntervalSchedule(interval=90.5, anchor_date=utc(2023, 7, 1)), "every 1 minute, 30 seconds and 500000 microseconds from 2023-07-01 00:00 UTC"),
+        (
+            IntervalSchedule(interval=86400, anchor_date=utc(2023, 7, 1)),
+            "every day from 2023-07-01 00:00 UTC",
+        ),
+        (
+            IntervalSchedule(interval=1209600, anchor_date=utc(2023, 7, 1)),
+            "every 2 weeks from 2023-07-01 00:00 UTC",
+        ),
+        (
+            IntervalSchedule(interval=90.5, anchor_date=utc(2023, 7, 1)),
+            "every 1 minute and 30.5 seconds from 2023-07-01 00:00 UTC",
+        ),
         (
             RRuleSchedule(rrule="FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=7", timezone="Asia/Tokyo"),
             "Every week on Monday, Wednesday and Friday at 07:00 (Asia/Tokyo)",
@@ -626,9 +712,15 @@ def test_daily_interval_differs_from_prefect_on_purpose() -> None:
             "Every 2 months on day 1 and 15 at 00:00 (UTC)",
         ),
         (
-            RRuleSchedule(rrule="FREQ=YEARLY;BYMONTH=1,7;BYHOUR=6,18;BYMINUTE=30"),
-            "Every year in January and July at 06:30, 18:30 and ... (UTC)",
+            RRuleSchedule(rrule="FREQ=DAILY;BYMONTH=1,7;BYHOUR=6,18;BYMINUTE=30"),
+            "Every day in January and July at 06:30 and 18:30 (UTC)",
         ),
+        (
+            RRuleSchedule(rrule="FREQ=WEEKLY;INTERVAL=2"),
+            "Every 2 weeks on Wednesday at 00:00 (UTC)",
+        ),
+        (RRuleSchedule(rrule="RRULE:FREQ=MONTHLY"), "Every month on day 1 at 00:00 (UTC)"),
+        (RRuleSchedule(rrule="FREQ=YEARLY"), "RRULE FREQ=YEARLY (UTC)"),
         (RRuleSchedule(rrule="FREQ=HOURLY;BYHOUR=9"), "RRULE FREQ=HOURLY;BYHOUR=9 (UTC)"),
     ],
 )
@@ -653,7 +745,11 @@ class Deployment(BaseModel):
         ),
         (
             IntervalSchedule(interval=60, anchor_date=datetime(2023, 1, 1, 9, tzinfo=BERLIN)),
-            {"interval": 60.0, "anchor_date": "2023-01-01T09:00:00+01:00", "timezone": "Europe/Berlin"},
+            {
+                "interval": 60.0,
+                "anchor_date": "2023-01-01T09:00:00+01:00",
+                "timezone": "Europe/Berlin",
+            },
         ),
         (
             CronSchedule(cron="0 9 * * *"),
@@ -701,7 +797,11 @@ def test_schedule_field_type_picks_by_key() -> None:
     [
         ({"cron": "0 9 * * *", "interval": 60}, ("schedule",), "exactly one of the keys"),
         ({"every": "day"}, ("schedule",), "exactly one of the keys"),
-        ({"cron": "0 9 * * *", "anchor_date": "2023-01-01"}, ("schedule", "cron", "anchor_date"), "Extra"),
+        (
+            {"cron": "0 9 * * *", "anchor_date": "2023-01-01"},
+            ("schedule", "cron", "anchor_date"),
+            "Extra",
+        ),
         ({"cron": "0 25 * * *"}, ("schedule", "cron", "cron"), "'0 25 * * *'"),
         ({"interval": -60}, ("schedule", "interval", "interval"), "positive"),
         ("{not json", ("schedule",), "not valid JSON"),

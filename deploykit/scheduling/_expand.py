@@ -260,7 +260,7 @@ def _expand_cron(items: list[tuple[int, CronSchedule]], window: _Window) -> pl.D
     if not items:
         return pl.DataFrame(schema=_DATES_SCHEMA)
     pending = _cron_days(_cron_groups(items), window)
-    results = []
+    results = [pl.DataFrame(schema=_DATES_SCHEMA)]
     factor = 1
     while not pending.is_empty():
         budget = pl.col("before") < factor * window.n + 5 * pl.col("per_day")
@@ -340,7 +340,13 @@ def _expand_interval(items: list[tuple[int, IntervalSchedule]], window: _Window)
 def _expand_rrule(items: list[tuple[int, RRuleSchedule]], window: _Window) -> pl.DataFrame:
     """RRule dates through the scalar dateutil path, once per distinct schedule."""
     rows = [
-        (key, run.when.astimezone(UTC), run.when.replace(tzinfo=None), s.zone_name, run.dst_adjusted)
+        (
+            key,
+            run.when.astimezone(UTC),
+            run.when.replace(tzinfo=None),
+            s.zone_name,
+            run.dst_adjusted,
+        )
         for key, s in items
         for run in s.occurrences(window.n, window.start, window.end)
     ]

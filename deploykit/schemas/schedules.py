@@ -56,7 +56,9 @@ from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 from zoneinfo import ZoneInfo, available_timezones
 
 from cron_descriptor import get_description
-from dateutil.rrule import rruleset, rrulestr
+from croniter import croniter
+from croniter.croniter import CroniterError
+from dateutil.rrule import DAILY, HOURLY, MINUTELY, SECONDLY, WEEKLY, rrule, rruleset, rrulestr
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -123,7 +125,7 @@ def _check_zone(name: str | None) -> str | None:
 
 def _offsets(wall: datetime, zone: ZoneInfo) -> tuple[timedelta, timedelta]:
     """UTC offsets of a naive wall time read with fold=0 and fold=1."""
-    first = wall.replace(tzinfo=zone).utcoffset()
+    first = wall.replace(tzinfo=zone, fold=0).utcoffset()
     second = wall.replace(tzinfo=zone, fold=1).utcoffset()
     assert first is not None and second is not None
     return first, second
@@ -141,8 +143,8 @@ def _is_ambiguous(wall: datetime, zone: ZoneInfo) -> bool:
 
 def _gap_end(wall: datetime, zone: ZoneInfo) -> datetime:
     """The first instant after the DST gap that contains the nonexistent ``wall``."""
-    low = int(wall.replace(tzinfo=zone, fold=1).timestamp())
-    high = math.ceil(wall.replace(tzinfo=zone).timestamp())
+    low = math.floor(wall.replace(tzinfo=zone, fold=1).timestamp())
+    high = math.ceil(wall.replace(tzinfo=zone, fold=0).timestamp())
     after = datetime.fromtimestamp(high, zone).utcoffset()
     while high - low > 1:
         middle = (low + high) // 2
@@ -174,11 +176,12 @@ def wall_to_instant(wall: datetime, timezone: str, *, gap: Literal["shift", "end
     zone = _zone(timezone)
     if gap == "end" and _is_gap(wall, zone):
         return _gap_end(wall, zone)
-    return wall.replace(tzinfo=zone).astimezone(UTC)
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
 def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
-    return instant.astimezone(zone).replace(tzinfo=None)
+    """The naive wall-clock time of an instant (fold reset: it names the time, not the pass)."""
+    return instant.astimezone(zone).replace(tzinfo=None, fold=0)
 
 
 def _aware(value: datetime, zone: ZoneInfo) -> datetime:
@@ -209,28 +212,10 @@ _MONTH_WORDS = (
     *("July", "August", "September", "October", "November", "December"),
 )
 _WEEKDAY_WORDS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-_MONTH_NAMES = {word[:3].lower(): number for number, word in enumerate(_MONTH_WORDS, start=1)}
-_WEEKDAY_NAMES = {word[:3].lower(): number for number, word in enumerate(_WEEKDAY_WORDS)}
-_ITEM = re.compile(r"(?P<first>\*|[a-z0-9]+)(?:-(?P<last>[a-z0-9]+))?(?:/(?P<step>[0-9]+))?")
-_RANDOM_OR_HASHED = re.compile(r"[rh](\(.*\))?(/.*)?")
-
-
-@dataclass(frozen=True)
-class _FieldSpec:
-    name: str
-    low: int
-    high: int
-    largest: int
-    names: dict[str, int]
-
-
-_FIELD_SPECS = (
-    _FieldSpec("minute", 0, 59, 59, {}),
-    _FieldSpec("hour", 0, 23, 23, {}),
-    _FieldSpec("day-of-month", 1, 31, 31, {}),
-    _FieldSpec("month", 1, 12, 12, _MONTH_NAMES),
-    _FieldSpec("day-of-week", 0, 6, 7, _WEEKDAY_NAMES),
-)
+_RANDOM_OR_HASHED = re.compile(r"(^|[\s,/-])[rh](\(|\b)", re.IGNORECASE)
+_SINGLE_VALUE_RANGE = re.compile(r"\b(\w+)-\1\b")
+_FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
+"""minute, hour, day-of-month, month, day-of-week (0 = Sunday): croniter's ``*`` expands to these."""
 
 
 @dataclass(frozen=True)
@@ -289,44 +274,6 @@ class CronFields:
         return any(day <= calendar.monthrange(2000, month)[1] for month in self.months for day in self.days)
 
 
-def _field_value(token: str, spec: _FieldSpec) -> int:
-    value = int(token) if token.isdigit() else spec.names.get(token)
-    if value is None:
-        raise ValueError(f"{spec.name} value {token!r} is not a number or a known name")
-    if not spec.low <= value <= spec.largest:
-        raise ValueError(f"{spec.name} value {value} is out of range {spec.low}-{spec.largest}")
-    return value
-
-
-def _expand_item(item: str, spec: _FieldSpec) -> list[int]:
-    if _RANDOM_OR_HASHED.fullmatch(item):
-        raise ValueError(f"random and hashed values (R, H) are not supported: {item!r}")
-    match = _ITEM.fullmatch(item)
-    if match is None or (match["first"] == "*" and match["last"]):
-        raise ValueError(f"{spec.name} item {item!r} is not valid cron syntax")
-    step = int(match["step"] or 1)
-    if step == 0:
-        raise ValueError(f"{spec.name} item {item!r} has a zero step")
-    if match["first"] == "*":
-        return list(range(spec.low, spec.high + 1, step))
-    first = _field_value(match["first"], spec)
-    last = _field_value(match["last"], spec) if match["last"] else None
-    if last is None:
-        last = spec.high if match["step"] else first
-    if first <= last:
-        return list(range(first, last + 1, step))
-    if match["step"]:
-        raise ValueError(f"{spec.name} item {item!r}: a wrap-around range cannot have a step")
-    return list(range(first, spec.high + 1)) + list(range(spec.low, last + 1))
-
-
-def _expand_field(text: str, spec: _FieldSpec) -> tuple[int, ...]:
-    values = {value for item in text.split(",") for value in _expand_item(item, spec)}
-    if spec.largest > spec.high:  # day-of-week 7 is Sunday
-        values = {value % (spec.high + 1) for value in values}
-    return tuple(sorted(values))
-
-
 @lru_cache(maxsize=4096)
 def parse_cron(expression: str) -> CronFields:
     """Parse a five-field cron expression (or an ``@`` alias) into allowed values.
@@ -342,24 +289,43 @@ def parse_cron(expression: str) -> CronFields:
     Examples
     --------
     >>> parse_cron("*/20 9-10 * jan,jul mon-fri")
-    CronFields(minutes=(0, 20, 40), hours=(9, 10), days=(1, ..., 31), months=(1, 7), weekdays=(1, 2, 3, 4, 5))
+    CronFields(minutes=(0, 20, 40), hours=(9, 10), days=(1, ..., 31), months=(1, 7),
+               weekdays=(1, 2, 3, 4, 5))
     >>> parse_cron("@weekly").weekdays
     (0,)
     >>> parse_cron("0 0 * * H")
     Traceback (most recent call last):
     ...
-    ValueError: invalid cron expression '0 0 * * H': random and hashed values (R, H) are not supported: 'h'
+    ValueError: invalid cron expression '0 0 * * H': random and hashed values (R, H) are ...
     """
-    text = _ALIASES.get(expression.strip().lower(), expression.lower())
-    fields = text.split()
+    text = _ALIASES.get(expression.strip().lower(), expression.strip().lower())
     try:
-        if len(fields) != len(_FIELD_SPECS):
+        if len(text.split()) != len(_FIELD_RANGES):
             raise ValueError(
-                f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(fields)}"
+                f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(text.split())}"
             )
-        return CronFields(*(_expand_field(f, spec) for f, spec in zip(fields, _FIELD_SPECS, strict=True)))
+        if _RANDOM_OR_HASHED.search(text):
+            raise ValueError("random and hashed values (R, H) are not supported")
+        try:
+            # croniter reads a one-value range "5-5" as the whole cycle: pass it as "5"
+            expanded, nth_weekday = croniter.expand(_SINGLE_VALUE_RANGE.sub(r"\1", text))
+        except CroniterError as exc:
+            raise ValueError(str(exc)) from None
+        if nth_weekday:
+            raise ValueError("nth-weekday values (#) are not supported")
+        return CronFields(*(_field_values(f, r) for f, r in zip(expanded, _FIELD_RANGES, strict=True)))
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {expression!r}: {exc}") from None
+
+
+def _field_values(field: list[int | str], bounds: tuple[int, int]) -> tuple[int, ...]:
+    """croniter's expansion of one field as sorted ints (``*`` = every value; 7 = Sunday)."""
+    low, high = bounds
+    if field == ["*"]:
+        return tuple(range(low, high + 1))
+    if not all(isinstance(value, int) for value in field):
+        raise ValueError(f"{', '.join(map(str, field))}: only numbers, names, ranges, steps and lists")
+    return tuple(sorted({value % 7 if high == 6 else value for value in field}))  # type: ignore[operator]
 
 
 # --------------------------------------------------------------------------- shared machinery
@@ -470,7 +436,8 @@ class BaseSchedule(BaseModel):
         >>> from datetime import datetime, timedelta
         >>> s = IntervalSchedule(interval=timedelta(days=1), anchor_date=datetime(2023, 1, 1, 9),
         ...                      timezone="America/New_York")
-        >>> [d.isoformat() for d in s.get_dates(start=datetime(2023, 3, 11), end=datetime(2023, 3, 13))]
+        >>> dates = s.get_dates(start=datetime(2023, 3, 11), end=datetime(2023, 3, 13))
+        >>> [d.isoformat() for d in dates]
         ['2023-03-11T09:00:00-05:00', '2023-03-12T09:00:00-04:00']
         """
         return [occurrence.when for occurrence in self.occurrences(n, start, end)]
@@ -496,23 +463,27 @@ def _flagged(when: datetime, moved: bool, zone: ZoneInfo) -> tuple[datetime, boo
     return when, moved or _is_ambiguous(_wall(when, zone), zone)
 
 
-_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+_UNITS = (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60))
+
+
+def _listing(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _humanize(interval: timedelta) -> str:
-    seconds = interval.days * 86400 + interval.seconds
-    units = (("week", 604800),) if seconds % 604800 == 0 and not interval.microseconds else _UNITS
+    seconds = interval.total_seconds()
+    units = _UNITS[:1] if seconds % 604800 == 0 else _UNITS[1:]
     parts = []
     for unit, size in units:
         count, seconds = divmod(seconds, size)
         if count:
-            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
-    if interval.microseconds:
-        parts.append(f"{interval.microseconds} microseconds")
-    if len(parts) == 1 and parts[0].startswith("1 "):
-        return f"every {parts[0][2:]}"
-    text = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
-    return f"every {text}"
+            parts.append((int(count), unit))
+    if seconds:
+        parts.append((round(seconds, 6), "second"))
+    if parts == [(1, parts[0][1])]:
+        return f"every {parts[0][1]}"
+    words = [f"{count:g} {unit}{'s' if count != 1 else ''}" for count, unit in parts]
+    return "every " + _listing(words)
 
 
 class IntervalSchedule(BaseSchedule):
@@ -698,35 +669,88 @@ def _rule_set(text: str) -> rruleset:
     return rrulestr(text, forceset=True, ignoretz=True, tzids=_no_zone, dtstart=RRULE_DEFAULT_START)
 
 
-_FREQ_UNITS = {"YEARLY": "year", "MONTHLY": "month", "WEEKLY": "week", "DAILY": "day"}
+_FREQ_UNITS = {"MONTHLY": "month", "WEEKLY": "week", "DAILY": "day"}
 _DAY_NAMES = {word[:2].upper(): word for word in _WEEKDAY_WORDS}
 _PLAIN_RULE = re.compile(r"(RRULE:)?[A-Z]+=[A-Z0-9,]+(;[A-Z]+=[A-Z0-9,]+)*")
 _DESCRIBED_PARTS = {"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYHOUR", "BYMINUTE"}
+_FREQ_STEPS = {
+    WEEKLY: timedelta(weeks=1),
+    DAILY: timedelta(days=1),
+    HOURLY: timedelta(hours=1),
+    MINUTELY: timedelta(minutes=1),
+    SECONDLY: timedelta(seconds=1),
+}
 
 
-def _listing(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+def _fast_forward(rule: rrule, before: datetime) -> rrule:
+    """The same rule restarted a few whole periods before ``before``.
+
+    dateutil iterates from DTSTART, so a minutely rule from 2020 walks millions of dates
+    to reach today. Moving DTSTART by whole multiples of FREQ x INTERVAL keeps every
+    occurrence from ``before`` on (and the BY* defaults taken from DTSTART) unchanged,
+    for weekly or finer rules without COUNT. (dateutil has no public getters: the
+    attributes read here are private.)
+    """
+    step = _FREQ_STEPS.get(rule._freq)
+    if step is None or rule._count is not None:
+        return rule
+    period = step * rule._interval
+    periods = (before - rule._dtstart) // period - 2
+    return rule.replace(dtstart=rule._dtstart + periods * period) if periods > 0 else rule
+
+
+def _rule_set_from(text: str, before: datetime) -> rruleset:
+    """The schedule's rule set, its rules fast-forwarded to just before ``before``."""
+    parsed = _rule_set(text)
+    fast = rruleset()
+    for rule in parsed._rrule:
+        fast.rrule(_fast_forward(rule, before))
+    for rule in parsed._exrule:
+        fast.exrule(_fast_forward(rule, before))
+    for day in parsed._rdate:
+        fast.rdate(day)
+    for day in parsed._exdate:
+        fast.exdate(day)
+    return fast
+
+
+_DAY_FILTERS = ("bymonth", "bymonthday", "byyearday", "byweekno", "byweekday", "bysetpos")
+
+
+def _probe(rules: rruleset) -> None:
+    """Raise the errors dateutil defers to iteration (e.g. BYHOUR unreachable by INTERVAL).
+
+    Each rule is tried once with its day filters dropped, so that it yields at once.
+    """
+    for rule in (*rules._rrule, *rules._exrule):
+        loose = rule.replace(count=1, until=None, **dict.fromkeys(_DAY_FILTERS))
+        next(iter(loose), None)
 
 
 def _describe_rule(text: str) -> str | None:
-    """Words for a single plain RRULE line; None when the rule is beyond them."""
+    """Words for a single plain monthly, weekly or daily RRULE line; else None.
+
+    Parts the rule leaves out take their value from the default DTSTART, 2020-01-01
+    00:00, a Wednesday: the first of the month, on Wednesdays, at 00:00.
+    """
     body = text.strip().upper()
     if not _PLAIN_RULE.fullmatch(body):
         return None
     parts = dict(pair.split("=") for pair in body.removeprefix("RRULE:").split(";"))
     unit = _FREQ_UNITS.get(parts.get("FREQ", ""))
-    if unit is None or not set(parts) <= _DESCRIBED_PARTS:
+    days = parts.get("BYDAY", "WE" if unit == "week" else "").split(",")
+    if unit is None or not set(parts) <= _DESCRIBED_PARTS or not set(days) <= {"", *_DAY_NAMES}:
         return None
+    if unit == "month" and "BYDAY" not in parts:
+        parts.setdefault("BYMONTHDAY", "1")
     every = int(parts.get("INTERVAL", "1"))
     words = [f"Every {unit}" if every == 1 else f"Every {every} {unit}s"]
     if "BYMONTH" in parts:
-        words.append("in " + _listing([_MONTH_WORDS[int(m) - 1] for m in parts["BYMONTH"].split(",")]))
+        months = [_MONTH_WORDS[int(m) - 1] for m in parts["BYMONTH"].split(",")]
+        words.append("in " + _listing(months))
     if "BYMONTHDAY" in parts:
         words.append(f"on day {_listing(parts['BYMONTHDAY'].split(','))}")
-    if "BYDAY" in parts:
-        days = parts["BYDAY"].split(",")
-        if not set(days) <= set(_DAY_NAMES):
-            return None
+    if days != [""]:
         words.append("on " + _listing([_DAY_NAMES[d] for d in days]))
     hours = [int(h) for h in parts.get("BYHOUR", "0").split(",")]
     minutes = [int(m) for m in parts.get("BYMINUTE", "0").split(",")]
@@ -762,7 +786,7 @@ class RRuleSchedule(BaseSchedule):
                 f"rrule is {len(value)} characters long, more than {MAX_RRULE_LENGTH}: {value[:40]!r}..."
             )
         try:
-            _rule_set(value)
+            _probe(_rule_set(value))
         except (ValueError, TypeError, OverflowError) as exc:
             raise ValueError(f"invalid rrule {value!r}: {exc}") from None
         return value
@@ -777,7 +801,8 @@ class RRuleSchedule(BaseSchedule):
 
         Examples
         --------
-        >>> RRuleSchedule(rrule="FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=7", timezone="Asia/Tokyo").describe()
+        >>> rule = "FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=7"
+        >>> RRuleSchedule(rrule=rule, timezone="Asia/Tokyo").describe()
         'Every week on Monday, Wednesday and Friday at 07:00 (Asia/Tokyo)'
         >>> RRuleSchedule(rrule="DTSTART:20230101T090000\\nRRULE:FREQ=HOURLY;COUNT=3").describe()
         'RRULE DTSTART:20230101T090000 RRULE:FREQ=HOURLY;COUNT=3 (UTC)'
@@ -789,7 +814,8 @@ class RRuleSchedule(BaseSchedule):
         return _LOOKBACK
 
     def _candidates(self, start: datetime, zone: ZoneInfo) -> Iterator[tuple[datetime, bool]]:
-        for wall in _rule_set(self.rrule).xafter(_wall(start, zone) - _LOOKBACK, inc=True):
+        first = _wall(start, zone) - _LOOKBACK
+        for wall in _rule_set_from(self.rrule, first).xafter(first, inc=True):
             when = wall.replace(tzinfo=zone).astimezone(UTC)
             yield _flagged(when, _is_gap(wall, zone), zone)
 
