@@ -30,8 +30,18 @@ TEAMS = {
 }
 ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Asia/Tokyo", "Australia/Sydney", "America/Los_Angeles"]
 CRONS = [
-    "0 9 * * 1-5", "*/15 * * * *", "0 2 * * *", "30 2 * * *", "0 */6 * * *", "0 12 1 * *",
-    "5 4 * * sun", "0 0 1,15 * *", "45 23 * * mon", "0 8-18 * * 1-5", "30 1 * * *", "0 6 * jan,jul *",
+    "0 9 * * 1-5",
+    "*/15 * * * *",
+    "0 2 * * *",
+    "30 2 * * *",
+    "0 */6 * * *",
+    "0 12 1 * *",
+    "5 4 * * sun",
+    "0 0 1,15 * *",
+    "45 23 * * mon",
+    "0 8-18 * * 1-5",
+    "30 1 * * *",
+    "0 6 * jan,jul *",
 ]
 INTERVALS = [300.0, 900.0, 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0]
 RRULES = [
@@ -40,6 +50,7 @@ RRULES = [
     "FREQ=MONTHLY;BYMONTHDAY=1,15;BYHOUR=0;BYMINUTE=0",
     "FREQ=HOURLY;INTERVAL=4;BYMINUTE=10",
 ]
+PURPOSES = ["hourly load", "report", "model refresh", "sync", "cleanup"]
 FINAL_STATES = ["COMPLETED"] * 6 + ["FAILED", "FAILED", "CRASHED", "CANCELLED"]
 
 
@@ -69,35 +80,63 @@ class Fleet:
             ("process-pool", "process", ["default", "high-k8s", "batch"]),
         ]
         for name, kind, queue_names in specs:
-            pool = {"id": self.uid(), "created": self.stamp(), "updated": self.stamp(), "name": name,
-                    "description": f"{kind} workers", "type": kind, "base_job_template": {},
-                    "is_paused": False, "concurrency_limit": None, "default_queue_id": None}
+            pool = {
+                "id": self.uid(),
+                "created": self.stamp(),
+                "updated": self.stamp(),
+                "name": name,
+                "description": f"{kind} workers",
+                "type": kind,
+                "base_job_template": {},
+                "is_paused": False,
+                "concurrency_limit": None,
+                "default_queue_id": None,
+            }
             for priority, qname in enumerate(queue_names, start=1):
                 queue = self.queue(qname, pool["id"], priority, None)
                 queues.append(queue)
                 if qname == "default":
                     pool["default_queue_id"] = queue["id"]
             pools.append(pool)
-        legacy = [("legacy-prod", {"tags": ["prod"], "deployment_ids": None}),
-                  ("legacy-etl-ml", {"tags": ["etl", "ml"], "deployment_ids": None}),
-                  ("legacy-finance", {"tags": ["finance", "prod"], "deployment_ids": []}),
-                  ("docker-only", {"tags": [], "deployment_ids": None, "flow_runner_types": ["docker"]})]
+        legacy = [
+            ("legacy-prod", {"tags": ["prod"], "deployment_ids": None}),
+            ("legacy-etl-ml", {"tags": ["etl", "ml"], "deployment_ids": None}),
+            ("legacy-finance", {"tags": ["finance", "prod"], "deployment_ids": []}),
+            ("docker-only", {"tags": [], "deployment_ids": None, "flow_runner_types": ["docker"]}),
+        ]
         for priority, (qname, flt) in enumerate(legacy, start=2):
             queues.append(self.queue(qname, pools[0]["id"], priority, flt))
         return pools, queues
 
     def queue(self, name: str, pool_id: str, priority: int, flt: dict | None) -> dict:
-        return {"id": self.uid(), "created": self.stamp(), "updated": self.stamp(), "name": name,
-                "description": "", "is_paused": False, "concurrency_limit": None,
-                "priority": priority, "work_pool_id": pool_id, "filter": flt, "last_polled": None}
+        return {
+            "id": self.uid(),
+            "created": self.stamp(),
+            "updated": self.stamp(),
+            "name": name,
+            "description": "",
+            "is_paused": False,
+            "concurrency_limit": None,
+            "priority": priority,
+            "work_pool_id": pool_id,
+            "filter": flt,
+            "last_polled": None,
+        }
 
     def flows(self) -> list[dict]:
         flows = []
         for team, topics in TEAMS.items():
             for i in range(self.rnd.randint(5, 8)):
                 topic = self.rnd.choice(topics)
-                flows.append({"id": self.uid(), "created": self.stamp(), "updated": self.stamp(),
-                              "name": f"{team}-{topic}-{i:02d}", "tags": [team] + self.rnd.sample(topics, 1)})
+                flows.append(
+                    {
+                        "id": self.uid(),
+                        "created": self.stamp(),
+                        "updated": self.stamp(),
+                        "name": f"{team}-{topic}-{i:02d}",
+                        "tags": [team, *self.rnd.sample(topics, 1)],
+                    }
+                )
         return flows
 
     def schedule(self, k: int) -> dict | None:
@@ -117,26 +156,48 @@ class Fleet:
         for k in range(240):
             flow = flows[k % len(flows)]
             team = flow["tags"][0]
-            tags = sorted({team, *self.rnd.sample(TEAMS[team], self.rnd.randint(0, 2)),
-                           *self.rnd.sample(["prod", "dev", "critical", "nightly"], self.rnd.randint(0, 2))})
+            tags = sorted(
+                {
+                    team,
+                    *self.rnd.sample(TEAMS[team], self.rnd.randint(0, 2)),
+                    *self.rnd.sample(["prod", "dev", "critical", "nightly"], self.rnd.randint(0, 2)),
+                }
+            )
             queue = self.rnd.choice(queues)
             runner = self.rnd.choice([None, None, "docker", "kubernetes", "process"])
-            deps.append({
-                "id": self.uid(), "created": self.stamp(), "updated": self.stamp(),
-                "name": f"{flow['name'].split('-', 1)[1]}-{k:03d}", "version": f"1.{k % 7}",
-                "description": f"{team} pipeline #{k}: {self.rnd.choice(['hourly load', 'report', 'model refresh', 'sync', 'cleanup'])}",
-                "flow_id": flow["id"], "schedule": self.schedule(k),
-                "is_schedule_active": self.rnd.random() > 0.12, "infra_overrides": {},
-                "parameters": {"team": team, "batch_size": self.rnd.choice([100, 500, 1000]),
-                               "full_refresh": self.rnd.random() < 0.2},
-                "tags": tags, "work_queue_name": queue["name"], "parameter_openapi_schema": None,
-                "path": "/opt/flows", "pull_steps": None, "entrypoint": f"flows/{flow['name']}.py:main",
-                "manifest_path": None, "storage_document_id": None, "infrastructure_document_id": None,
-                "flow_runner": None if runner is None else {"type": runner, "config": {}},
-                "created_by": {"id": None, "type": "USER", "display_value": f"{team}-bot"},
-                "updated_by": None, "work_pool_name": pool_names[queue["work_pool_id"]],
-                "work_queue_id": queue["id"],
-            })
+            deps.append(
+                {
+                    "id": self.uid(),
+                    "created": self.stamp(),
+                    "updated": self.stamp(),
+                    "name": f"{flow['name'].split('-', 1)[1]}-{k:03d}",
+                    "version": f"1.{k % 7}",
+                    "description": f"{team} pipeline #{k}: {self.rnd.choice(PURPOSES)}",
+                    "flow_id": flow["id"],
+                    "schedule": self.schedule(k),
+                    "is_schedule_active": self.rnd.random() > 0.12,
+                    "infra_overrides": {},
+                    "parameters": {
+                        "team": team,
+                        "batch_size": self.rnd.choice([100, 500, 1000]),
+                        "full_refresh": self.rnd.random() < 0.2,
+                    },
+                    "tags": tags,
+                    "work_queue_name": queue["name"],
+                    "parameter_openapi_schema": None,
+                    "path": "/opt/flows",
+                    "pull_steps": None,
+                    "entrypoint": f"flows/{flow['name']}.py:main",
+                    "manifest_path": None,
+                    "storage_document_id": None,
+                    "infrastructure_document_id": None,
+                    "flow_runner": None if runner is None else {"type": runner, "config": {}},
+                    "created_by": {"id": None, "type": "USER", "display_value": f"{team}-bot"},
+                    "updated_by": None,
+                    "work_pool_name": pool_names[queue["work_pool_id"]],
+                    "work_queue_id": queue["id"],
+                }
+            )
         return deps
 
     def runs(self, deployments: list[dict]) -> tuple[list[dict], list[dict]]:
@@ -165,26 +226,63 @@ class Fleet:
                 flow_runs.append(run)
         return flow_runs, task_runs
 
-    def run(self, dep: dict, name: str, state: str, expected: datetime,
-            start: datetime | None, end: datetime | None) -> dict:
-        return {"id": self.uid(), "created": self.stamp(), "updated": self.stamp(), "name": name,
-                "flow_id": dep["flow_id"], "deployment_id": dep["id"],
-                "work_queue_name": dep["work_queue_name"], "work_queue_id": dep["work_queue_id"],
-                "flow_version": dep["version"], "parameters": dep["parameters"], "idempotency_key": None,
-                "tags": list(dep["tags"]), "parent_task_run_id": None, "state_type": state,
-                "state_name": state.title(), "auto_scheduled": False,
-                "state": {"type": state, "name": state.title(), "timestamp": iso(end or expected),
-                          "message": None},
-                "expected_start_time": iso(expected), "next_scheduled_start_time": iso(expected) if state == "SCHEDULED" else None,
-                "start_time": iso(start), "end_time": iso(end), "infrastructure_document_id": None}
+    def run(
+        self,
+        dep: dict,
+        name: str,
+        state: str,
+        expected: datetime,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> dict:
+        return {
+            "id": self.uid(),
+            "created": self.stamp(),
+            "updated": self.stamp(),
+            "name": name,
+            "flow_id": dep["flow_id"],
+            "deployment_id": dep["id"],
+            "work_queue_name": dep["work_queue_name"],
+            "work_queue_id": dep["work_queue_id"],
+            "flow_version": dep["version"],
+            "parameters": dep["parameters"],
+            "idempotency_key": None,
+            "tags": list(dep["tags"]),
+            "parent_task_run_id": None,
+            "state_type": state,
+            "state_name": state.title(),
+            "auto_scheduled": False,
+            "state": {
+                "type": state,
+                "name": state.title(),
+                "timestamp": iso(end or expected),
+                "message": None,
+            },
+            "expected_start_time": iso(expected),
+            "next_scheduled_start_time": iso(expected) if state == "SCHEDULED" else None,
+            "start_time": iso(start),
+            "end_time": iso(end),
+            "infrastructure_document_id": None,
+        }
 
-    def task(self, run: dict, key: str, index: int, state: str, start: datetime | None,
-             end: datetime | None) -> dict:
-        return {"id": self.uid(), "created": self.stamp(), "updated": self.stamp(),
-                "name": f"{key}-{index}", "flow_run_id": run["id"], "task_key": f"tasks.{key}",
-                "dynamic_key": str(index), "tags": [key], "state_type": state, "state_name": state.title(),
-                "state": {"type": state, "name": state.title(), "timestamp": iso(end), "message": None},
-                "start_time": iso(start), "end_time": iso(end)}
+    def task(
+        self, run: dict, key: str, index: int, state: str, start: datetime | None, end: datetime | None
+    ) -> dict:
+        return {
+            "id": self.uid(),
+            "created": self.stamp(),
+            "updated": self.stamp(),
+            "name": f"{key}-{index}",
+            "flow_run_id": run["id"],
+            "task_key": f"tasks.{key}",
+            "dynamic_key": str(index),
+            "tags": [key],
+            "state_type": state,
+            "state_name": state.title(),
+            "state": {"type": state, "name": state.title(), "timestamp": iso(end), "message": None},
+            "start_time": iso(start),
+            "end_time": iso(end),
+        }
 
 
 def main(out: Path) -> None:
@@ -194,8 +292,14 @@ def main(out: Path) -> None:
     deployments = fleet.deployments(flows, pools, queues)
     flow_runs, task_runs = fleet.runs(deployments)
     out.mkdir(parents=True, exist_ok=True)
-    bodies = {"work_pools": pools, "work_queues": queues, "flows": flows, "deployments": deployments,
-              "flow_runs": flow_runs, "task_runs": task_runs}
+    bodies = {
+        "work_pools": pools,
+        "work_queues": queues,
+        "flows": flows,
+        "deployments": deployments,
+        "flow_runs": flow_runs,
+        "task_runs": task_runs,
+    }
     for kind, body in bodies.items():
         (out / f"api-{kind}.json").write_text(json.dumps(body, indent=1) + "\n")
         print(f"{kind:12s} {len(body):6d}")

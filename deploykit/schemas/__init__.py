@@ -19,7 +19,7 @@ from deploykit.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSch
 from deploykit.schemas.sorting import DeploymentSort
 from deploykit.schemas.states import StateType
 
-__all__ = [  # noqa: PLE0604
+__all__ = [
     "CreatedBy",
     "CronSchedule",
     "Deployment",
