@@ -9,12 +9,17 @@ lists and must stay updatable (imports upsert them), so references *to* them
 (``deployment.flow_id``, ``flow_run.flow_id``, ``task_run.flow_run_id``) are checked by
 the operations inside their transaction and by ``Store.check_integrity``; the
 references to pools and queues are DuckDB foreign keys.
+
+``deploykit_meta`` holds the ``schema_version``; ``deploykit_history`` (schema 2) logs
+which deploykit created the file and which migrated it, and when: a store kept for
+months says where it came from.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
-"""Bumped whenever the DDL below changes; older files are migrated on open."""
+SCHEMA_VERSION = 2
+"""Bumped whenever the DDL below changes; older files are migrated on open
+(``deploykit._migrations``). Version 2 added ``deploykit_history``."""
 
 TABLES: tuple[str, ...] = ("flow", "work_pool", "work_queue", "deployment", "flow_run", "task_run")
 
@@ -22,6 +27,12 @@ DDL = """
 CREATE TABLE deploykit_meta (
     key VARCHAR PRIMARY KEY,
     value VARCHAR NOT NULL
+);
+CREATE TABLE deploykit_history (
+    happened TIMESTAMPTZ NOT NULL,
+    event VARCHAR NOT NULL,
+    schema_version INTEGER NOT NULL,
+    deploykit_version VARCHAR NOT NULL
 );
 CREATE TABLE flow (
     id UUID PRIMARY KEY,

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
 from pydantic import ValidationError
+from tests_support import assert_unchanged_after
 
 import deploykit as dk
 from deploykit.models import deployments as D
 from deploykit.models import flow_runs, flows, task_runs, work_pools, work_queues
-from tests_support import assert_unchanged_after
 
 
 @pytest.mark.parametrize("bad", ["a/b", "50%", "x&y", "<tag>", "a>b", ""])
@@ -114,7 +114,10 @@ def test_bulk_upsert_rejects_bad_frames_without_writes(store, flow):
         (pl.DataFrame({"name": ["a"], "flow_id": ["zzz"]}), ValueError, "zzz"),
         (pl.DataFrame({"name": ["a"], "flow_id": [str(uuid4())]}), dk.IntegrityError, "flow_id"),
         (pl.DataFrame({"name": ["a", "a"], "flow_id": [str(flow.id)] * 2}), dk.IntegrityError, "twice"),
-        (pl.DataFrame(good | {"schedule": ['{"cron": "* * * * * * *"}']}), ValidationError, "cron"),
+        (pl.DataFrame(good | {"schedule": ['{"cron": "* * * * * * *"}']}), ValueError, "schedule.*cron"),
+        (pl.DataFrame(good | {"parameters": ["[1, 2]"]}), ValueError, "parameters.*object"),
+        (pl.DataFrame(good | {"parameters": ['{"a": ']}), ValueError, "parameters.*invalid"),
+        (pl.DataFrame(good | {"flow_runner": ['{"type": 1}']}), ValueError, "flow_runner"),
     ]
     for frame, error, match in cases:
         assert_unchanged_after(store, lambda f=frame: D.create_deployments(store, f), error, match)
@@ -124,3 +127,15 @@ def test_flows_upsert_by_name_keeps_the_first(store):
     a = flows.create_flow(store, dk.Flow(name="f", tags=["x"]))
     b = flows.create_flow(store, dk.Flow(name="f", tags=["y"]))
     assert a == b
+
+
+def test_bulk_upsert_deletes_auto_scheduled_runs_with_their_task_runs(store, flow):
+    import polars as pl
+
+    dep = D.create_deployment(store, dk.Deployment(name="a", flow_id=flow.id, schedule={"cron": "0 * * * *"}))
+    [run_id, *_] = D.schedule_runs(store, dep.id, start_time=datetime(2023, 1, 1, tzinfo=UTC))
+    task_runs.create_task_run(store, dk.TaskRun(flow_run_id=run_id, task_key="t"))
+    D.create_deployments(store, pl.DataFrame({"name": ["a"], "flow_id": [str(flow.id)], "tags": [["x"]]}))
+    assert flow_runs.read_flow_runs(store).height == 0
+    assert store.check_integrity().height == 0
+    assert store.sql("SELECT count(*) AS n FROM task_run")["n"][0] == 0

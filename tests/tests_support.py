@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from conftest import assert_unchanged, snapshot
 
 import deploykit as dk
-from conftest import assert_unchanged, snapshot
 
 
 def assert_unchanged_after(

@@ -58,9 +58,7 @@ def to_polars(node: Predicate) -> pl.Expr:
             if not prefixes:
                 return pl.lit(False)
             lowered = pl.col(column.name).str.to_lowercase()
-            return functools.reduce(
-                operator.or_, (lowered.str.starts_with(p.lower()) for p in prefixes)
-            )
+            return functools.reduce(operator.or_, (lowered.str.starts_with(p.lower()) for p in prefixes))
         case HasAll(column, values):
             if not values:
                 return pl.lit(True)

@@ -64,18 +64,13 @@ class SqlCompiler:
                 cond = _col(column, alias).isin(*(self.param(v) for v in values))
                 return exp.not_(cond) if negate else cond
             case ContainsText(column, text):
-                return exp.func(
-                    "contains", exp.Lower(this=_col(column, alias)), self.param(text.lower())
-                )
+                return exp.func("contains", exp.Lower(this=_col(column, alias)), self.param(text.lower()))
             case StartsWithAny(column, prefixes):
                 if not prefixes:
                     return exp.false()
                 lowered = exp.Lower(this=_col(column, alias))
                 return exp.or_(
-                    *(
-                        exp.func("starts_with", lowered.copy(), self.param(p.lower()))
-                        for p in prefixes
-                    )
+                    *(exp.func("starts_with", lowered.copy(), self.param(p.lower())) for p in prefixes)
                 )
             case HasAll(column, values):
                 if not values:
@@ -84,11 +79,7 @@ class SqlCompiler:
             case IsEmpty(column, empty):
                 length = exp.func("len", _col(column, alias))
                 zero = exp.Literal.number(0)
-                return (
-                    exp.EQ(this=length, expression=zero)
-                    if empty
-                    else exp.GT(this=length, expression=zero)
-                )
+                return exp.EQ(this=length, expression=zero) if empty else exp.GT(this=length, expression=zero)
             case IsNull(column, null):
                 cond = exp.Is(this=_col(column, alias), expression=exp.Null())
                 return cond if null else exp.not_(cond)

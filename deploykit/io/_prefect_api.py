@@ -75,9 +75,20 @@ def kind_of(body: Mapping[str, Any]) -> str | None:
     return None
 
 
+MAX_BODY_BYTES = 512 * 2**20
+"""Largest API body file read whole (JSON has no streaming reader here); bigger sources
+should come as a Prefect database or Parquet, which are read in chunks."""
+
+
 def read_body_file(path: Path) -> tuple[str, list[dict[str, Any]]]:
     """The kind and the objects of one body file; a clear :class:`SourceError` if unusable."""
     try:
+        size = path.stat().st_size
+        if size > MAX_BODY_BYTES:
+            raise SourceError(
+                f"{path}: {size / 2**20:.0f} MiB is over the {MAX_BODY_BYTES // 2**20} MiB limit for one "
+                "body file; split it, or import a Prefect database or a Parquet export (read in chunks)"
+            )
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None

@@ -13,12 +13,11 @@ from typing import Any
 from uuid import UUID
 
 import polars as pl
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from deploykit.models._rows import to_row
 from deploykit.schemas._base import ORMModel
 from deploykit.schemas.core import FlowRun
-from deploykit.schemas.schedules import parse_schedule
 
 _UUID_RE = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
 _BANNED_NAME = r"[/%&><]"
@@ -89,8 +88,7 @@ def normalise_frame(frame: pl.DataFrame, model: type[ORMModel], required: set[st
     _check_ids(frame, model)
     if "name" in frame.columns and model is not FlowRun:
         _check_names(frame, model)
-    if "schedule" in frame.columns:
-        _check_schedules(frame)
+    _check_json(frame, model)
     return frame
 
 
@@ -128,6 +126,13 @@ def _check_names(frame: pl.DataFrame, model: type[ORMModel]) -> None:
         )
 
 
-def _check_schedules(frame: pl.DataFrame) -> None:
-    for text in frame["schedule"].drop_nulls().unique().to_list():
-        parse_schedule(text)
+def _check_json(frame: pl.DataFrame, model: type[ORMModel]) -> None:
+    """Every distinct JSON text must decode to what the model's field accepts."""
+    for name in sorted(model.json_fields & set(frame.columns)):
+        adapter = TypeAdapter(model.model_fields[name].annotation)
+        for text in frame[name].drop_nulls().unique().to_list():
+            try:
+                adapter.validate_json(text)
+            except ValidationError as exc:
+                problem = exc.errors()[0]["msg"]
+                raise ValueError(f"{model.__name__}.{name}: {text[:80]!r} is invalid: {problem}") from None

@@ -71,16 +71,24 @@ def create_deployments(session: Store, deployments: pl.DataFrame | Sequence[Depl
                 f"ON CONFLICT (flow_id, name) DO UPDATE SET {sets}",
                 {"now": utc_now()},
             ).fetchall()[0][0]
-            cur.execute(
-                "DELETE FROM flow_run WHERE auto_scheduled AND state_type = 'SCHEDULED' AND deployment_id IN "
-                "(SELECT d.id FROM deployment d JOIN new_deployments n "
-                "ON d.flow_id = CAST(n.flow_id AS UUID) AND d.name = n.name)"
-            ).fetchall()
+            deleted = cur.execute(_DELETE_AUTO_SCHEDULED).fetchall()
+            if deleted:
+                cur.execute(
+                    "DELETE FROM task_run WHERE flow_run_id IN (SELECT unnest($ids))",
+                    {"ids": [row[0] for row in deleted]},
+                ).fetchall()
         finally:
             cur.unregister("new_deployments")
     return int(rows)
 
 
+_DELETE_AUTO_SCHEDULED = """
+DELETE FROM flow_run WHERE auto_scheduled AND state_type = 'SCHEDULED' AND deployment_id IN (
+    SELECT d.id FROM deployment d JOIN new_deployments n
+    ON d.flow_id = CAST(n.flow_id AS UUID) AND d.name = n.name
+)
+RETURNING id
+"""
 _KEEP_ON_UPSERT = frozenset({"id", "created", "created_by", "updated"})
 _MISSING_FLOWS = (
     "SELECT DISTINCT n.flow_id FROM new_deployments n "

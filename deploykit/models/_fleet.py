@@ -164,6 +164,11 @@ def schedule_all(
         enough = (rank >= window.min_runs) & (pl.col("scheduled_time") >= window.start + window.min_time)
         stop = pl.when(enough).then(rank).otherwise(None).min().over("id")
         kept = dates.filter(stop.is_null() | (rank <= stop))
+        if kept.height > MAX_RUNS_PER_CALL:
+            raise ValueError(
+                f"schedule_all would create {kept.height} runs, over the limit of {MAX_RUNS_PER_CALL} "
+                "per call: narrow end_time / max_runs or pass a deployment_filter"
+            )
         frame = kept.select(
             pl.col("id").alias("deployment_id"),
             "scheduled_time",
@@ -176,6 +181,9 @@ def schedule_all(
         )
         return insert_scheduled_runs(session, frame, auto_scheduled=auto_scheduled)
 
+
+MAX_RUNS_PER_CALL = 5_000_000
+"""Most runs one ``schedule_all`` call inserts (bounds memory and transaction size)."""
 
 MAX_PREVIEW_WINDOW = timedelta(days=366)
 """Longest window ``preview_runs`` expands (bounds memory on large fleets)."""

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from deploykit.schemas.schedules import MAX_DATES
 from deploykit.store import Store
 
-MAX_RUNS_LIMIT = 10_000
-"""Largest ``max_runs`` accepted: one call never creates more runs than this."""
+MAX_RUNS_LIMIT = MAX_DATES
+"""Largest ``max_runs`` / ``min_runs`` accepted: a schedule yields at most this many dates per call."""
 
 
 class _HasDates(Protocol):

@@ -28,7 +28,13 @@ from deploykit.filters import (
 from deploykit.models import _queue_rules as rules
 from deploykit.models._args import as_uuid, coerce_filter, coerce_model, non_negative
 from deploykit.models._deployment_bulk import create_deployments
-from deploykit.models._deployment_query import COUNT_DEPLOYMENTS, ORDER_BY, SELECT_DEPLOYMENTS, filtered
+from deploykit.models._deployment_query import (
+    COUNT_DEPLOYMENTS,
+    ORDER_BY,
+    SCHEDULE_TYPE_SQL,
+    SELECT_DEPLOYMENTS,
+    filtered,
+)
 from deploykit.models._fleet import MAX_PREVIEW_WINDOW, preview_runs, schedule_all
 from deploykit.models._rows import db_value, fetch_model, insert_sql, to_row, update_sql
 from deploykit.models._scheduled_runs import insert_deployment_runs
@@ -500,6 +506,7 @@ def _update_value(update: DeploymentUpdate, name: str) -> Any:
 
 __all__ = [
     "MAX_PREVIEW_WINDOW",
+    "SCHEDULE_TYPE_SQL",
     "check_work_queues_for_deployment",
     "count_deployments",
     "create_deployment",

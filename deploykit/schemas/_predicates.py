@@ -97,8 +97,6 @@ class BoolOp:
     items: tuple[Predicate, ...]
 
 
-Predicate = (
-    IsIn | ContainsText | StartsWithAny | HasAll | IsEmpty | IsNull | Compare | HasSubflow | BoolOp
-)
+Predicate = IsIn | ContainsText | StartsWithAny | HasAll | IsEmpty | IsNull | Compare | HasSubflow | BoolOp
 
 TRUE = BoolOp("and", ())
