@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 _TMP = tempfile.mkdtemp()
 os.environ["PREFECT_HOME"] = _TMP
@@ -51,16 +51,12 @@ FAMILIES: dict[str, dict[str, Any]] = {
             state=F.TaskRunFilterState(type=F.TaskRunFilterStateType(any_=["FAILED"]))
         )
     },
-    "deployment": {
-        "deployment_filter": F.DeploymentFilter(tags=F.DeploymentFilterTags(all_=["prod"]))
-    },
+    "deployment": {"deployment_filter": F.DeploymentFilter(tags=F.DeploymentFilterTags(all_=["prod"]))},
     "work_pool": {
         "work_pool_filter": F.WorkPoolFilter(name=F.WorkPoolFilterName(any_=["default-agent-pool"]))
     },
     "work_queue": {
-        "work_queue_filter": F.WorkQueueFilter(
-            name=F.WorkQueueFilterName(any_=["queue-01", "queue-02"])
-        )
+        "work_queue_filter": F.WorkQueueFilter(name=F.WorkQueueFilterName(any_=["queue-01", "queue-02"]))
     },
 }
 """The same filters as ``dk_bench.FAMILIES``, as Prefect 2.10 objects."""
@@ -155,12 +151,13 @@ async def reads(s: Any, w: dict[str, Any], t: dict[str, Any], out: dict[str, Any
 
     found, t["read_by_id_200"] = await once(by_id, len(sample))
     out["read_by_id_found"] = sum(d is not None for d in found)
+    reps = C.family_reps(len(w["deployments"]))
     for family, kwargs in FAMILIES.items():
         rows, t[f"read_{family}"] = await timed(
-            lambda kw=kwargs: models.deployments.read_deployments(session=s, **kw), 5
+            lambda kw=kwargs: models.deployments.read_deployments(session=s, **kw), reps
         )
         count, t[f"count_{family}"] = await timed(
-            lambda kw=kwargs: models.deployments.count_deployments(session=s, **kw), 5
+            lambda kw=kwargs: models.deployments.count_deployments(session=s, **kw), reps
         )
         out[f"read_{family}"] = C.fingerprint([str(d.id) for d in rows])
         out[f"read_{family}_n"] = len(rows)
@@ -181,12 +178,9 @@ async def scheduling(db: Any, s: Any, w: dict[str, Any], t: dict[str, Any]) -> l
         return total
 
     _, t["schedule_runs_all"] = await once(each, len(w["deployments"]))
-    rows = await s.execute(
-        db.FlowRun.__table__.select().where(db.FlowRun.auto_scheduled.is_(True))
-    )
+    rows = await s.execute(db.FlowRun.__table__.select().where(db.FlowRun.auto_scheduled.is_(True)))
     return sorted(
-        f"{r.deployment_id} {pendulum.instance(r.expected_start_time).in_tz('UTC').isoformat()}"
-        for r in rows
+        f"{r.deployment_id} {pendulum.instance(r.expected_start_time).in_tz('UTC').isoformat()}" for r in rows
     )
 
 
