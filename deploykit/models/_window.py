@@ -31,15 +31,20 @@ class RunWindow:
 
     def dates(self, schedule: _HasDates) -> list[datetime]:
         """The schedule's dates in this window: stop at ``max_runs`` / ``end``, or as soon as
-        ``min_runs`` are collected and the last is ``min_time`` past the start."""
-        if self.max_runs == 0:
-            return []
-        picked: list[datetime] = []
-        for date in schedule.get_dates(n=self.max_runs, start=self.start, end=self.end):
-            picked.append(date)
-            if len(picked) >= self.min_runs and date >= self.start + self.min_time:
-                break
-        return picked
+        ``min_runs`` are collected and the last is ``min_time`` past the start.
+
+        Dates are asked for in growing batches, so the usual few runs cost a few dates.
+        """
+        wanted = min(max(self.min_runs, 1), self.max_runs)
+        while wanted:
+            dates = schedule.get_dates(n=wanted, start=self.start, end=self.end)
+            for count, date in enumerate(dates, start=1):
+                if count >= self.min_runs and date >= self.start + self.min_time:
+                    return dates[:count]
+            if len(dates) < wanted or wanted == self.max_runs:
+                return dates
+            wanted = min(wanted * 4, self.max_runs)
+        return []
 
 
 def plan_window(

@@ -369,7 +369,9 @@ def schedule_runs(
         if deployment is None or deployment.schedule is None or not deployment.is_schedule_active:
             return []
         dates = window.dates(deployment.schedule)
-        return insert_deployment_runs(session, dep_id, dates, auto_scheduled=auto_scheduled)
+        return insert_deployment_runs(
+            session, dep_id, deployment.flow_id, dates, auto_scheduled=auto_scheduled
+        )
 
 
 # --- queue matching -------------------------------------------------------------------------

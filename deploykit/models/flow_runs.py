@@ -53,7 +53,7 @@ def create_flow_run(session: Store, flow_run: FlowRun) -> FlowRun:
 
 def create_flow_runs(session: Store, flow_runs: pl.DataFrame | Sequence[FlowRun]) -> int:
     """Insert many flow runs in one statement; runs whose id or (flow, idempotency key)
-    already exists are skipped.
+    is already stored, or repeats an earlier row of the batch, are skipped.
 
     Returns
     -------
@@ -87,6 +87,10 @@ def create_flow_runs(session: Store, flow_runs: pl.DataFrame | Sequence[FlowRun]
     )
     if bad_states.height:
         raise ValueError(f"FlowRun.state_type {bad_states['state_type'][0]!r} is not a known state type")
+    frame = frame.filter(
+        (pl.col("id").is_null() | pl.col("id").is_first_distinct())
+        & (pl.col("idempotency_key").is_null() | pl.struct("flow_id", "idempotency_key").is_first_distinct())
+    )
     with session.transaction() as cur:
         cur.register("new_flow_runs", frame)
         try:
@@ -105,13 +109,24 @@ def create_flow_runs(session: Store, flow_runs: pl.DataFrame | Sequence[FlowRun]
                 for c in frame.columns
             )
             inserted = cur.execute(
-                f"INSERT INTO flow_run ({', '.join(frame.columns)}) SELECT {selects} FROM new_flow_runs "
-                "ON CONFLICT DO NOTHING",
+                f"INSERT INTO flow_run ({', '.join(frame.columns)}) SELECT {selects} FROM new_flow_runs n "
+                + _SKIP_EXISTING,
                 {"now": utc_now()},
             ).fetchall()[0][0]
         finally:
             cur.unregister("new_flow_runs")
     return int(inserted)
+
+
+_SKIP_EXISTING = """
+WHERE NOT EXISTS (SELECT 1 FROM flow_run r WHERE r.id = CAST(n.id AS UUID))
+AND NOT EXISTS (
+    SELECT 1 FROM flow_run r
+    WHERE r.flow_id = CAST(n.flow_id AS UUID) AND r.idempotency_key = n.idempotency_key
+)
+"""
+"""Runs already stored (same id, or same flow and idempotency key) are skipped with
+anti-joins: much faster than ``ON CONFLICT`` on a large table (see _scheduled_runs)."""
 
 
 def read_flow_run(session: Store, flow_run_id: UUID | str) -> FlowRun | None:
