@@ -254,3 +254,110 @@ def test_values_are_bound_never_inlined():
     )
     text = sql.sql("duckdb")
     assert "DROP" not in text and hostile in compiler.params.values()
+
+
+OTHER_FAMILIES = {
+    dk.FlowFilter: st.fixed_dictionaries(
+        {},
+        optional={
+            "operator": op,
+            "id": st.fixed_dictionaries({"any_": st.lists(st.sampled_from(IDS), max_size=3)}),
+            "name": name_crit,
+            "tags": tags_crit,
+        },
+    ),
+    dk.TaskRunFilter: st.fixed_dictionaries(
+        {},
+        optional={
+            "operator": op,
+            "id": st.fixed_dictionaries({"any_": st.lists(st.sampled_from(IDS), max_size=3)}),
+            "name": name_crit,
+            "tags": tags_crit,
+            "state": st.fixed_dictionaries(
+                {},
+                optional={
+                    "operator": op,
+                    "type": st.fixed_dictionaries(
+                        {"any_": st.lists(st.sampled_from(STATES[:-1]), max_size=2)}
+                    ),
+                    "name": st.fixed_dictionaries(
+                        {"any_": st.lists(st.sampled_from(["Completed", "Failed"]), max_size=2)}
+                    ),
+                },
+            ),
+            "start_time": st.fixed_dictionaries(
+                {},
+                optional={
+                    "before_": st.sampled_from(TIMES[:-1]),
+                    "after_": st.sampled_from(TIMES[:-1]),
+                    "is_null_": st.booleans(),
+                },
+            ),
+        },
+    ),
+    dk.WorkPoolFilter: st.fixed_dictionaries(
+        {},
+        optional={
+            "operator": op,
+            "id": st.fixed_dictionaries({"any_": st.lists(st.sampled_from(IDS), max_size=3)}),
+            "name": st.fixed_dictionaries(
+                {"any_": st.lists(st.sampled_from([n for n in NAMES if n]), max_size=2)}
+            ),
+            "type": st.fixed_dictionaries(
+                {"any_": st.lists(st.sampled_from(["process", "k8s"]), max_size=2)}
+            ),
+        },
+    ),
+    dk.WorkQueueFilter: st.fixed_dictionaries(
+        {},
+        optional={
+            "operator": op,
+            "id": st.fixed_dictionaries({"any_": st.lists(st.sampled_from(IDS), max_size=3)}),
+            "name": st.fixed_dictionaries(
+                {},
+                optional={
+                    "any_": st.lists(st.sampled_from([n for n in NAMES if n]), max_size=2),
+                    "startswith_": st.lists(st.sampled_from(["al", "BE", "x", "gamma_"]), max_size=2),
+                },
+            ),
+        },
+    ),
+}
+
+GENERIC_SCHEMA = {
+    "id": pl.String,
+    "name": pl.String,
+    "tags": pl.List(pl.String),
+    "type": pl.String,
+    "state_type": pl.String,
+    "state_name": pl.String,
+    "start_time": pl.Datetime("us", "UTC"),
+}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    family=st.sampled_from(list(OTHER_FAMILIES)),
+    data=st.data(),
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "name": st.sampled_from(NAMES),
+                "tags": st.lists(st.sampled_from(TAGS), unique=True, max_size=3),
+                "type": st.sampled_from(["process", "k8s", None]),
+                "state_type": st.sampled_from(STATES),
+                "state_name": st.sampled_from(["Completed", "Failed", None]),
+                "start_time": st.sampled_from(TIMES),
+            }
+        ),
+        max_size=12,
+    ),
+)
+def test_other_filter_families_agree_between_sql_and_polars(family, data, rows):
+    frame = pl.DataFrame(
+        [{"id": str(UUID(int=i + 1)), **r} for i, r in enumerate(rows)], schema=GENERIC_SCHEMA, orient="row"
+    )
+    f = family.model_validate(data.draw(OTHER_FAMILIES[family]))
+    compiler = SqlCompiler()
+    cond = compiler.compile(f.as_predicate(), "fr").sql("duckdb")
+    assert _sql_ids(frame, cond, compiler.params) == frame.filter(f.as_expr())["id"].sort().to_list()
