@@ -194,7 +194,7 @@ def cmd_preview(args: argparse.Namespace) -> None:
 def cmd_match(args: argparse.Namespace) -> None:
     with _open(args, read_only=True) as store:
         deployment = _find_deployment(store, args.deployment)
-        frame = ops.queue_matches(store, deployment_filter={"id": {"any_": [deployment.id]}})
+        frame = ops.queue_matches(store, deployment_filter={"id": {"any_": [deployment.id]}}, sort=True)
     columns = ["work_pool_name", "work_queue_name", "tags_match", "missing_tags"]
     columns += ["deployment_id_match", "flow_runner_match", "assigned", "matches"]
     _emit(frame.select(columns).sort("work_pool_name", "work_queue_name"), args.format)
@@ -240,7 +240,7 @@ def _figures(store: dk.Store, runs: pl.DataFrame) -> dict[str, bytes]:
     figures = {
         "schedule_timeline": plots.schedule_timeline(runs, lane="deployment_name"),
         "load_heatmap": plots.load_heatmap(week),
-        "queue_matches": plots.queue_match_heatmap(ops.queue_matches(store)),
+        "queue_matches": plots.queue_match_heatmap(ops.queue_matches(store, sort=True)),
     }
     return {name: plots.to_png(fig) for name, fig in figures.items()}
 

@@ -412,13 +412,17 @@ def queue_matches(
     session: Store,
     deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
     work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
+    *,
+    sort: bool = False,
 ) -> pl.DataFrame:
     """Every (deployment, queue) pair with each matching rule's verdict, in one query.
 
     Columns: ``deployment_id``, ``deployment_name``, ``work_queue_id``,
     ``work_queue_name``, ``work_pool_name``, ``tags_match``, ``missing_tags``,
     ``deployment_id_match``, ``flow_runner_match``, ``assigned`` (the deployment's own
-    ``work_queue_id``) and ``matches`` (all three rules hold).
+    ``work_queue_id``) and ``matches`` (all three rules hold). Rows come in no
+    particular order unless ``sort`` (by deployment name, then pool, priority and queue
+    name): sorting the full matrix of a large fleet costs more than computing it.
 
     Examples
     --------
@@ -441,25 +445,29 @@ def queue_matches(
         query = query.where(compiler.compile(dep_f.as_predicate(), "d"), copy=False)
     if queue_f is not None:
         query = query.where(compiler.compile(queue_f.as_predicate(), "q"), copy=False)
+    if sort:
+        query = query.order_by(*_MATRIX_ORDER, copy=False)
     return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
 
 
+_MATRIX_ORDER = ("d.name", "d.id", "q.work_pool_name", "q.priority", "q.name", "q.id")
 _CHECK_QUEUES = f"""
-SELECT q.*, p.name AS work_pool_name
+WITH {rules.QUEUES}
+SELECT q.* EXCLUDE ({rules.RULE_COLUMNS})
 FROM (SELECT id, tags, flow_runner, work_queue_id FROM deployment WHERE id = $id) AS d
-LEFT JOIN (work_queue AS q JOIN work_pool AS p ON p.id = q.work_pool_id) ON {rules.MATCHES}
-ORDER BY p.name, q.priority, q.name, q.id
+LEFT JOIN q ON {rules.MATCHES}
+ORDER BY q.work_pool_name, q.priority, q.name, q.id
 """
 _QUEUE_MATRIX = sqlglot.parse_one(
     f"""
+    WITH {rules.QUEUES}
     SELECT d.id AS deployment_id, d.name AS deployment_name, q.id AS work_queue_id,
-        q.name AS work_queue_name, p.name AS work_pool_name,
+        q.name AS work_queue_name, q.work_pool_name,
         {rules.TAGS_MATCH} AS tags_match, {rules.MISSING_TAGS} AS missing_tags,
         {rules.DEPLOYMENT_ID_MATCH} AS deployment_id_match,
         {rules.FLOW_RUNNER_MATCH} AS flow_runner_match,
         {rules.ASSIGNED} AS assigned, {rules.MATCHES} AS matches
-    FROM deployment AS d CROSS JOIN work_queue AS q JOIN work_pool AS p ON p.id = q.work_pool_id
-    ORDER BY d.name, d.id, p.name, q.priority, q.name, q.id
+    FROM deployment AS d CROSS JOIN q
     """,
     dialect="duckdb",
 )

@@ -144,7 +144,7 @@ class QueueMatchInspector(widgets.VBox):
             self.verdicts_html.value = ""
             return
         self.verdicts = queue_matches(
-            self._store, deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep_id]))
+            self._store, deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep_id])), sort=True
         )
         self.summary_html.value = _html.note(verdict_summary(self.verdicts), css_class="dk-summary-text")
         shown = self.verdicts.select(
@@ -169,7 +169,9 @@ class QueueMatchInspector(widgets.VBox):
             self.heatmap.layout.display = "none"
             return
         matches = queue_matches(
-            self._store, deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=first["id"].to_list()))
+            self._store,
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=first["id"].to_list())),
+            sort=True,
         )
         self.matrix = queue_matrix(matches)
         self.figure = plots.queue_match_heatmap(matches)
