@@ -386,3 +386,31 @@ def test_strip_notebooks_clears_outputs(tmp_path):
     assert clean.cells[0].outputs == [] and clean.cells[0].execution_count is None
     assert "widgets" not in clean.metadata and clean.cells[0].source == "1 + 1"
     assert strip.main(["--check", str(path)]) == 0
+
+
+def test_fleet_view_says_when_deployments_reach_the_preview_limit():
+    from datetime import date
+
+    import deploykit as dk
+    from deploykit.models import deployments, flows
+    from deploykit.schemas.schedules import MAX_DATES
+    from deploykit.widgets import SchedulePreview
+
+    store = dk.Store()
+    flow = flows.create_flow(store, dk.Flow(name="busy"))
+    deployments.create_deployment(
+        store,
+        dk.Deployment(
+            name="every-5-min",
+            flow_id=flow.id,
+            schedule={"interval": 300, "anchor_date": "2023-01-01T00:00:00+00:00"},
+        ),
+    )
+    widget = SchedulePreview(store, start=date(2023, 3, 6))
+    widget.days.value = 7
+    widget.refresh_fleet()
+    assert widget.fleet.height == MAX_DATES
+    assert "1 deployments reach the 1,000-run preview limit" in widget.fleet_html.value
+    widget.days.value = 1
+    widget.refresh_fleet()
+    assert widget.fleet.height == 288 and "limit" not in widget.fleet_html.value

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from deploykit import plots
 from deploykit.models.deployments import MAX_PREVIEW_WINDOW, preview_runs, read_deployment
 from deploykit.scheduling import busiest_windows
-from deploykit.schemas.schedules import CronSchedule, IntervalSchedule, RRuleSchedule
+from deploykit.schemas.schedules import MAX_DATES, CronSchedule, IntervalSchedule, RRuleSchedule
 from deploykit.store import Store
 from deploykit.widgets import _html
 from deploykit.widgets._picker import DeploymentPicker
@@ -292,11 +292,18 @@ class SchedulePreview(widgets.VBox):
         start = datetime.combine(self.start.value or datetime.now(UTC).date(), time(), UTC)
         end = start + timedelta(days=self.days.value) - timedelta(microseconds=1)
         self.fleet = preview_runs(self._store, start, end, deployment_filter=self.picker.filter)
-        deployments = self.fleet["deployment_id"].n_unique()
-        self.fleet_html.value = _html.note(
-            f"{self.fleet.height} runs of {deployments} deployments from {start:%Y-%m-%d} "
+        per_deployment = self.fleet["deployment_id"].value_counts()
+        capped = per_deployment.filter(pl.col("count") >= MAX_DATES).height
+        text = (
+            f"{self.fleet.height} runs of {per_deployment.height} deployments from {start:%Y-%m-%d} "
             f"to {end:%Y-%m-%d} (UTC)"
         )
+        if capped:
+            text += (
+                f"; {capped} deployments reach the {MAX_DATES:,}-run preview limit, so their "
+                "later runs are not counted: choose fewer days to see them all"
+            )
+        self.fleet_html.value = _html.note(text)
         if self.fleet.is_empty():
             self.busiest = pl.DataFrame()
             self.fleet_figure = None
