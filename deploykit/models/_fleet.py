@@ -16,7 +16,7 @@ import sqlglot
 from deploykit.filters import DeploymentFilter, FlowFilter, SqlCompiler, WorkPoolFilter, WorkQueueFilter
 from deploykit.models._deployment_query import SCHEDULE_TYPE_SQL, filtered
 from deploykit.models._scheduled_runs import insert_scheduled_runs, iso_in_zone
-from deploykit.models._window import plan_window, require_aware
+from deploykit.models._window import RunWindow, plan_window, require_aware
 from deploykit.scheduling import expand_schedules
 from deploykit.schemas.schedules import MAX_DATES
 from deploykit.store import Store
@@ -154,12 +154,7 @@ def schedule_all(
         selected = _scheduled_deployments(session, deployment_filter, None, None, None, False)
         if window.max_runs == 0 or selected.is_empty():
             return insert_scheduled_runs(session, pl.DataFrame(), auto_scheduled=auto_scheduled)
-        dates = expand_schedules(
-            selected.select("id", "schedule"),
-            window.start,
-            window.end,
-            max_per_schedule=window.max_runs,
-        )
+        dates = _window_dates(selected.select("id", "schedule"), window)
         rank = pl.int_range(1, pl.len() + 1).over("id")
         enough = (rank >= window.min_runs) & (pl.col("scheduled_time") >= window.start + window.min_time)
         stop = pl.when(enough).then(rank).otherwise(None).min().over("id")
@@ -180,6 +175,38 @@ def schedule_all(
             ).alias("idempotency_key"),
         )
         return insert_scheduled_runs(session, frame, auto_scheduled=auto_scheduled)
+
+
+_SPARE_DATES = 8
+"""Dates expanded beyond ``min_runs`` on the first pass (enough for the stop rule of most
+schedules; the others are expanded again in full)."""
+
+
+def _window_dates(schedules: pl.DataFrame, window: RunWindow) -> pl.DataFrame:
+    """Enough of each schedule's dates for the stop rule, without expanding ``max_runs`` each.
+
+    A first pass takes ``min_runs + 8`` dates per schedule. A schedule needs more only
+    when it filled that cap while its last date is still before ``start + min_time``
+    (the stop rule cannot have fired yet): those few are expanded again up to
+    ``max_runs``. The result equals expanding every schedule up to ``max_runs`` and
+    applying the stop rule.
+    """
+    first = min(window.max_runs, window.min_runs + _SPARE_DATES)
+    dates = expand_schedules(schedules, window.start, window.end, max_per_schedule=first)
+    if first == window.max_runs:
+        return dates
+    tally = dates.group_by("id").agg(n=pl.len(), last=pl.col("scheduled_time").max())
+    threshold = window.start + window.min_time
+    short = tally.filter((pl.col("n") == first) & (pl.col("last") < threshold))["id"]
+    if short.is_empty():
+        return dates
+    more = expand_schedules(
+        schedules.filter(pl.col("id").is_in(short.implode())),
+        window.start,
+        window.end,
+        max_per_schedule=window.max_runs,
+    )
+    return pl.concat([dates.filter(~pl.col("id").is_in(short.implode())), more]).sort("id", "scheduled_time")
 
 
 MAX_RUNS_PER_CALL = 5_000_000
