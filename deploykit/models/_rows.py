@@ -26,7 +26,12 @@ def to_row(model: ORMModel, fields: Iterable[str] | None = None) -> dict[str, An
 def db_value(model: type[ORMModel], name: str, value: Any) -> Any:
     """How the store holds ``value`` of field ``name``: JSON text, UTC timestamps, plain enums."""
     if name in model.json_fields:
-        return None if value is None else json.dumps(to_jsonable_python(value))
+        if value is None:
+            return None
+        try:
+            return json.dumps(to_jsonable_python(value))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{model.__name__}.{name} cannot be stored as JSON: {exc}") from None
     if isinstance(value, datetime):
         return value.astimezone(UTC)
     if isinstance(value, Enum):
