@@ -7,20 +7,10 @@ from pathlib import Path
 
 from deploykit.io._bulk import table_columns
 from deploykit.io._prefect_api import KIND_TABLES
+from deploykit.schemas.core import STORED_MODELS
 from deploykit.store import Store
 
-_JSON_COLUMNS = {
-    "schedule",
-    "infra_overrides",
-    "parameters",
-    "pull_steps",
-    "parameter_openapi_schema",
-    "flow_runner",
-    "created_by",
-    "updated_by",
-    "base_job_template",
-    "filter",
-}
+_JSON_COLUMNS = frozenset().union(*(model.json_fields for model in STORED_MODELS.values()))
 _RUN_STATE = {"state_message", "state_timestamp", "scheduled_time"}
 
 

@@ -19,6 +19,7 @@ import polars as pl
 from deploykit.io._bulk import LOAD_ORDER, Loader, table_columns
 from deploykit.io._errors import SourceError
 from deploykit.io._report import ImportReport
+from deploykit.schemas.core import STORED_MODELS
 from deploykit.store import Store
 
 KIND_TABLES: dict[str, str] = {
@@ -32,21 +33,7 @@ KIND_TABLES: dict[str, str] = {
 """Prefect's collection names and the store tables they fill."""
 
 _FILE_NAME = re.compile(r"^api-(?:(?P<kind>[a-z_]+?)|work_pool_queues-(?P<pool>.+))\.json$")
-_JSON_COLUMNS = {
-    "work_pool": {"base_job_template"},
-    "work_queue": {"filter"},
-    "deployment": {
-        "schedule",
-        "infra_overrides",
-        "parameters",
-        "pull_steps",
-        "parameter_openapi_schema",
-        "flow_runner",
-        "created_by",
-        "updated_by",
-    },
-    "flow_run": {"parameters"},
-}
+_JSON_COLUMNS = {table: model.json_fields for table, model in STORED_MODELS.items()}
 
 
 def kind_of(body: Mapping[str, Any]) -> str | None:

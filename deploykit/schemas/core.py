@@ -181,3 +181,14 @@ class TaskRun(ORMModel):
     state_timestamp: AwareDatetime | None = None
     start_time: AwareDatetime | None = None
     end_time: AwareDatetime | None = None
+
+
+STORED_MODELS: dict[str, type[ORMModel]] = {
+    "flow": Flow,
+    "work_pool": WorkPool,
+    "work_queue": WorkQueue,
+    "deployment": Deployment,
+    "flow_run": FlowRun,
+    "task_run": TaskRun,
+}
+"""The model each store table holds (its ``json_fields`` are JSON text columns)."""
