@@ -17,7 +17,14 @@ from pydantic import ValidationError
 from deploykit.scheduling import OUTPUT_SCHEMA, busiest_windows, expand_schedules, runs_per_period
 from deploykit.schemas.schedules import parse_cron, parse_schedule
 
-ZONES = ["America/New_York", "Europe/Berlin", "Australia/Sydney", "Asia/Kolkata", "UTC"]
+ZONES = [
+    "America/New_York",
+    "Europe/Berlin",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "UTC",
+]
 TRANSITIONS = [  # DST changes of those zones, in UTC
     datetime(2023, 3, 12, 7, tzinfo=UTC),  # New York springs forward
     datetime(2023, 11, 5, 6, tzinfo=UTC),  # New York falls back
@@ -26,6 +33,8 @@ TRANSITIONS = [  # DST changes of those zones, in UTC
     datetime(2023, 4, 1, 16, tzinfo=UTC),  # Sydney falls back
     datetime(2023, 9, 30, 16, tzinfo=UTC),  # Sydney springs forward
     datetime(2024, 3, 10, 7, tzinfo=UTC),  # New York springs forward
+    datetime(2023, 4, 1, 15, tzinfo=UTC),  # Lord Howe falls back half an hour
+    datetime(2023, 9, 30, 15, 30, tzinfo=UTC),  # Lord Howe springs forward half an hour
 ]
 RRULES = [
     "FREQ=DAILY;BYHOUR=2;BYMINUTE=30",

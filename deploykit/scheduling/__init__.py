@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from deploykit._engine import POLARS_ENGINE
 from deploykit.scheduling._expand import OUTPUT_SCHEMA, expand_schedules
 
 __all__ = ["OUTPUT_SCHEMA", "busiest_windows", "expand_schedules", "runs_per_period"]
@@ -54,7 +55,7 @@ def runs_per_period(
     [4]
     """
     counts, keys = _bucketed(preview, every, by)
-    return counts.sort(*keys, "period").collect()
+    return counts.sort(*keys, "period").collect(engine=POLARS_ENGINE)
 
 
 def busiest_windows(
@@ -77,5 +78,5 @@ def busiest_windows(
     return (
         counts.sort(["runs", "period", *keys], descending=[True, False] + [False] * len(keys))
         .head(top)
-        .collect()
+        .collect(engine=POLARS_ENGINE)
     )

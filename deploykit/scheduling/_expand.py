@@ -5,32 +5,35 @@
 
 - identical schedule JSON strings are expanded once and joined back to their ids;
 - cron: each expression is parsed once into allowed-value sets; candidate local days
-  are filtered with bit masks, crossed with the allowed hours and minutes, and turned
-  into instants per time zone with ``dt.replace_time_zone``. The few wall times inside
-  a DST gap are resolved one by one (first instant after the gap);
-- interval: integer arithmetic on ``k``; whole-day intervals localise
-  ``anchor wall time + k days`` per time zone, the sub-day part is added in absolute time;
-- rrule: the scalar dateutil path, once per distinct schedule.
+  are filtered with bit masks and crossed with the allowed hours and minutes;
+- interval: integer arithmetic on ``k``; whole-day intervals step the anchor's wall
+  time by ``k`` days, the sub-day part is added in absolute time;
+- rrule: dateutil lists each distinct rule's wall times once;
+- wall times of every zone become instants (and instants wall times) through one
+  ``join_asof`` against the zones' offset changes (``_zones.ZoneTable``), so the whole
+  expansion is one lazy query, collected once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypeVar
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from deploykit._engine import POLARS_ENGINE
+from deploykit.scheduling._zones import ZoneTable
 from deploykit.schemas.schedules import (
     MAX_DATES,
     BaseSchedule,
     CronSchedule,
     IntervalSchedule,
     RRuleSchedule,
-    parse_schedule,
-    wall_to_instant,
+    cached_schedule,
+    is_gap,
+    rule_walls_after,
 )
 
 __all__ = ["OUTPUT_SCHEMA", "expand_schedules"]
@@ -45,12 +48,15 @@ OUTPUT_SCHEMA = pl.Schema(
     }
 )
 _DATES_SCHEMA = pl.Schema({"_key": pl.Int64(), **dict(list(OUTPUT_SCHEMA.items())[1:])})
+_CANDIDATES_SCHEMA = pl.Schema({"_key": pl.Int64(), "timezone": pl.String(), "wall": pl.Int64()})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
 _DAY_US = 86_400_000_000
+_HOUR_US = 3_600_000_000
+_MINUTE_US = 60_000_000
 _MARGIN = timedelta(days=2)
-_INSTANT = pl.Datetime("us", "UTC")
-_WALL = pl.Datetime("us")
+"""Wider than any UTC offset or DST gap: the wall times that can land in the window."""
 _Kind = TypeVar("_Kind", bound=BaseSchedule)
 
 
@@ -60,14 +66,27 @@ class _Window:
     end: datetime
     n: int
 
-    def contains(self) -> pl.Expr:
-        return pl.col("instant").is_between(self.start, self.end)
+    @property
+    def bounds_us(self) -> tuple[int, int]:
+        return (self.start - _EPOCH) // _US, (self.end - _EPOCH) // _US
 
 
 def _utc(value: datetime, name: str) -> datetime:
     if value.tzinfo is None:
         raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
     return value.astimezone(UTC)
+
+
+def _shifted(value: datetime, delta: timedelta) -> datetime:
+    """``value + delta``, clamped to the datetime range."""
+    try:
+        return value + delta
+    except OverflowError:
+        return (
+            datetime.max.replace(tzinfo=value.tzinfo)
+            if delta > timedelta(0)
+            else datetime.min.replace(tzinfo=value.tzinfo)
+        )
 
 
 def expand_schedules(
@@ -111,14 +130,21 @@ def expand_schedules(
     texts = frame.get_column("schedule").drop_nulls().unique().to_list()
     if window.n == 0 or window.end < window.start or not texts:
         return pl.DataFrame(schema=OUTPUT_SCHEMA)
-    schedules = [parse_schedule(text) for text in texts]
-    dates = pl.concat(
-        [
-            _expand_cron(_of_kind(schedules, CronSchedule), window),
-            _expand_interval(_of_kind(schedules, IntervalSchedule), window),
-            _expand_rrule(_of_kind(schedules, RRuleSchedule), window),
-        ]
+    schedules = [cached_schedule(text) for text in texts]
+    zones = ZoneTable(
+        [s.zone_name for s in schedules], _shifted(window.start, -_MARGIN), _shifted(window.end, _MARGIN)
     )
+    cron = _CronExpansion(_of_kind(schedules, CronSchedule), window, zones)
+    first_pass, cut_short, intervals, rrules = pl.collect_all(
+        [
+            cron.dates(factor=1),
+            cron.cut_short(factor=1),
+            _expand_interval(_of_kind(schedules, IntervalSchedule), window, zones),
+            _expand_rrule(_of_kind(schedules, RRuleSchedule), window, zones),
+        ],
+        engine=POLARS_ENGINE,
+    )
+    dates = pl.concat([cron.complete(first_pass, cut_short), intervals, rrules])
     keys = pl.DataFrame({"schedule": texts, "_key": pl.int_range(len(texts), eager=True)})
     ids = frame.select(pl.col("id").cast(pl.String), "schedule").join(keys, on="schedule")
     if ids.get_column("id").is_duplicated().any():
@@ -135,56 +161,35 @@ def _of_kind(schedules: list[BaseSchedule | None], kind: type[_Kind]) -> list[tu
 # --------------------------------------------------------------------------- shared steps
 
 
-def _localize(part: pl.DataFrame, zone: str, gap: Literal["shift", "end"]) -> pl.DataFrame:
-    """Add ``instant`` (UTC) and ``moved`` (the wall time fell in a DST gap) from ``wall``."""
-    part = part.with_columns(
-        instant=pl.col("wall")
-        .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC"),
-    ).with_columns(moved=pl.col("instant").is_null())
-    if not part.get_column("moved").any():
-        return part
-    walls = part.filter("moved").get_column("wall").unique().to_list()
-    fixes = pl.DataFrame(
-        {"wall": walls, "fixed": [wall_to_instant(w, zone, gap=gap) for w in walls]},
-        schema={"wall": _WALL, "fixed": _INSTANT},
-    )
+def _earliest(candidates: pl.LazyFrame, window: _Window) -> pl.LazyFrame:
+    """Distinct instants in the window (``moved`` flags AND-ed), the ``n`` earliest per key."""
+    low, high = window.bounds_us
     return (
-        part.join(fixes, on="wall", how="left")
-        .with_columns(instant=pl.coalesce("instant", "fixed"))
-        .drop("fixed")
-    )
-
-
-def _earliest(part: pl.DataFrame, window: _Window) -> pl.DataFrame:
-    """Distinct instants in the window (flags AND-ed), the ``n`` earliest per key."""
-    return (
-        part.filter(window.contains())
-        .group_by("_key", "instant")
+        candidates.filter(pl.col("instant").is_between(low, high))
+        .group_by("_key", "timezone", "instant")
         .agg(moved=pl.col("moved").all())
         .sort("_key", "instant")
         .filter(pl.int_range(pl.len()).over("_key") < window.n)
     )
 
 
-def _finish(part: pl.DataFrame, zone: str) -> pl.DataFrame:
-    """Output columns: local wall clock, and the DST flag (moved, or ambiguous wall)."""
-    local = pl.col("instant").dt.convert_time_zone(zone).dt.replace_time_zone(None)
-    ambiguous = local.dt.replace_time_zone(zone, ambiguous="null", non_existent="null").is_null()
-    return part.select(
-        "_key",
-        scheduled_time="instant",
-        local_time=local,
-        timezone=pl.lit(zone),
-        dst_adjusted=pl.col("moved") | ambiguous,
+def _finish(dates: pl.LazyFrame, zones: ZoneTable) -> pl.LazyFrame:
+    """Output columns: the local wall clock, and the DST flag (moved, or ambiguous wall time)."""
+    return (
+        zones.local(dates)
+        .select(
+            "_key",
+            scheduled_time=pl.col("instant").cast(pl.Datetime("us", "UTC")),
+            local_time=pl.col("local").cast(pl.Datetime("us")),
+            timezone="timezone",
+            dst_adjusted=pl.col("moved") | pl.col("ambiguous"),
+        )
+        .sort("_key", "scheduled_time")
     )
 
 
-def _per_zone(frame: pl.DataFrame, step: Callable[[pl.DataFrame, str], pl.DataFrame]) -> pl.DataFrame:
-    """Apply ``step`` to the rows of each time zone (Polars takes one zone per call)."""
-    partitions = frame.partition_by("timezone", as_dict=True).items()
-    parts = [step(part, str(zone)) for (zone,), part in partitions]
-    return pl.concat(parts) if parts else pl.DataFrame(schema=_DATES_SCHEMA)
+def _dates(candidates: pl.LazyFrame, window: _Window, zones: ZoneTable) -> pl.LazyFrame:
+    return _finish(_earliest(candidates, window), zones)
 
 
 # --------------------------------------------------------------------------- cron
@@ -196,8 +201,8 @@ def _mask(values: tuple[int, ...]) -> int:
 
 def _calendar(window: _Window) -> pl.DataFrame:
     """Every local calendar day that may hold a wall time of the window, with bit flags."""
-    first = (window.start - _MARGIN).date()
-    count = ((window.end + _MARGIN).date() - first).days + 1
+    first = _shifted(window.start, -_MARGIN).date()
+    count = (_shifted(window.end, _MARGIN).date() - first).days + 1
     days = [first + timedelta(days=i) for i in range(count)]
     return pl.DataFrame(
         {
@@ -208,6 +213,21 @@ def _calendar(window: _Window) -> pl.DataFrame:
         },
         schema_overrides={"day_bit": pl.Int64, "month_bit": pl.Int64, "weekday_bit": pl.Int64},
     )
+
+
+_CRON_GROUPS_SCHEMA = pl.Schema(
+    {
+        "_key": pl.Int64(),
+        "timezone": pl.String(),
+        "minutes": pl.List(pl.Int64()),
+        "hours": pl.List(pl.Int64()),
+        "day_mask": pl.Int64(),
+        "month_mask": pl.Int64(),
+        "weekday_mask": pl.Int64(),
+        "use_or": pl.Boolean(),
+        "per_day": pl.Int64(),
+    }
+)
 
 
 def _cron_groups(items: list[tuple[int, CronSchedule]]) -> pl.DataFrame:
@@ -224,54 +244,73 @@ def _cron_groups(items: list[tuple[int, CronSchedule]]) -> pl.DataFrame:
             "use_or": [f.uses_or(s.day_or) for f, (_, s) in zip(fields, items, strict=True)],
             "per_day": [len(f.hours) * len(f.minutes) for f in fields],
         },
-        schema_overrides={"_key": pl.Int64, "day_mask": pl.Int64, "month_mask": pl.Int64},
+        schema=_CRON_GROUPS_SCHEMA,
     )
 
 
-def _cron_days(groups: pl.DataFrame, window: _Window) -> pl.DataFrame:
-    """Matching (key, day) pairs, with the number of candidate times before each day."""
-    by_date = (pl.col("day_mask") & pl.col("day_bit")) != 0
-    by_weekday = (pl.col("weekday_mask") & pl.col("weekday_bit")) != 0
-    day_ok = pl.when("use_or").then(by_date | by_weekday).otherwise(by_date & by_weekday)
-    return (
-        groups.join(_calendar(window), how="cross")
-        .filter(((pl.col("month_mask") & pl.col("month_bit")) != 0) & day_ok)
-        .sort("_key", "day")
-        .with_columns(before=pl.col("per_day").cum_sum().over("_key") - pl.col("per_day"))
-    )
+class _CronExpansion:
+    """Cron dates. Each key gets a budget of matching days; keys cut short get more."""
 
-
-def _cron_dates(days: pl.DataFrame, window: _Window) -> pl.DataFrame:
-    walls = (
-        days.select("_key", "timezone", "day", "hours", "minutes")
-        .explode("hours")
-        .explode("minutes")
-        .select(
-            "_key",
-            "timezone",
-            wall=pl.col("day").cast(_WALL) + pl.duration(hours=pl.col("hours"), minutes=pl.col("minutes")),
+    def __init__(self, items: list[tuple[int, CronSchedule]], window: _Window, zones: ZoneTable) -> None:
+        self._window = window
+        self._zones = zones
+        by_date = (pl.col("day_mask") & pl.col("day_bit")) != 0
+        by_weekday = (pl.col("weekday_mask") & pl.col("weekday_bit")) != 0
+        day_ok = pl.when("use_or").then(by_date | by_weekday).otherwise(by_date & by_weekday)
+        groups = _cron_groups(items).lazy()
+        self._days = (
+            groups.join(_calendar(window).lazy(), how="cross")
+            .filter(((pl.col("month_mask") & pl.col("month_bit")) != 0) & day_ok)
+            .sort("_key", "day")
+            .with_columns(before=pl.col("per_day").cum_sum().over("_key") - pl.col("per_day"))
         )
-    )
-    return _per_zone(walls, lambda part, zone: _finish(_earliest(_localize(part, zone, "end"), window), zone))
 
+    def _budget(self, factor: int) -> pl.Expr:
+        return pl.col("before") < factor * self._window.n + 5 * pl.col("per_day")
 
-def _expand_cron(items: list[tuple[int, CronSchedule]], window: _Window) -> pl.DataFrame:
-    """Cron dates. Each key gets a budget of days; keys that were cut short get more."""
-    if not items:
-        return pl.DataFrame(schema=_DATES_SCHEMA)
-    pending = _cron_days(_cron_groups(items), window)
-    results = [pl.DataFrame(schema=_DATES_SCHEMA)]
-    factor = 1
-    while not pending.is_empty():
-        budget = pl.col("before") < factor * window.n + 5 * pl.col("per_day")
-        dates = _cron_dates(pending.filter(budget), window)
-        counts = dict(dates.group_by("_key").len().iter_rows())
-        trimmed = set(pending.filter(~budget).get_column("_key").to_list())
-        retry = [key for key in trimmed if counts.get(key, 0) < window.n]
-        results.append(dates.filter(~pl.col("_key").is_in(retry)))
-        pending = pending.filter(pl.col("_key").is_in(retry))
-        factor *= 4
-    return pl.concat(results)
+    def dates(self, factor: int, keys: list[int] | None = None) -> pl.LazyFrame:
+        """The dates of the days within budget (of ``keys`` only, when given)."""
+        days = self._days.filter(self._budget(factor))
+        if keys is not None:
+            days = days.filter(pl.col("_key").is_in(keys))
+        walls = (
+            days.select("_key", "timezone", "day", "hours", "minutes")
+            .explode("hours")
+            .explode("minutes")
+            .select(
+                "_key",
+                "timezone",
+                wall=pl.col("day").cast(pl.Int64) * _DAY_US
+                + pl.col("hours") * _HOUR_US
+                + pl.col("minutes") * _MINUTE_US,
+            )
+        )
+        return _dates(self._zones.wall_to_instant(walls, gap="end"), self._window, self._zones)
+
+    def cut_short(self, factor: int, keys: list[int] | None = None) -> pl.LazyFrame:
+        """The keys that have matching days beyond the budget."""
+        days = self._days.filter(~self._budget(factor))
+        if keys is not None:
+            days = days.filter(pl.col("_key").is_in(keys))
+        return days.select("_key").unique()
+
+    def complete(self, dates: pl.DataFrame, cut_short: pl.DataFrame) -> pl.DataFrame:
+        """``dates`` of the first pass, with the keys that came up short expanded again."""
+        results = []
+        factor = 1
+        while True:
+            counts = dates.group_by("_key").len()
+            short = cut_short.join(counts, on="_key", how="left").filter(
+                pl.col("len").fill_null(0) < self._window.n
+            )
+            retry = short.get_column("_key").to_list()
+            results.append(dates.filter(~pl.col("_key").is_in(retry)))
+            if not retry:
+                return pl.concat(results)
+            factor *= 4
+            dates, cut_short = pl.collect_all(
+                [self.dates(factor, retry), self.cut_short(factor, retry)], engine=POLARS_ENGINE
+            )
 
 
 # --------------------------------------------------------------------------- interval
@@ -303,51 +342,64 @@ def _interval_row(key: int, schedule: IntervalSchedule, window: _Window) -> dict
     }
 
 
-def _interval_dates(part: pl.DataFrame, zone: str, window: _Window) -> pl.DataFrame:
-    k = pl.col("k")
-    by_days = pl.col("days") > 0
-    anchor = pl.col("anchor").cast(_INSTANT)
-    walls = part.filter(by_days).with_columns(
-        wall=(pl.col("anchor_wall") + k * pl.col("days") * _DAY_US).cast(_WALL)
-    )
-    local = _localize(walls, zone, "shift").with_columns(
-        instant=pl.when(k == 0).then(anchor).otherwise("instant"),
-        moved=pl.col("moved") & (k != 0),
-    )
-    absolute = part.filter(~by_days).with_columns(instant=anchor, moved=pl.lit(False))
-    shifted = pl.concat([local.drop("wall"), absolute]).with_columns(
-        instant=pl.col("instant") + pl.duration(microseconds=k * pl.col("rest"))
-    )
-    return _finish(_earliest(shifted, window), zone)
+def _expand_interval(
+    items: list[tuple[int, IntervalSchedule]], window: _Window, zones: ZoneTable
+) -> pl.LazyFrame:
+    """Interval dates: the ``k`` range of each key, then one row per ``k``.
 
-
-def _expand_interval(items: list[tuple[int, IntervalSchedule]], window: _Window) -> pl.DataFrame:
-    """Interval dates: the ``k`` range of each key, then one row per ``k``."""
+    Whole-day steps read ``anchor wall time + k days`` in the zone (a DST gap shifts it
+    forward); ``k = 0`` is the anchor itself; the sub-day rest is added in absolute time.
+    """
     if not items:
-        return pl.DataFrame(schema=_DATES_SCHEMA)
+        return pl.LazyFrame(schema=_DATES_SCHEMA)
+    k = pl.col("k")
+    stepped = (pl.col("days") > 0) & (k != 0)
     steps = (
-        pl.DataFrame([_interval_row(key, s, window) for key, s in items])
+        pl.LazyFrame([_interval_row(key, s, window) for key, s in items])
         .filter(pl.col("high") >= pl.col("low"))
         .with_columns(k=pl.int_ranges("low", pl.col("high") + 1))
         .explode("k")
+        .with_columns(wall=pl.col("anchor_wall") + k * pl.col("days") * _DAY_US)
     )
-    return _per_zone(steps, lambda part, zone: _interval_dates(part, zone, window))
+    candidates = zones.wall_to_instant(steps, gap="shift").select(
+        "_key",
+        "timezone",
+        instant=pl.when(stepped).then("instant").otherwise("anchor") + k * pl.col("rest"),
+        moved=pl.col("moved") & stepped,
+    )
+    return _dates(candidates, window, zones)
 
 
 # --------------------------------------------------------------------------- rrule
 
 
-def _expand_rrule(items: list[tuple[int, RRuleSchedule]], window: _Window) -> pl.DataFrame:
-    """RRule dates through the scalar dateutil path, once per distinct schedule."""
-    rows = [
-        (
-            key,
-            run.when.astimezone(UTC),
-            run.when.replace(tzinfo=None),
-            s.zone_name,
-            run.dst_adjusted,
-        )
-        for key, s in items
-        for run in s.occurrences(window.n, window.start, window.end)
-    ]
-    return pl.DataFrame(rows, schema=_DATES_SCHEMA, orient="row")
+def _rrule_walls(schedule: RRuleSchedule, window: _Window) -> list[int]:
+    """Wall times (microseconds) of the rule that may be among its ``n`` earliest dates in the window.
+
+    Walls are listed from 2 days before the window's start (no wall earlier can land in
+    it) until 2 days past its end, or 2 days past the ``n``-th wall that surely lands
+    after the start and outside a DST gap (distinct such walls are distinct instants; a
+    wall 2 days later lands after all of them).
+    """
+    zone = ZoneInfo(schedule.zone_name)
+    first = _shifted(window.start, -_MARGIN).astimezone(zone).replace(tzinfo=None)
+    sure = _shifted(window.start, _MARGIN).astimezone(zone).replace(tzinfo=None)
+    last = _shifted(window.end, _MARGIN).astimezone(zone).replace(tzinfo=None)
+    walls: list[int] = []
+    count = 0
+    for wall in rule_walls_after(schedule.rrule, first):
+        if wall > last:
+            break
+        walls.append((wall - _NAIVE_EPOCH) // _US)
+        if wall >= sure and not is_gap(wall, zone):
+            count += 1
+            if count == window.n:
+                last = min(last, _shifted(wall, _MARGIN))
+    return walls
+
+
+def _expand_rrule(items: list[tuple[int, RRuleSchedule]], window: _Window, zones: ZoneTable) -> pl.LazyFrame:
+    """RRule dates: each distinct rule's wall times from dateutil, read in its zone (gaps shift)."""
+    rows = [(key, s.zone_name, wall) for key, s in items for wall in _rrule_walls(s, window)]
+    walls = pl.LazyFrame(rows, schema=_CANDIDATES_SCHEMA, orient="row")
+    return _dates(zones.wall_to_instant(walls, gap="shift"), window, zones)

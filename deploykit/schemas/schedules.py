@@ -131,7 +131,8 @@ def _offsets(wall: datetime, zone: ZoneInfo) -> tuple[timedelta, timedelta]:
     return first, second
 
 
-def _is_gap(wall: datetime, zone: ZoneInfo) -> bool:
+def is_gap(wall: datetime, zone: ZoneInfo) -> bool:
+    """Whether the naive wall time falls in a DST gap of ``zone`` (it never shows on the clock)."""
     first, second = _offsets(wall, zone)
     return second > first
 
@@ -174,7 +175,7 @@ def wall_to_instant(wall: datetime, timezone: str, *, gap: Literal["shift", "end
     datetime.datetime(2023, 11, 5, 5, 30, tzinfo=datetime.timezone.utc)
     """
     zone = _zone(timezone)
-    if gap == "end" and _is_gap(wall, zone):
+    if gap == "end" and is_gap(wall, zone):
         return _gap_end(wall, zone)
     return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
@@ -565,7 +566,7 @@ class IntervalSchedule(BaseSchedule):
             if days and k:
                 nominal = anchor_wall + timedelta(days=k * days)
                 base = nominal.replace(tzinfo=zone).astimezone(UTC)
-                moved = _is_gap(nominal, zone)
+                moved = is_gap(nominal, zone)
             yield _flagged(base + k * rest, moved, zone)
             k += 1
 
@@ -642,7 +643,7 @@ class CronSchedule(BaseSchedule):
         for day in _matching_days(fields, self.day_or, first_day):
             for moment in times:
                 wall = datetime.combine(day, moment)
-                if _is_gap(wall, zone):
+                if is_gap(wall, zone):
                     yield _gap_end(wall, zone), True
                 else:
                     yield _flagged(wall.replace(tzinfo=zone).astimezone(UTC), False, zone)
@@ -697,6 +698,24 @@ def _fast_forward(rule: rrule, before: datetime) -> rrule:
     period = step * rule._interval
     periods = (before - rule._dtstart) // period - 2
     return rule.replace(dtstart=rule._dtstart + periods * period) if periods > 0 else rule
+
+
+def rule_walls_after(text: str, first: datetime) -> Iterator[datetime]:
+    """The rule set's naive wall times from ``first`` on (inclusive), in order, until datetime's end.
+
+    Examples
+    --------
+    >>> from datetime import datetime
+    >>> from itertools import islice
+    >>> [w.isoformat() for w in islice(rule_walls_after("FREQ=DAILY;BYHOUR=9", datetime(2023, 1, 1)), 2)]
+    ['2023-01-01T09:00:00', '2023-01-02T09:00:00']
+    """
+    walls = _rule_set_from(text, first).xafter(first, inc=True)
+    while True:
+        try:
+            yield next(walls)
+        except (StopIteration, OverflowError):
+            return
 
 
 def _rule_set_from(text: str, before: datetime) -> rruleset:
@@ -815,9 +834,9 @@ class RRuleSchedule(BaseSchedule):
 
     def _candidates(self, start: datetime, zone: ZoneInfo) -> Iterator[tuple[datetime, bool]]:
         first = _wall(start, zone) - _LOOKBACK
-        for wall in _rule_set_from(self.rrule, first).xafter(first, inc=True):
+        for wall in rule_walls_after(self.rrule, first):
             when = wall.replace(tzinfo=zone).astimezone(UTC)
-            yield _flagged(when, _is_gap(wall, zone), zone)
+            yield _flagged(when, is_gap(wall, zone), zone)
 
 
 # --------------------------------------------------------------------------- the union
@@ -855,6 +874,24 @@ Schedule = Annotated[
 """Any schedule, as a pydantic field type: a dict (or JSON string) picks its model by key."""
 
 _SCHEDULE = TypeAdapter(Schedule, config=ConfigDict(title="Schedule"))
+
+
+@lru_cache(maxsize=4096)
+def cached_schedule(text: str) -> IntervalSchedule | CronSchedule | RRuleSchedule:
+    """:func:`parse_schedule` of a stored schedule's JSON text, memoised.
+
+    Bulk and per-deployment scheduling meet the same few schedule texts again and
+    again. The model returned is shared between callers: read it, never modify it.
+
+    Examples
+    --------
+    >>> cached_schedule('{"cron": "0 9 * * *"}') is cached_schedule('{"cron": "0 9 * * *"}')
+    True
+    """
+    schedule = parse_schedule(text)
+    if schedule is None:
+        raise ValueError("schedule text is JSON null")
+    return schedule
 
 
 def parse_schedule(
