@@ -172,14 +172,17 @@ def scheduled_keys(store: dk.Store) -> list[str]:
     return [f"{d} {ts.astimezone(UTC).isoformat()}" for d, ts in rows.iter_rows()]
 
 
+def _schedule_each(store: dk.Store, deployments: list[dict[str, Any]], start: datetime) -> list[list[Any]]:
+    """The timed loop: ``schedule_runs`` per deployment in one transaction, as the peer's session."""
+    with store.transaction():
+        return [D.schedule_runs(store, d["id"], start_time=start) for d in deployments]
+
+
 def scheduling(store: dk.Store, w: dict[str, Any], t: dict[str, Any], out: dict[str, Any]) -> list[str]:
     """schedule_runs per deployment (as the peer), then schedule_all over the same fleet."""
     start = datetime.fromisoformat(C.SCHEDULE_START)
     timed_part, rest = sampled(w["deployments"])
-    _, t["schedule_runs_all"] = C.once(
-        lambda: [D.schedule_runs(store, d["id"], start_time=start) for d in timed_part],
-        len(timed_part),
-    )
+    _, t["schedule_runs_all"] = C.once(lambda: _schedule_each(store, timed_part, start), len(timed_part))
     if rest:
         D.schedule_all(store, start_time=start)
     keys = scheduled_keys(store)

@@ -13,11 +13,13 @@ from typing import Any
 import polars as pl
 import sqlglot
 
+from deploykit._engine import POLARS_ENGINE
 from deploykit.filters import DeploymentFilter, FlowFilter, SqlCompiler, WorkPoolFilter, WorkQueueFilter
 from deploykit.models._deployment_query import SCHEDULE_TYPE_SQL, filtered
-from deploykit.models._scheduled_runs import insert_scheduled_runs, iso_in_zone
+from deploykit.models._scheduled_runs import insert_fleet_runs, iso_text
 from deploykit.models._window import RunWindow, plan_window, require_aware
 from deploykit.scheduling import expand_schedules
+from deploykit.scheduling._expand import expand_distinct
 from deploykit.schemas.schedules import MAX_DATES
 from deploykit.store import Store
 
@@ -150,31 +152,31 @@ def schedule_all(
     (9, 0)
     """
     window = plan_window(session, start_time, end_time, min_time, min_runs, max_runs)
-    with session.transaction():
-        selected = _scheduled_deployments(session, deployment_filter, None, None, None, False)
-        if window.max_runs == 0 or selected.is_empty():
-            return insert_scheduled_runs(session, pl.DataFrame(), auto_scheduled=auto_scheduled)
-        dates = _window_dates(selected.select("id", "schedule"), window)
-        rank = pl.int_range(1, pl.len() + 1).over("id")
-        enough = (rank >= window.min_runs) & (pl.col("scheduled_time") >= window.start + window.min_time)
-        stop = pl.when(enough).then(rank).otherwise(None).min().over("id")
-        kept = dates.filter(stop.is_null() | (rank <= stop))
-        if kept.height > MAX_RUNS_PER_CALL:
+    compiler = SqlCompiler()
+    selected = filtered(
+        SCHEDULE_SOURCES,
+        compiler,
+        flow_filter=None,
+        flow_run_filter=None,
+        task_run_filter=None,
+        deployment_filter=deployment_filter,
+        work_pool_filter=None,
+        work_queue_filter=None,
+    ).sql("duckdb")
+    with session.transaction() as cur:
+        counted = f"SELECT schedule, count(*) FROM ({selected}) AS d GROUP BY schedule"
+        rows = cur.execute(counted, compiler.params or None).fetchall()
+        texts = [text for text, _ in rows]
+        dates = _window_dates(texts, window).collect(engine=POLARS_ENGINE)
+        runs = sum(rows[key][1] * count for key, count in dates.get_column("_key").value_counts().iter_rows())
+        if runs > MAX_RUNS_PER_CALL:
             raise ValueError(
-                f"schedule_all would create {kept.height} runs, over the limit of {MAX_RUNS_PER_CALL} "
+                f"schedule_all would create {runs} runs, over the limit of {MAX_RUNS_PER_CALL} "
                 "per call: narrow end_time / max_runs or pass a deployment_filter"
             )
-        frame = kept.select(
-            pl.col("id").alias("deployment_id"),
-            "scheduled_time",
-            (
-                pl.lit("scheduled ")
-                + pl.col("id")
-                + pl.lit(" ")
-                + iso_in_zone(pl.col("scheduled_time"), kept["timezone"])
-            ).alias("idempotency_key"),
+        return insert_fleet_runs(
+            session, selected, compiler.params, texts, dates, auto_scheduled=auto_scheduled
         )
-        return insert_scheduled_runs(session, frame, auto_scheduled=auto_scheduled)
 
 
 _SPARE_DATES = 8
@@ -182,31 +184,35 @@ _SPARE_DATES = 8
 schedules; the others are expanded again in full)."""
 
 
-def _window_dates(schedules: pl.DataFrame, window: RunWindow) -> pl.DataFrame:
-    """Enough of each schedule's dates for the stop rule, without expanding ``max_runs`` each.
+def _window_dates(texts: list[str], window: RunWindow) -> pl.LazyFrame:
+    """Each distinct schedule's runs in the window, by Prefect's stop rule (see ``RunWindow.dates``),
+    with each time's ISO text in the schedule's zone.
 
-    A first pass takes ``min_runs + 8`` dates per schedule. A schedule needs more only
-    when it filled that cap while its last date is still before ``start + min_time``
-    (the stop rule cannot have fired yet): those few are expanded again up to
-    ``max_runs``. The result equals expanding every schedule up to ``max_runs`` and
-    applying the stop rule.
+    Every deployment with the same schedule gets the same dates, so the rule is applied
+    per schedule. A first pass takes ``min_runs + 8`` dates per schedule; only a
+    schedule that filled that cap while its last date is still before
+    ``start + min_time`` (the rule cannot have fired yet) is expanded again, up to
+    ``max_runs``. The result equals expanding every schedule up to ``max_runs``.
     """
     first = min(window.max_runs, window.min_runs + _SPARE_DATES)
-    dates = expand_schedules(schedules, window.start, window.end, max_per_schedule=first)
-    if first == window.max_runs:
-        return dates
-    tally = dates.group_by("id").agg(n=pl.len(), last=pl.col("scheduled_time").max())
+    dates = expand_distinct(texts, window.start, window.end, first)
     threshold = window.start + window.min_time
-    short = tally.filter((pl.col("n") == first) & (pl.col("last") < threshold))["id"]
-    if short.is_empty():
-        return dates
-    more = expand_schedules(
-        schedules.filter(pl.col("id").is_in(short.implode())),
-        window.start,
-        window.end,
-        max_per_schedule=window.max_runs,
+    if first < window.max_runs:
+        last = dates.group_by("_key").agg(n=pl.len(), last=pl.col("scheduled_time").last())
+        short = last.filter((pl.col("n") == first) & (pl.col("last") < threshold)).get_column("_key")
+        if not short.is_empty():
+            more = expand_distinct([texts[key] for key in short], window.start, window.end, window.max_runs)
+            more = more.with_columns(_key=short.gather(more.get_column("_key")))
+            dates = pl.concat([dates.filter(~pl.col("_key").is_in(short.implode())), more])
+    rank = pl.int_range(1, pl.len() + 1).over("_key")
+    enough = (rank >= window.min_runs) & (pl.col("scheduled_time") >= threshold)
+    stop = pl.when(enough).then(rank).otherwise(None).min().over("_key")
+    return (
+        dates.lazy()
+        .sort("_key", "scheduled_time")
+        .filter(stop.is_null() | (rank <= stop))
+        .select("_key", "scheduled_time", iso=iso_text(pl.col("local_time"), pl.col("scheduled_time")))
     )
-    return pl.concat([dates.filter(~pl.col("id").is_in(short.implode())), more]).sort("id", "scheduled_time")
 
 
 MAX_RUNS_PER_CALL = 5_000_000
@@ -240,6 +246,15 @@ def _scheduled_deployments(
         query = query.where("d.is_schedule_active", copy=False)
     return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
 
+
+SCHEDULE_SOURCES = sqlglot.parse_one(
+    """
+    SELECT d.*
+    FROM deployment AS d
+    WHERE NOT d.schedule IS NULL AND d.is_schedule_active
+    """,
+    dialect="duckdb",
+)
 
 SCHEDULED_DEPLOYMENTS = sqlglot.parse_one(
     f"""

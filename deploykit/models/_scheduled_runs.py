@@ -1,4 +1,4 @@
-"""Insert scheduled flow runs for (deployment, date) pairs in one statement.
+"""Insert scheduled flow runs in one statement: for one deployment, or for a whole selection.
 
 Shared by ``schedule_runs`` (one deployment) and ``schedule_all`` (the fleet): the run
 details are copied from the deployment row inside DuckDB, and runs whose
@@ -11,6 +11,7 @@ details are copied from the deployment row inside DuckDB, and runs whose
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import duckdb
@@ -30,7 +31,7 @@ INSERT INTO flow_run (
 SELECT
     uuid(), $now, $now,
     d.name || '-' || strftime(n.scheduled_time, '%Y%m%d-%H%M%S'),
-    d.flow_id, d.id, d.work_queue_name, d.work_queue_id, d.parameters, n.idempotency_key,
+    d.flow_id, d.id, d.work_queue_name, d.work_queue_id, d.parameters, {key},
     CASE WHEN $auto THEN list_prepend($tag, d.tags) ELSE d.tags END,
     'SCHEDULED', 'Scheduled', 'Flow run scheduled', $now,
     n.scheduled_time, n.scheduled_time, n.scheduled_time, $auto, d.infrastructure_document_id
@@ -38,6 +39,17 @@ FROM {source}
 ORDER BY d.id, n.scheduled_time
 RETURNING id, deployment_id, expected_start_time AS scheduled_time, idempotency_key
 """
+
+_FLEET_KEY = "'scheduled ' || CAST(d.id AS VARCHAR) || ' ' || n.iso"
+_FLEET_SOURCE = """({selected}) AS d
+JOIN (SELECT unnest($texts) AS schedule, generate_subscripts($texts, 1) - 1 AS _key) AS t
+    ON t.schedule = d.schedule
+JOIN run_dates AS n ON n._key = t._key
+WHERE NOT EXISTS (
+    SELECT 1 FROM flow_run AS r WHERE r.flow_id = d.flow_id AND r.idempotency_key = {key}
+)"""
+_ONE_DEPLOYMENT_SOURCE = """(SELECT unnest($times) AS scheduled_time, unnest($keys) AS idempotency_key) AS n,
+deployment AS d WHERE d.id = $dep"""
 
 
 def idempotency_key(deployment_id: UUID | str, date: datetime) -> str:
@@ -52,22 +64,33 @@ def idempotency_key(deployment_id: UUID | str, date: datetime) -> str:
     return f"scheduled {deployment_id} {date.isoformat()}"
 
 
-def insert_scheduled_runs(session: Store, dates: pl.DataFrame, *, auto_scheduled: bool) -> pl.DataFrame:
-    """Insert one SCHEDULED run per row of ``dates``; return the runs actually inserted.
+def insert_fleet_runs(
+    session: Store,
+    selected: str,
+    params: dict[str, Any],
+    texts: list[str],
+    dates: pl.DataFrame,
+    *,
+    auto_scheduled: bool,
+) -> pl.DataFrame:
+    """Give every deployment that the query ``selected`` returns the runs of its schedule.
 
-    ``dates`` has ``deployment_id`` (str), ``scheduled_time`` (UTC) and
-    ``idempotency_key`` columns. The result has ``id``, ``deployment_id``,
-    ``scheduled_time`` and ``idempotency_key``. Must be called inside a transaction.
+    ``selected`` selects ``deployment`` rows (with bound ``params``). ``dates`` has
+    ``_key`` (the position of a schedule's JSON text in ``texts``), ``scheduled_time``
+    (UTC) and ``iso`` (the time as ``isoformat`` writes it in the schedule's zone).
+    Returns the runs actually inserted: ``id``, ``deployment_id``, ``scheduled_time``
+    and ``idempotency_key``. Must be called inside a transaction.
     """
     if dates.is_empty():
         return pl.DataFrame(schema=INSERTED_SCHEMA)
     cur = session.cursor()
-    cur.register("new_run_dates", dates)
+    cur.register("run_dates", dates)
     try:
-        query = _INSERT_RUNS.format(source=_FLEET_SOURCE)
-        return cur.sql(query, params=_params(auto_scheduled)).pl()
+        source = _FLEET_SOURCE.format(selected=selected, key=_FLEET_KEY)
+        query = _INSERT_RUNS.format(source=source, key=_FLEET_KEY)
+        return cur.sql(query, params=params | _params(auto_scheduled) | {"texts": texts}).pl()
     finally:
-        cur.unregister("new_run_dates")
+        cur.unregister("run_dates")
 
 
 def insert_deployment_runs(
@@ -88,16 +111,9 @@ def insert_deployment_runs(
         "times": [d.astimezone(UTC) for d, _ in fresh],
         "keys": [k for _, k in fresh],
     }
-    rows = cur.execute(_INSERT_RUNS.format(source=_ONE_DEPLOYMENT_SOURCE), params).fetchall()
+    query = _INSERT_RUNS.format(source=_ONE_DEPLOYMENT_SOURCE, key="n.idempotency_key")
+    rows = cur.execute(query, params).fetchall()
     return [row[0] for row in rows]
-
-
-_FLEET_SOURCE = """new_run_dates AS n JOIN deployment AS d ON d.id = CAST(n.deployment_id AS UUID)
-WHERE NOT EXISTS (
-    SELECT 1 FROM flow_run AS r WHERE r.flow_id = d.flow_id AND r.idempotency_key = n.idempotency_key
-)"""
-_ONE_DEPLOYMENT_SOURCE = """(SELECT unnest($times) AS scheduled_time, unnest($keys) AS idempotency_key) AS n,
-deployment AS d WHERE d.id = $dep"""
 
 
 def _existing_keys(cur: duckdb.DuckDBPyConnection, flow_id: UUID, keys: list[str]) -> set[str]:
@@ -124,15 +140,32 @@ INSERTED_SCHEMA = pl.Schema(
 )
 
 
-def iso_in_zone(instants: pl.Expr, zones: pl.Series) -> pl.Expr:
-    """ISO 8601 text of UTC ``instants`` in each row's zone, as ``datetime.isoformat`` writes it."""
-    text = pl.lit(None, pl.String)
-    for zone in zones.unique().drop_nulls().sort().to_list():
-        local = instants.dt.convert_time_zone(zone)
-        formatted = (
-            pl.when(local.dt.microsecond() == 0)
-            .then(local.dt.strftime("%Y-%m-%dT%H:%M:%S%:z"))
-            .otherwise(local.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f%:z"))
-        )
-        text = pl.when(pl.col("timezone") == zone).then(formatted).otherwise(text)
-    return text
+def iso_text(local_time: pl.Expr, scheduled_time: pl.Expr) -> pl.Expr:
+    """The UTC ``scheduled_time`` written at its wall clock ``local_time`` with the offset
+    between them, as ``datetime.isoformat`` writes an aware datetime.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> frame = pl.DataFrame({"local": [datetime(2023, 3, 12, 3, 0, 0, 5)],
+    ...                       "utc": [datetime(2023, 3, 12, 7, 0, 0, 5, tzinfo=timezone.utc)]})
+    >>> frame.select(iso_text(pl.col("local"), pl.col("utc"))).item()
+    '2023-03-12T03:00:00.000005-04:00'
+    """
+    offset = local_time.cast(pl.Int64) - scheduled_time.dt.replace_time_zone(None).cast(pl.Int64)
+    seconds = offset.abs() // 1_000_000
+
+    def two_digits(value: pl.Expr) -> pl.Expr:
+        return value.cast(pl.String).str.zfill(2)
+
+    return pl.concat_str(
+        local_time.dt.strftime("%Y-%m-%dT%H:%M:%S"),
+        pl.when(local_time.dt.microsecond() != 0)
+        .then(pl.lit(".") + local_time.dt.microsecond().cast(pl.String).str.zfill(6))
+        .otherwise(pl.lit("")),
+        pl.when(offset < 0).then(pl.lit("-")).otherwise(pl.lit("+")),
+        two_digits(seconds // 3600),
+        pl.lit(":"),
+        two_digits(seconds // 60 % 60),
+        pl.when(seconds % 60 != 0).then(pl.lit(":") + two_digits(seconds % 60)).otherwise(pl.lit("")),
+    )

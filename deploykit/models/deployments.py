@@ -48,6 +48,7 @@ from deploykit.models.work_queues import (
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.actions import DeploymentUpdate
 from deploykit.schemas.core import Deployment, WorkQueue
+from deploykit.schemas.schedules import cached_schedule
 from deploykit.schemas.sorting import DeploymentSort
 from deploykit.store import Store
 
@@ -364,14 +365,15 @@ def schedule_runs(
     """
     dep_id = as_uuid(deployment_id, "deployment_id")
     window = plan_window(session, start_time, end_time, min_time, min_runs, max_runs)
-    with session.transaction():
-        deployment = read_deployment(session, dep_id)
-        if deployment is None or deployment.schedule is None or not deployment.is_schedule_active:
+    with session.transaction() as cur:
+        row = cur.execute(_SCHEDULE_OF_DEPLOYMENT, {"id": dep_id}).fetchone()
+        if row is None or row[1] is None or not row[2]:
             return []
-        dates = window.dates(deployment.schedule)
-        return insert_deployment_runs(
-            session, dep_id, deployment.flow_id, dates, auto_scheduled=auto_scheduled
-        )
+        dates = window.dates(cached_schedule(row[1]))
+        return insert_deployment_runs(session, dep_id, row[0], dates, auto_scheduled=auto_scheduled)
+
+
+_SCHEDULE_OF_DEPLOYMENT = "SELECT flow_id, schedule, is_schedule_active FROM deployment WHERE id = $id"
 
 
 # --- queue matching -------------------------------------------------------------------------

@@ -8,7 +8,8 @@
   are filtered with bit masks and crossed with the allowed hours and minutes;
 - interval: integer arithmetic on ``k``; whole-day intervals step the anchor's wall
   time by ``k`` days, the sub-day part is added in absolute time;
-- rrule: dateutil lists each distinct rule's wall times once;
+- rrule: a rule that fires like a cron (e.g. ``FREQ=WEEKLY;BYDAY=MO;BYHOUR=7``) is
+  expanded as one; dateutil lists the wall times of the others, once per distinct rule;
 - wall times of every zone become instants (and instants wall times) through one
   ``join_asof`` against the zones' offset changes (``_zones.ZoneTable``), so the whole
   expansion is one lazy query, collected once.
@@ -17,7 +18,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -28,15 +30,17 @@ from deploykit.scheduling._zones import ZoneTable
 from deploykit.schemas.schedules import (
     MAX_DATES,
     BaseSchedule,
+    CronFields,
     CronSchedule,
     IntervalSchedule,
     RRuleSchedule,
     cached_schedule,
     is_gap,
+    rule_cron_fields,
     rule_walls_after,
 )
 
-__all__ = ["OUTPUT_SCHEMA", "expand_schedules"]
+__all__ = ["OUTPUT_SCHEMA", "expand_distinct", "expand_schedules", "with_ids"]
 
 OUTPUT_SCHEMA = pl.Schema(
     {
@@ -124,34 +128,54 @@ def expand_schedules(
      ('b', datetime.datetime(2023, 3, 11, 8, 0), 'UTC', False),
      ('b', datetime.datetime(2023, 3, 12, 8, 0), 'UTC', False)]
     """
+    texts = frame.get_column("schedule").drop_nulls().unique().to_list()
+    dates = expand_distinct(texts, start, end, max_per_schedule)
+    return with_ids(frame, texts, dates.lazy()).select(OUTPUT_SCHEMA.names()).collect(engine=POLARS_ENGINE)
+
+
+def expand_distinct(texts: list[str], start: datetime, end: datetime, max_per_schedule: int) -> pl.DataFrame:
+    """The dates of each distinct schedule JSON text, as :func:`expand_schedules` gives them.
+
+    Returns ``_key`` (the text's position in ``texts``) and the columns of
+    ``OUTPUT_SCHEMA`` but ``id``, sorted by key and time.
+    """
     if max_per_schedule < 0:
         raise ValueError(f"max_per_schedule must be >= 0, got {max_per_schedule}")
     window = _Window(_utc(start, "start"), _utc(end, "end"), min(max_per_schedule, MAX_DATES))
-    texts = frame.get_column("schedule").drop_nulls().unique().to_list()
     if window.n == 0 or window.end < window.start or not texts:
-        return pl.DataFrame(schema=OUTPUT_SCHEMA)
+        return pl.DataFrame(schema=_DATES_SCHEMA)
     schedules = [cached_schedule(text) for text in texts]
     zones = ZoneTable(
         [s.zone_name for s in schedules], _shifted(window.start, -_MARGIN), _shifted(window.end, _MARGIN)
     )
-    cron = _CronExpansion(_of_kind(schedules, CronSchedule), window, zones)
+    crons, rules = _cron_like(_of_kind(schedules, CronSchedule), _of_kind(schedules, RRuleSchedule), window)
+    cron = _CronExpansion(crons, window, zones)
     first_pass, cut_short, intervals, rrules = pl.collect_all(
         [
             cron.dates(factor=1),
             cron.cut_short(factor=1),
             _expand_interval(_of_kind(schedules, IntervalSchedule), window, zones),
-            _expand_rrule(_of_kind(schedules, RRuleSchedule), window, zones),
+            _expand_rrule(rules, window, zones),
         ],
         engine=POLARS_ENGINE,
     )
-    dates = pl.concat([cron.complete(first_pass, cut_short), intervals, rrules])
-    keys = pl.DataFrame({"schedule": texts, "_key": pl.int_range(len(texts), eager=True)})
-    ids = frame.select(pl.col("id").cast(pl.String), "schedule").join(keys, on="schedule")
-    if ids.get_column("id").is_duplicated().any():
-        joined = ids.join(dates, on="_key").sort("id", "scheduled_time")
-    else:  # each key's dates are in time order already: sorting the ids is enough
-        joined = ids.sort("id").join(dates, on="_key", maintain_order="left_right")
-    return joined.select(OUTPUT_SCHEMA.names())
+    return pl.concat([cron.complete(first_pass, cut_short), intervals, rrules])
+
+
+def with_ids(frame: pl.DataFrame, texts: list[str], dates: pl.LazyFrame) -> pl.LazyFrame:
+    """Join the dates of :func:`expand_distinct` back to the ``id`` of each row of ``frame``.
+
+    The result has ``id`` and the columns of ``dates`` (``_key`` too), sorted by id and time.
+    """
+    keys = pl.LazyFrame(
+        {"schedule": texts, "_key": range(len(texts))}, schema={"schedule": pl.String, "_key": pl.Int64}
+    )
+    ids = frame.lazy().select(pl.col("id").cast(pl.String), pl.col("schedule").cast(pl.String))
+    ids = ids.join(keys, on="schedule")
+    if frame.get_column("id").is_duplicated().any():
+        return ids.join(dates, on="_key").sort("id", "scheduled_time").drop("schedule")
+    # each key's dates are in time order already: sorting the ids is enough
+    return ids.sort("id").join(dates, on="_key", maintain_order="left_right").drop("schedule")
 
 
 def _of_kind(schedules: list[BaseSchedule | None], kind: type[_Kind]) -> list[tuple[int, _Kind]]:
@@ -195,6 +219,7 @@ def _dates(candidates: pl.LazyFrame, window: _Window, zones: ZoneTable) -> pl.La
 # --------------------------------------------------------------------------- cron
 
 
+@lru_cache(maxsize=4096)
 def _mask(values: tuple[int, ...]) -> int:
     return sum(1 << value for value in values)
 
@@ -202,7 +227,11 @@ def _mask(values: tuple[int, ...]) -> int:
 def _calendar(window: _Window) -> pl.DataFrame:
     """Every local calendar day that may hold a wall time of the window, with bit flags."""
     first = _shifted(window.start, -_MARGIN).date()
-    count = (_shifted(window.end, _MARGIN).date() - first).days + 1
+    return _days_from(first, (_shifted(window.end, _MARGIN).date() - first).days + 1)
+
+
+@lru_cache(maxsize=64)
+def _days_from(first: date, count: int) -> pl.DataFrame:
     days = [first + timedelta(days=i) for i in range(count)]
     return pl.DataFrame(
         {
@@ -215,51 +244,92 @@ def _calendar(window: _Window) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class _CronLike:
+    """A schedule expanded through cron fields: a cron, or an rrule that fires like one."""
+
+    key: int
+    zone: str
+    fields: CronFields
+    use_or: bool
+    gap_end: bool
+    """A wall time in a DST gap becomes the first instant after it (cron), else shifts (rrule)."""
+
+
+def _cron_like(
+    crons: list[tuple[int, CronSchedule]], rules: list[tuple[int, RRuleSchedule]], window: _Window
+) -> tuple[list[_CronLike], list[tuple[int, RRuleSchedule]]]:
+    """Crons, plus the rules that fire like crons over the whole window; and the other rules."""
+    like = [_CronLike(key, s.zone_name, s.fields, s.fields.uses_or(s.day_or), True) for key, s in crons]
+    first_day = datetime.combine(_shifted(window.start, -_MARGIN).date(), time())
+    others = []
+    for key, s in rules:
+        as_cron = rule_cron_fields(s.rrule)
+        if as_cron is not None and as_cron[1] <= first_day:
+            like.append(_CronLike(key, s.zone_name, as_cron[0], False, False))
+        else:
+            others.append((key, s))
+    return like, others
+
+
 _CRON_GROUPS_SCHEMA = pl.Schema(
     {
         "_key": pl.Int64(),
         "timezone": pl.String(),
-        "minutes": pl.List(pl.Int64()),
-        "hours": pl.List(pl.Int64()),
         "day_mask": pl.Int64(),
         "month_mask": pl.Int64(),
         "weekday_mask": pl.Int64(),
         "use_or": pl.Boolean(),
         "per_day": pl.Int64(),
+        "gap_end": pl.Boolean(),
     }
 )
 
 
-def _cron_groups(items: list[tuple[int, CronSchedule]]) -> pl.DataFrame:
-    fields = [s.fields for _, s in items]
+def _cron_groups(items: list[_CronLike]) -> pl.DataFrame:
+    """One row per schedule: its day filters as bit masks, and its number of times per day."""
+    rows = [
+        (
+            c.key,
+            c.zone,
+            _mask(c.fields.days),
+            _mask(c.fields.months),
+            _mask(c.fields.weekdays),
+            c.use_or,
+            len(c.fields.hours) * len(c.fields.minutes),
+            c.gap_end,
+        )
+        for c in items
+    ]
+    return pl.DataFrame(rows, schema=_CRON_GROUPS_SCHEMA, orient="row")
+
+
+def _cron_times(items: list[_CronLike]) -> pl.DataFrame:
+    """One row per schedule and time of day it fires at (in minutes since midnight)."""
+    keys, minutes = [], []
+    for c in items:
+        times = [hour * 60 + minute for hour in c.fields.hours for minute in c.fields.minutes]
+        keys.extend([c.key] * len(times))
+        minutes.extend(times)
     return pl.DataFrame(
-        {
-            "_key": [key for key, _ in items],
-            "timezone": [s.zone_name for _, s in items],
-            "minutes": [list(f.minutes) for f in fields],
-            "hours": [list(f.hours) for f in fields],
-            "day_mask": [_mask(f.days) for f in fields],
-            "month_mask": [_mask(f.months) for f in fields],
-            "weekday_mask": [_mask(f.weekdays) for f in fields],
-            "use_or": [f.uses_or(s.day_or) for f, (_, s) in zip(fields, items, strict=True)],
-            "per_day": [len(f.hours) * len(f.minutes) for f in fields],
-        },
-        schema=_CRON_GROUPS_SCHEMA,
+        {"_key": keys, "minute_of_day": minutes}, schema={"_key": pl.Int64, "minute_of_day": pl.Int64}
     )
 
 
 class _CronExpansion:
     """Cron dates. Each key gets a budget of matching days; keys cut short get more."""
 
-    def __init__(self, items: list[tuple[int, CronSchedule]], window: _Window, zones: ZoneTable) -> None:
+    def __init__(self, items: list[_CronLike], window: _Window, zones: ZoneTable) -> None:
         self._window = window
         self._zones = zones
+        self._times = _cron_times(items).lazy()
         by_date = (pl.col("day_mask") & pl.col("day_bit")) != 0
         by_weekday = (pl.col("weekday_mask") & pl.col("weekday_bit")) != 0
         day_ok = pl.when("use_or").then(by_date | by_weekday).otherwise(by_date & by_weekday)
-        groups = _cron_groups(items).lazy()
         self._days = (
-            groups.join(_calendar(window).lazy(), how="cross")
+            _cron_groups(items)
+            .lazy()
+            .join(_calendar(window).lazy(), how="cross")
             .filter(((pl.col("month_mask") & pl.col("month_bit")) != 0) & day_ok)
             .sort("_key", "day")
             .with_columns(before=pl.col("per_day").cum_sum().over("_key") - pl.col("per_day"))
@@ -273,19 +343,13 @@ class _CronExpansion:
         days = self._days.filter(self._budget(factor))
         if keys is not None:
             days = days.filter(pl.col("_key").is_in(keys))
-        walls = (
-            days.select("_key", "timezone", "day", "hours", "minutes")
-            .explode("hours")
-            .explode("minutes")
-            .select(
-                "_key",
-                "timezone",
-                wall=pl.col("day").cast(pl.Int64) * _DAY_US
-                + pl.col("hours") * _HOUR_US
-                + pl.col("minutes") * _MINUTE_US,
-            )
+        walls = days.join(self._times, on="_key").select(
+            "_key",
+            "timezone",
+            "gap_end",
+            wall=pl.col("day").cast(pl.Int64) * _DAY_US + pl.col("minute_of_day") * _MINUTE_US,
         )
-        return _dates(self._zones.wall_to_instant(walls, gap="end"), self._window, self._zones)
+        return _dates(self._zones.wall_to_instant(walls, gap=pl.col("gap_end")), self._window, self._zones)
 
     def cut_short(self, factor: int, keys: list[int] | None = None) -> pl.LazyFrame:
         """The keys that have matching days beyond the budget."""
@@ -299,14 +363,16 @@ class _CronExpansion:
         results = []
         factor = 1
         while True:
+            if cut_short.is_empty():
+                return pl.concat([*results, dates])
             counts = dates.group_by("_key").len()
             short = cut_short.join(counts, on="_key", how="left").filter(
                 pl.col("len").fill_null(0) < self._window.n
             )
             retry = short.get_column("_key").to_list()
-            results.append(dates.filter(~pl.col("_key").is_in(retry)))
             if not retry:
-                return pl.concat(results)
+                return pl.concat([*results, dates])
+            results.append(dates.filter(~pl.col("_key").is_in(retry)))
             factor *= 4
             dates, cut_short = pl.collect_all(
                 [self.dates(factor, retry), self.cut_short(factor, retry)], engine=POLARS_ENGINE

@@ -87,10 +87,10 @@ def _changes_in_year(name: str, year: int) -> tuple[tuple[int, int, int], ...]:
     return tuple(changes)
 
 
-def _changes(name: str, first: datetime, last: datetime) -> tuple[int, list[tuple[int, int, int]]]:
-    """The offset in force at the start of ``first``'s year, and every change up to ``last``'s year."""
-    low = min(max(first.year - 1, _FIRST_YEAR), _LAST_YEAR)
-    high = min(max(last.year + 1, low), _LAST_YEAR)
+def _changes(name: str, first_year: int, last_year: int) -> tuple[int, list[tuple[int, int, int]]]:
+    """The offset in force a year before ``first_year``, and every change until a year after ``last_year``."""
+    low = min(max(first_year - 1, _FIRST_YEAR), _LAST_YEAR)
+    high = min(max(last_year + 1, low), _LAST_YEAR)
     initial = _offset(ZoneInfo(name), _year_start(low))
     return initial, [change for year in range(low, high + 1) for change in _changes_in_year(name, year)]
 
@@ -115,31 +115,21 @@ class ZoneTable:
     """
 
     def __init__(self, zones: list[str], first: datetime, last: datetime) -> None:
-        offsets: list[tuple[str, int, int]] = []
-        walls: list[tuple[str, int, int, int, int, int, bool]] = []
-        for name in sorted(set(zones)):
-            initial, changes = _changes(name, first, last)
-            offsets.append((name, _NEVER, initial))
-            walls.append((name, _NEVER, _NEVER, initial, initial, _NEVER, False))
-            for at, before, after in changes:
-                offsets.append((name, at, after))
-                low, high = sorted((before, after))
-                walls.append((name, at + low, at + high, before, after, at, after > before))
-        self._offsets = pl.LazyFrame(offsets, schema=_OFFSETS_SCHEMA, orient="row").sort("at")
-        self._walls = pl.LazyFrame(walls, schema=_WALLS_SCHEMA, orient="row").sort("special_from")
+        self._offsets, self._walls = _tables(tuple(sorted(set(zones))), first.year, last.year)
 
-    def wall_to_instant(self, frame: pl.LazyFrame, gap: Literal["shift", "end"]) -> pl.LazyFrame:
+    def wall_to_instant(self, frame: pl.LazyFrame, gap: Literal["shift", "end"] | pl.Expr) -> pl.LazyFrame:
         """Add ``instant`` and ``moved`` (the wall time is inside a DST gap) from ``wall``.
 
         A wall time in a gap shifts forward by the gap's length (``gap="shift"``) or
-        becomes the first instant after it (``gap="end"``); an ambiguous one is read as
-        its first occurrence.
+        becomes the first instant after it (``gap="end"``), or row by row as a Boolean
+        expression says (True: the end); an ambiguous one is read as its first occurrence.
         """
         joined = self._asof_wall(frame.sort("wall"), "wall")
         special = pl.col("wall") < pl.col("special_to")
         in_gap = special & pl.col("gap")
         shifted = pl.col("wall") - pl.when(special).then("before").otherwise("after")
-        instant = pl.when(in_gap).then("at").otherwise(shifted) if gap == "end" else shifted
+        to_end = pl.lit(gap == "end") if isinstance(gap, str) else gap
+        instant = pl.when(in_gap & to_end).then("at").otherwise(shifted)
         return joined.with_columns(instant=instant, moved=in_gap).drop(_WALL_COLUMNS, strict=False)
 
     def local(self, frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -167,3 +157,21 @@ class ZoneTable:
             strategy="backward",
             check_sortedness=False,
         )
+
+
+@lru_cache(maxsize=256)
+def _tables(zones: tuple[str, ...], first_year: int, last_year: int) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The offsets table (by instant) and wall-time table of ``zones`` over the years given."""
+    offsets: list[tuple[str, int, int]] = []
+    walls: list[tuple[str, int, int, int, int, int, bool]] = []
+    for name in zones:
+        initial, changes = _changes(name, first_year, last_year)
+        offsets.append((name, _NEVER, initial))
+        walls.append((name, _NEVER, _NEVER, initial, initial, _NEVER, False))
+        for at, before, after in changes:
+            offsets.append((name, at, after))
+            low, high = sorted((before, after))
+            walls.append((name, at + low, at + high, before, after, at, after > before))
+    offset_table = pl.LazyFrame(offsets, schema=_OFFSETS_SCHEMA, orient="row").sort("at")
+    wall_table = pl.LazyFrame(walls, schema=_WALLS_SCHEMA, orient="row").sort("special_from")
+    return offset_table, wall_table

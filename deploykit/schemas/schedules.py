@@ -48,7 +48,7 @@ import calendar
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache, lru_cache
@@ -58,7 +58,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from cron_descriptor import get_description
 from croniter import croniter
 from croniter.croniter import CroniterError
-from dateutil.rrule import DAILY, HOURLY, MINUTELY, SECONDLY, WEEKLY, rrule, rruleset, rrulestr
+from dateutil.rrule import DAILY, HOURLY, MINUTELY, MONTHLY, SECONDLY, WEEKLY, rrule, rruleset, rrulestr
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -716,6 +716,59 @@ def rule_walls_after(text: str, first: datetime) -> Iterator[datetime]:
             yield next(walls)
         except (StopIteration, OverflowError):
             return
+
+
+_CRON_LIKE_FREQS = frozenset({MONTHLY, WEEKLY, DAILY, HOURLY, MINUTELY})
+
+
+@lru_cache(maxsize=1024)
+def rule_cron_fields(text: str) -> tuple[CronFields, datetime] | None:
+    """The cron fields that fire exactly like the rule from its DTSTART on, and that DTSTART.
+
+    A rule qualifies when it is one RRULE (no EXRULE, RDATE, EXDATE) with FREQ from
+    MONTHLY to MINUTELY, INTERVAL 1, no COUNT or UNTIL, whole-minute times, and only
+    BYMONTH, positive BYMONTHDAY, plain BYDAY, BYHOUR and BYMINUTE parts: then every
+    part is a filter, AND-ed, like a cron with ``day_or=False``. Parts the rule leaves
+    out are filled from DTSTART by dateutil. Other rules give None. Weekdays count
+    from 0 = Sunday, as cron does.
+
+    Examples
+    --------
+    >>> fields, start = rule_cron_fields("FREQ=WEEKLY;BYDAY=MO,FR;BYHOUR=7")
+    >>> fields.weekdays, fields.hours, fields.minutes, fields.days == tuple(range(1, 32)), start
+    ((1, 5), (7,), (0,), True, datetime.datetime(2020, 1, 1, 0, 0))
+    >>> rule_cron_fields("FREQ=MONTHLY;BYDAY=1MO") is None
+    True
+    """
+    rules = _rule_set(text)
+    if len(rules._rrule) != 1 or rules._exrule or rules._rdate or rules._exdate:
+        return None
+    rule = rules._rrule[0]
+    if (
+        rule._freq not in _CRON_LIKE_FREQS
+        or rule._interval != 1
+        or rule._count is not None
+        or rule._until is not None
+        or any((rule._bysetpos, rule._byyearday, rule._byweekno, rule._byeaster))
+        or rule._bynmonthday
+        or rule._bynweekday
+        or set(rule._bysecond) != {0}
+    ):
+        return None
+
+    def values(chosen: Iterable[int] | None, bounds: tuple[int, int]) -> tuple[int, ...]:
+        return tuple(sorted(chosen)) if chosen else tuple(range(bounds[0], bounds[1] + 1))
+
+    minutes, hours, days, months, _ = _FIELD_RANGES
+    weekdays = None if rule._byweekday is None else [(day + 1) % 7 for day in rule._byweekday]
+    fields = CronFields(
+        minutes=values(rule._byminute, minutes),
+        hours=values(rule._byhour, hours),
+        days=values(rule._bymonthday, days),
+        months=values(rule._bymonth, months),
+        weekdays=values(weekdays, (0, 6)),
+    )
+    return fields, rule._dtstart
 
 
 def _rule_set_from(text: str, before: datetime) -> rruleset:
