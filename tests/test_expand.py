@@ -35,6 +35,8 @@ TRANSITIONS = [  # DST changes of those zones, in UTC
     datetime(2024, 3, 10, 7, tzinfo=UTC),  # New York springs forward
     datetime(2023, 4, 1, 15, tzinfo=UTC),  # Lord Howe falls back half an hour
     datetime(2023, 9, 30, 15, 30, tzinfo=UTC),  # Lord Howe springs forward half an hour
+    datetime(2019, 11, 3, 6, tzinfo=UTC),  # New York falls back, before rrules' default DTSTART
+    datetime(2020, 1, 2, tzinfo=UTC),  # around rrules' default DTSTART (2020-01-01 00:00)
 ]
 RRULES = [
     "FREQ=DAILY;BYHOUR=2;BYMINUTE=30",
@@ -43,6 +45,14 @@ RRULES = [
     "FREQ=WEEKLY;BYDAY=SU;BYHOUR=1,2,3",
     "DTSTART:20230301T013000\nRRULE:FREQ=DAILY;COUNT=400",
     "FREQ=MONTHLY;BYMONTHDAY=-1;BYHOUR=23;BYMINUTE=59",
+    # rules that fire like a cron (expanded on the cron path when the window allows)
+    "FREQ=WEEKLY",
+    "FREQ=MONTHLY;BYDAY=MO,FR;BYHOUR=1,2;BYMINUTE=30",
+    "FREQ=DAILY;BYMONTH=3,4,10,11;BYHOUR=1,2",
+    "FREQ=HOURLY;BYDAY=SU",
+    "FREQ=MINUTELY;BYHOUR=1,2;BYMINUTE=0,15,30,45",
+    "FREQ=MONTHLY;BYMONTHDAY=1,15,31;BYHOUR=0",
+    "DTSTART:20230310T023000\nRRULE:FREQ=DAILY",
 ]
 DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 MONTH_NAMES = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
@@ -395,3 +405,46 @@ def test_busiest_windows_finds_schedule_collisions() -> None:
     out = expand_schedules(frame, utc(2023, 1, 10), utc(2023, 1, 12, 23))
     top = busiest_windows(out, every="1h", top=1)
     assert top.rows() == [(utc(2023, 1, 10, 9), 3)]
+
+
+def test_rules_that_fire_like_crons() -> None:
+    """Which rrules take the cron path, and that they give the scalar dates there (DST included)."""
+    from deploykit.schemas.schedules import rule_cron_fields
+
+    like = {
+        "FREQ=DAILY;BYHOUR=9;BYMINUTE=0": ((0,), (9,), 31, 12, 7),
+        "FREQ=WEEKLY": ((0,), (0,), 31, 12, 1),  # DTSTART 2020-01-01 is a Wednesday
+        "FREQ=MONTHLY": ((0,), (0,), 1, 12, 7),  # the 1st, from DTSTART
+        "FREQ=HOURLY;BYMONTH=3": ((0,), tuple(range(24)), 31, 1, 7),
+        "FREQ=MINUTELY;BYDAY=SA,SU": (tuple(range(60)), tuple(range(24)), 31, 12, 2),
+    }
+    for rule, (minutes, hours, days, months, weekdays) in like.items():
+        found = rule_cron_fields(rule)
+        assert found is not None, rule
+        fields, start = found
+        assert (fields.minutes, fields.hours) == (minutes, hours), rule
+        assert (len(fields.days), len(fields.months), len(fields.weekdays)) == (days, months, weekdays), rule
+        assert start == datetime(2020, 1, 1)
+    assert rule_cron_fields("FREQ=WEEKLY")[0].weekdays == (3,)
+    for rule in [
+        "FREQ=DAILY;INTERVAL=2",
+        "FREQ=DAILY;COUNT=5",
+        "FREQ=DAILY;UNTIL=20250101T000000",
+        "FREQ=YEARLY",
+        "FREQ=MONTHLY;BYDAY=1MO",
+        "FREQ=MONTHLY;BYMONTHDAY=-1",
+        "FREQ=DAILY;BYSETPOS=1;BYHOUR=1,2",
+        "FREQ=MINUTELY;BYSECOND=30",
+        "RRULE:FREQ=DAILY\nEXDATE:20230101T000000",
+    ]:
+        assert rule_cron_fields(rule) is None, rule
+
+    frame = pl.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(len(like))],
+            "schedule": [json.dumps({"rrule": r, "timezone": "America/New_York"}) for r in like],
+        }
+    )
+    for start in (utc(2023, 3, 10), utc(2023, 11, 3), utc(2019, 12, 30)):
+        end = start + timedelta(days=4)
+        assert expanded_rows(frame, start, end, 1000) == scalar_rows(frame, start, end, 1000)

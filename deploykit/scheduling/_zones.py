@@ -88,9 +88,9 @@ def _changes_in_year(name: str, year: int) -> tuple[tuple[int, int, int], ...]:
 
 
 def _changes(name: str, first_year: int, last_year: int) -> tuple[int, list[tuple[int, int, int]]]:
-    """The offset in force a year before ``first_year``, and every change until a year after ``last_year``."""
-    low = min(max(first_year - 1, _FIRST_YEAR), _LAST_YEAR)
-    high = min(max(last_year + 1, low), _LAST_YEAR)
+    """The offset in force as ``first_year`` begins, and every change until ``last_year`` ends."""
+    low = min(max(first_year, _FIRST_YEAR), _LAST_YEAR)
+    high = min(max(last_year, low), _LAST_YEAR)
     initial = _offset(ZoneInfo(name), _year_start(low))
     return initial, [change for year in range(low, high + 1) for change in _changes_in_year(name, year)]
 
