@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -336,13 +335,11 @@ def fleet(size: int, seed: int = 3) -> pl.DataFrame:
     )
 
 
-def test_fleet_matches_scalar_and_is_fast() -> None:
+def test_fleet_matches_scalar() -> None:
+    """10,000 mixed schedules in one call (its speed is measured in benchmarks/, not here)."""
     frame = fleet(10_000)
     start, end = utc(2023, 3, 8), utc(2023, 3, 15)
-    began = time.perf_counter()
     out = expand_schedules(frame, start, end)
-    elapsed = time.perf_counter() - began
-    assert elapsed < 5  # about 0.15 s on a 2-core machine; generous for loaded CI
     sample = frame.head(400)
     assert out.filter(pl.col("id").is_in(sample["id"].implode())).rows() == scalar_rows(
         sample, start, end, 1000
