@@ -27,9 +27,10 @@ __all__ = ["ZoneTable"]
 
 _US = timedelta(microseconds=1)
 _SECOND = 1_000_000
-_PROBE_SECONDS = 6 * 3600
-"""Offsets are probed every 6 hours, then each change is bisected to the second (zones
-change their offset months apart, never twice within 6 hours)."""
+_PROBE_SECONDS = 86_400
+"""Offsets are probed daily, then each change is bisected to the second. No zone changes
+its offset twice within a day: checked for every tzdb zone from 1900 to 2100 against
+6-hourly probes (same changes found)."""
 _FIRST_YEAR, _LAST_YEAR = 2, 9998
 """Years ``datetime.fromtimestamp`` can probe with a day to spare on either side."""
 _NEVER = -(2**62)
