@@ -34,6 +34,7 @@ def sync(*extras: str) -> None:
     if not (BIN / "python").exists():
         venv.EnvBuilder(with_pip=True).create(VENV)
     if not (BIN / "uv").exists():
+        run(BIN / "python", "-m", "ensurepip", "--default-pip")  # a venv made by other tools may lack pip
         run(BIN / "python", "-m", "pip", "install", "--quiet", "uv")
     flags = [f"--extra={e}" for e in extras]
     run(BIN / "uv", "sync", "--frozen", "--quiet", *flags, UV_PROJECT_ENVIRONMENT=str(VENV))

@@ -57,7 +57,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
 _DAY_US = 86_400_000_000
-_HOUR_US = 3_600_000_000
 _MINUTE_US = 60_000_000
 _MARGIN = timedelta(days=2)
 """Wider than any UTC offset or DST gap: the wall times that can land in the window."""

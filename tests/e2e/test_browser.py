@@ -75,6 +75,7 @@ def voila_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--no-browser",
         f"--port={port}",
         "--Voila.ip=127.0.0.1",
+        "--template=deploykit",
         "--show_tracebacks=True",
     ]
     with log.open("wb") as out:
@@ -110,7 +111,8 @@ def page(voila_url: str) -> Iterator[object]:
             tab = browser.new_page(viewport={"width": 1400, "height": 2400})
             tab.dialogs = []  # type: ignore[attr-defined]
             tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))  # type: ignore[attr-defined]
-            tab.route("**/*", _local_only)
+            tab.outside = []  # type: ignore[attr-defined]
+            tab.route("**/*", lambda route: _local_only(route, tab.outside))  # type: ignore[attr-defined]
             tab.goto(voila_url, timeout=TIMEOUT_MS)
             tab.wait_for_selector(".dk-queue-inspector", timeout=120_000)
             yield tab
@@ -118,11 +120,12 @@ def page(voila_url: str) -> Iterator[object]:
             browser.close()
 
 
-def _local_only(route: object) -> None:
-    """Serve 127.0.0.1; abort everything else (e.g. icon fonts from a CDN)."""
+def _local_only(route: object, outside: list[str]) -> None:
+    """Serve 127.0.0.1; abort and record every other request (the page must work offline)."""
     if route.request.url.startswith("http://127.0.0.1:"):  # type: ignore[attr-defined]
         route.continue_()  # type: ignore[attr-defined]
     else:
+        outside.append(route.request.url)  # type: ignore[attr-defined]
         route.abort()  # type: ignore[attr-defined]
 
 
@@ -217,3 +220,10 @@ def test_queue_match_inspector_explains_and_updates_matrix(page):
     expect(widget.locator(".dk-matrix-note")).to_contain_text("1 deployments (first 15", timeout=TIMEOUT_MS)
     _assert_not_injected(page)
     widget.screenshot(path=str(SHOTS / "queue_match_inspector.png"))
+
+
+def test_page_fetches_nothing_from_the_internet(page):
+    """With ``--template=deploykit`` the dashboard asks only its own server for anything."""
+    expect(page.locator(".dk-queue-inspector")).to_be_visible(timeout=TIMEOUT_MS)
+    page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
+    assert page.outside == []  # type: ignore[attr-defined]
