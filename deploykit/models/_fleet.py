@@ -153,16 +153,7 @@ def schedule_all(
     """
     window = plan_window(session, start_time, end_time, min_time, min_runs, max_runs)
     compiler = SqlCompiler()
-    selected = filtered(
-        SCHEDULE_SOURCES,
-        compiler,
-        flow_filter=None,
-        flow_run_filter=None,
-        task_run_filter=None,
-        deployment_filter=deployment_filter,
-        work_pool_filter=None,
-        work_queue_filter=None,
-    ).sql("duckdb")
+    selected = _scheduled_sql(SCHEDULE_SOURCES, compiler, deployment_filter=deployment_filter)
     with session.transaction() as cur:
         counted = f"SELECT schedule, count(*) FROM ({selected}) AS d GROUP BY schedule"
         rows = cur.execute(counted, compiler.params or None).fetchall()
@@ -232,8 +223,32 @@ def _scheduled_deployments(
 ) -> pl.DataFrame:
     """Selected deployments that have a schedule, with their flow, queue and pool names."""
     compiler = SqlCompiler()
-    query = filtered(
+    query = _scheduled_sql(
         SCHEDULED_DEPLOYMENTS,
+        compiler,
+        deployment_filter=deployment_filter,
+        flow_filter=flow_filter,
+        work_pool_filter=work_pool_filter,
+        work_queue_filter=work_queue_filter,
+        include_inactive=include_inactive,
+    )
+    return session.cursor().sql(query, params=compiler.params or None).pl()
+
+
+def _scheduled_sql(
+    base: sqlglot.exp.Select,
+    compiler: SqlCompiler,
+    *,
+    deployment_filter: DeploymentFilter | Mapping[str, Any] | None,
+    flow_filter: FlowFilter | Mapping[str, Any] | None = None,
+    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None = None,
+    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
+    include_inactive: bool = False,
+) -> str:
+    """SQL of ``base`` (deployments with a schedule, as ``d``) restricted by the filters and,
+    unless ``include_inactive``, to active schedules; values bound through ``compiler``."""
+    query = filtered(
+        base,
         compiler,
         flow_filter=flow_filter,
         flow_run_filter=None,
@@ -244,14 +259,14 @@ def _scheduled_deployments(
     )
     if not include_inactive:
         query = query.where("d.is_schedule_active", copy=False)
-    return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
+    return query.sql("duckdb")
 
 
 SCHEDULE_SOURCES = sqlglot.parse_one(
     """
     SELECT d.*
     FROM deployment AS d
-    WHERE NOT d.schedule IS NULL AND d.is_schedule_active
+    WHERE NOT d.schedule IS NULL
     """,
     dialect="duckdb",
 )

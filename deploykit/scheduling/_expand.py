@@ -337,25 +337,29 @@ class _CronExpansion:
     def _budget(self, factor: int) -> pl.Expr:
         return pl.col("before") < factor * self._window.n + 5 * pl.col("per_day")
 
+    def _days_of(self, factor: int, keys: list[int] | None, within: bool) -> pl.LazyFrame:
+        """The matching days within (or beyond) the budget, of ``keys`` only when given."""
+        budget = self._budget(factor)
+        days = self._days.filter(budget if within else ~budget)
+        return days if keys is None else days.filter(pl.col("_key").is_in(keys))
+
     def dates(self, factor: int, keys: list[int] | None = None) -> pl.LazyFrame:
         """The dates of the days within budget (of ``keys`` only, when given)."""
-        days = self._days.filter(self._budget(factor))
-        if keys is not None:
-            days = days.filter(pl.col("_key").is_in(keys))
-        walls = days.join(self._times, on="_key").select(
-            "_key",
-            "timezone",
-            "gap_end",
-            wall=pl.col("day").cast(pl.Int64) * _DAY_US + pl.col("minute_of_day") * _MINUTE_US,
+        walls = (
+            self._days_of(factor, keys, within=True)
+            .join(self._times, on="_key")
+            .select(
+                "_key",
+                "timezone",
+                "gap_end",
+                wall=pl.col("day").cast(pl.Int64) * _DAY_US + pl.col("minute_of_day") * _MINUTE_US,
+            )
         )
         return _dates(self._zones.wall_to_instant(walls, gap=pl.col("gap_end")), self._window, self._zones)
 
     def cut_short(self, factor: int, keys: list[int] | None = None) -> pl.LazyFrame:
         """The keys that have matching days beyond the budget."""
-        days = self._days.filter(~self._budget(factor))
-        if keys is not None:
-            days = days.filter(pl.col("_key").is_in(keys))
-        return days.select("_key").unique()
+        return self._days_of(factor, keys, within=False).select("_key").unique()
 
     def complete(self, dates: pl.DataFrame, cut_short: pl.DataFrame) -> pl.DataFrame:
         """``dates`` of the first pass, with the keys that came up short expanded again."""
