@@ -136,9 +136,16 @@ def interval_schedules(draw: st.DrawFn, zone: str) -> dict:
         interval = draw(st.timedeltas(timedelta(seconds=1), timedelta(hours=23)))
     else:
         days = timedelta(days=draw(st.integers(1, 9)))
-        rest = draw(st.sampled_from([timedelta(0), timedelta(0), timedelta(hours=12)]))
+        rest = draw(
+            st.one_of(
+                st.sampled_from([timedelta(0), timedelta(hours=12)]),
+                st.timedeltas(timedelta(seconds=1), timedelta(hours=23)),
+            )
+        )
         interval = days + rest + draw(st.sampled_from([timedelta(0), timedelta(microseconds=7)]))
-    wall = draw(st.datetimes(datetime(2022, 1, 1), datetime(2024, 12, 31)))
+    # Anchors years before and after the windows: with a sub-day rest, the whole-day
+    # steps of such an interval fall in other years than the window.
+    wall = draw(st.datetimes(datetime(2012, 1, 1), datetime(2034, 12, 31)))
     anchor = wall.replace(tzinfo=ZoneInfo(draw(st.sampled_from(ZONES))), fold=draw(st.integers(0, 1)))
     return {
         "interval": interval.total_seconds(),
@@ -233,6 +240,26 @@ def test_dst_rows() -> None:
         (utc(2023, 11, 5, 6), datetime(2023, 11, 5, 1), "America/New_York", True),
         (utc(2023, 11, 5, 7), datetime(2023, 11, 5, 2), "America/New_York", False),
     ]
+
+
+def test_day_and_a_half_interval_anchored_long_before() -> None:
+    # 36 h from 2022-01-01 00:00 EST: the run after 2023-03-12 07:00Z is 291 whole days
+    # (to 2022-10-19 00:00 EDT, 04:00Z) plus 291 * 12 h later: 2023-03-13 16:00Z. The
+    # day steps land in 2022, in daylight time, a year before the window.
+    schedule = {
+        "interval": 129600,
+        "anchor_date": "2022-01-01T00:00:00-05:00",
+        "timezone": "America/New_York",
+    }
+    frame = pl.DataFrame({"id": ["x"], "schedule": [json.dumps(schedule)]})
+    out = expand_schedules(frame, utc(2023, 3, 12, 7), utc(2023, 3, 16, 7))
+    assert out.select("scheduled_time", "local_time").rows() == [
+        (utc(2023, 3, 13, 16), datetime(2023, 3, 13, 12)),
+        (utc(2023, 3, 15, 4), datetime(2023, 3, 15, 0)),
+    ]
+    assert expanded_rows(frame, utc(2023, 3, 12, 7), utc(2023, 3, 16, 7), 10) == scalar_rows(
+        frame, utc(2023, 3, 12, 7), utc(2023, 3, 16, 7), 10
+    )
 
 
 def second_sundays_of_march(years: range) -> list[date]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -411,6 +411,26 @@ def _interval_row(key: int, schedule: IntervalSchedule, window: _Window) -> dict
     }
 
 
+def _step_zones(rows: list[dict[str, Any]], window_zones: ZoneTable) -> ZoneTable:
+    """Offset changes over every year an ``anchor wall + k days`` step can fall in.
+
+    With a sub-day rest, that wall lies far from the window (``k * rest`` earlier or
+    later), beyond the years the window's own table covers. Intervals of under a day
+    take no such steps and do not widen the table.
+    """
+    walls = [
+        row["anchor_wall"] + row[end] * row["days"] * _DAY_US
+        for row in rows
+        if row["days"]
+        for end in ("low", "high")
+    ]
+    if not walls:
+        return window_zones
+    first = _shifted(_EPOCH, min(walls) * _US - _MARGIN)
+    last = _shifted(_EPOCH, max(walls) * _US + _MARGIN)
+    return ZoneTable([row["timezone"] for row in rows], first, last)
+
+
 def _expand_interval(
     items: list[tuple[int, IntervalSchedule]], window: _Window, zones: ZoneTable
 ) -> pl.LazyFrame:
@@ -421,20 +441,25 @@ def _expand_interval(
     """
     if not items:
         return pl.LazyFrame(schema=_DATES_SCHEMA)
+    rows = [_interval_row(key, s, window) for key, s in items]
     k = pl.col("k")
     stepped = (pl.col("days") > 0) & (k != 0)
     steps = (
-        pl.LazyFrame([_interval_row(key, s, window) for key, s in items])
+        pl.LazyFrame(rows)
         .filter(pl.col("high") >= pl.col("low"))
         .with_columns(k=pl.int_ranges("low", pl.col("high") + 1))
         .explode("k")
         .with_columns(wall=pl.col("anchor_wall") + k * pl.col("days") * _DAY_US)
     )
-    candidates = zones.wall_to_instant(steps, gap="shift").select(
-        "_key",
-        "timezone",
-        instant=pl.when(stepped).then("instant").otherwise("anchor") + k * pl.col("rest"),
-        moved=pl.col("moved") & stepped,
+    candidates = (
+        _step_zones(rows, zones)
+        .wall_to_instant(steps, gap="shift")
+        .select(
+            "_key",
+            "timezone",
+            instant=pl.when(stepped).then("instant").otherwise("anchor") + k * pl.col("rest"),
+            moved=pl.col("moved") & stepped,
+        )
     )
     return _dates(candidates, window, zones)
 
