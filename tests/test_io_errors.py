@@ -108,6 +108,24 @@ def test_bad_timestamp_and_state(loaded, folder):
     )
 
 
+@pytest.mark.parametrize("name", ["nightly/etl", "50%", "a&b", "<x>"])
+def test_banned_characters_in_an_imported_name(loaded, folder, name):
+    def rename(rows):
+        rows[1]["name"] = name
+
+    edit(folder / "api-deployments.json", rename)
+    row_id = json.loads((folder / "api-deployments.json").read_text())[1]["id"]
+    expect(
+        loaded,
+        lambda: import_prefect_api(loaded, folder),
+        SourceError,
+        "api-deployments.json",
+        row_id,
+        name,
+        "/ % & > <",
+    )
+
+
 def test_bad_schedule(loaded, folder):
     def bad(rows):
         rows[0]["schedule"] = {"cron": "every day", "timezone": "UTC"}

@@ -33,7 +33,7 @@ from deploykit._errors import IntegrityError
 from deploykit.io._errors import SourceError
 from deploykit.io._report import ImportReport
 from deploykit.models._rows import from_row
-from deploykit.schemas._base import ORMModel
+from deploykit.schemas._base import INVALID_NAME_CHARS, ORMModel
 from deploykit.schemas.core import Deployment, WorkPool, WorkQueue
 from deploykit.schemas.states import StateType
 
@@ -220,7 +220,7 @@ class Loader:
             checks.append(
                 (
                     "'name ' || name || ' contains one of / % & > <'",
-                    "regexp_matches(name, '[/%&><]')",
+                    f"regexp_matches(name, '{INVALID_NAME_CHARS.pattern}')",
                 )
             )
         union = " UNION ALL ".join(

@@ -16,11 +16,10 @@ import polars as pl
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from deploykit.models._rows import to_row
-from deploykit.schemas._base import ORMModel
+from deploykit.schemas._base import INVALID_NAME_CHARS, ORMModel
 from deploykit.schemas.core import FlowRun
 
 _UUID_RE = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
-_BANNED_NAME = r"[/%&><]"
 _TIMESTAMP = pl.Datetime("us", "UTC")
 
 
@@ -117,7 +116,9 @@ def _check_ids(frame: pl.DataFrame, model: type[ORMModel]) -> None:
 
 def _check_names(frame: pl.DataFrame, model: type[ORMModel]) -> None:
     bad = frame.filter(
-        pl.col("name").is_null() | pl.col("name").str.contains(_BANNED_NAME) | (pl.col("name") == "")
+        pl.col("name").is_null()
+        | pl.col("name").str.contains(INVALID_NAME_CHARS.pattern)
+        | (pl.col("name") == "")
     )
     if bad.height:
         raise ValueError(

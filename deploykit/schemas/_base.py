@@ -9,12 +9,13 @@ from uuid import UUID, uuid4
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-_INVALID_NAME_CHARS = re.compile(r"[/%&><]")
+INVALID_NAME_CHARS = re.compile(r"[/%&><]")
+"""Prefect's banned name characters; the bulk paths test the same pattern in Polars and SQL."""
 
 
 def validate_name(value: str) -> str:
     """Reject names holding any of ``/ % & > <`` (Prefect's banned characters)."""
-    bad = sorted(set(_INVALID_NAME_CHARS.findall(value)))
+    bad = sorted(set(INVALID_NAME_CHARS.findall(value)))
     if bad:
         raise ValueError(f"name {value!r} must not contain {' '.join(bad)} (banned: / % & > <)")
     if not value:
