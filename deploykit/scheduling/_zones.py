@@ -101,7 +101,9 @@ class ZoneTable:
 
     Rows of every zone are converted together; each frame passed in has a String
     ``timezone`` column. Instants and wall times are Int64 microseconds since the epoch
-    (a wall time counted as if it were UTC).
+    (a wall time counted as if it were UTC). Only changes in the years from ``first``
+    to ``last`` are listed: a row outside them reads the nearest listed offset, so
+    callers size the table to the rows they convert.
 
     Examples
     --------
