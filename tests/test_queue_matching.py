@@ -133,3 +133,22 @@ def test_matrix_filters(store, flow):
         store, deployment_filter={"name": {"any_": ["a"]}}, work_queue_filter={"name": {"any_": ["etl"]}}
     )
     assert m.select("deployment_name", "work_queue_name").rows() == [("a", "etl")]
+
+
+def test_sorted_matrix_order(store, flow):
+    # sort=True: deployment name, then pool name, queue priority and queue name.
+    for pool_name in ("zeta", "alpha"):
+        pool = work_pools.create_work_pool(store, dk.WorkPool(name=pool_name))
+        for queue_name, priority in (("b", 3), ("a", 5), ("c", 2)):
+            work_queues.create_work_queue(
+                store, dk.WorkQueue(name=queue_name, work_pool_id=pool.id, priority=priority)
+            )
+    for name in ("m", "c", "x", "a"):
+        D.create_deployment(store, dk.Deployment(name=name, flow_id=flow.id))
+    queues = work_queues.read_work_queues(store)
+    priority = {q["id"]: q["priority"] for q in queues.iter_rows(named=True)}
+    matrix = D.queue_matches(store, sort=True)
+    assert matrix.height == 4 * queues.height
+    rows = matrix.select("deployment_name", "work_pool_name", "work_queue_name", "work_queue_id").rows()
+    assert rows == sorted(rows, key=lambda r: (r[0], r[1], priority[r[3]], r[2]))
+    assert [r[:3] for r in rows[:4]] == [("a", "alpha", q) for q in ("default", "c", "b", "a")]

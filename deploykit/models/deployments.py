@@ -15,6 +15,7 @@ import duckdb
 import polars as pl
 import sqlglot
 
+from deploykit._engine import STREAMING_ENGINE
 from deploykit._errors import IntegrityError, ObjectNotFoundError
 from deploykit.filters import (
     DeploymentFilter,
@@ -449,7 +450,8 @@ def queue_matches(
         query = query.where(compiler.compile(queue_f.as_predicate(), "q"), copy=False)
     if sort:
         query = query.order_by(*_MATRIX_ORDER, copy=False)
-    return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
+    relation = session.cursor().sql(query.sql("duckdb"), params=compiler.params or None)
+    return relation.pl(lazy=True).collect(engine=STREAMING_ENGINE)
 
 
 _MATRIX_ORDER = ("d.name", "d.id", "q.work_pool_name", "q.priority", "q.name", "q.id")
