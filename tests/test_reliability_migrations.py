@@ -87,6 +87,29 @@ def test_v1_store_is_migrated_with_its_data_intact(v1_copy):
         assert store.sql("SELECT count(*) AS n FROM deploykit_history")["n"][0] == 1
 
 
+def _catalog(path: Path) -> dict[str, list[tuple]]:
+    """Tables, columns, constraints and indexes of a store file, as DuckDB lists them."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        queries = {
+            "columns": "SELECT table_name, column_name, data_type, is_nullable, column_default "
+            "FROM duckdb_columns() WHERE NOT internal",
+            "constraints": "SELECT table_name, constraint_type, constraint_text FROM duckdb_constraints()",
+            "indexes": "SELECT table_name, index_name, is_unique, sql FROM duckdb_indexes()",
+        }
+        return {name: sorted(con.execute(query).fetchall()) for name, query in queries.items()}
+    finally:
+        con.close()
+
+
+def test_migrated_store_has_the_schema_of_a_new_one(v1_copy, tmp_path):
+    dk.Store(v1_copy).close()
+    dk.Store(tmp_path / "new.duckdb").close()
+    migrated, new = _catalog(v1_copy), _catalog(tmp_path / "new.duckdb")
+    assert ("deployment", "deployment_name") in {row[:2] for row in new["indexes"]}
+    assert migrated == new
+
+
 def test_failed_migration_leaves_the_file_at_v1(v1_copy, monkeypatch):
     broken = _migrations.MIGRATIONS[1] + "; SELECT error('disk full, say')"
     monkeypatch.setitem(_migrations.MIGRATIONS, 1, broken)

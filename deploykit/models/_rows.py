@@ -53,16 +53,24 @@ def from_row(model: type[M], row: dict[str, Any]) -> M:
 
 
 def fetch_model(
-    cur: duckdb.DuckDBPyConnection, model: type[M], query: str, params: dict[str, Any]
+    cur: duckdb.DuckDBPyConnection,
+    model: type[M],
+    query: str,
+    params: dict[str, Any],
+    match: dict[str, Any] | None = None,
 ) -> M | None:
-    """Run ``query`` and return its first row as ``model``, or ``None``."""
+    """Run ``query`` and return its first row as ``model`` (with ``match``, its first row
+    whose columns equal those values), or ``None``.
+
+    ``match`` is checked here rather than in SQL where a second filter column would stop
+    DuckDB from answering the query with a one-column index lookup.
+    """
     result = cur.execute(query, params)
-    rows = result.fetchall()
-    if not rows:
-        return None
-    row = rows[0]
     names = [d[0] for d in result.description]
-    return from_row(model, dict(zip(names, row, strict=True)))
+    rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+    if match:
+        rows = [row for row in rows if all(row[k] == v for k, v in match.items())]
+    return from_row(model, rows[0]) if rows else None
 
 
 def insert_sql(table: str, columns: Iterable[str]) -> str:

@@ -232,12 +232,13 @@ def read_deployment_by_name(session: Store, name: str, flow_name: str) -> Deploy
     >>> read_deployment_by_name(dk.Store(), "nightly", "etl") is None
     True
     """
+    cur = session.cursor()
+    flow = cur.execute("SELECT id FROM flow WHERE name = $flow", {"flow": flow_name}).fetchone()
+    if flow is None:
+        return None
+    # Two index lookups: a join, or a filter on both (flow_id, name), makes DuckDB scan.
     return fetch_model(
-        session.cursor(),
-        Deployment,
-        "SELECT d.* FROM deployment d JOIN flow f ON f.id = d.flow_id "
-        "WHERE d.name = $name AND f.name = $flow",
-        {"name": name, "flow": flow_name},
+        cur, Deployment, "SELECT * FROM deployment WHERE name = $name", {"name": name}, {"flow_id": flow[0]}
     )
 
 
