@@ -40,8 +40,16 @@ from deploykit._ddl import DDL, SCHEMA_VERSION, TABLES
 from deploykit._errors import StoreError
 from deploykit._migrations import migrate, record
 
-_CONFIG = {"autoinstall_known_extensions": False}
-"""Never download extensions: ICU, JSON and Parquet are built into the wheel."""
+_CONFIG = {"autoinstall_known_extensions": False, "index_scan_max_count": 32}
+"""Never download extensions: ICU, JSON and Parquet are built into the wheel.
+
+DuckDB answers a filter from an ART index when it matches at most
+``max(index_scan_max_count, 0.1% of the table)`` rows, fetching them one by one. Its
+default count, 2,048, made a work-pool filter matching 1,000 deployments fetch them
+through the work-queue key's index: 10 ms, against 4.8 ms for a scan. Point lookups
+(by id, by name) match one or a few rows and keep their index; timings at 100,000
+deployments do not change.
+"""
 
 
 @dataclass
