@@ -130,6 +130,61 @@ def test_upsert_deletes_auto_scheduled_runs_only(store, flow):
     assert flow_runs.read_flow_run(store, done.id) is not None
 
 
+def test_bulk_upsert_updates_matched_rows_and_inserts_the_rest(store, flow):
+    fid = str(flow.id)
+    D.create_deployments(
+        store,
+        pl.DataFrame(
+            {
+                "name": ["same", "retag", "requeue", "untouched"],
+                "flow_id": [fid] * 4,
+                "tags": [["a"]] * 4,
+                "work_queue_name": ["q1"] * 4,
+                "description": ["old"] * 4,
+                "parameters": ['{"x": 1}'] * 4,
+            }
+        ),
+    )
+    before = {r["name"]: r for r in D.read_deployments(store).iter_rows(named=True)}
+    auto = _scheduled_run(store, D.read_deployment(store, before["same"]["id"]), auto=True)
+    written = D.create_deployments(
+        store,
+        pl.DataFrame(
+            {
+                "name": ["same", "retag", "requeue", "new"],
+                "flow_id": [fid] * 4,
+                "tags": [["a"], ["b", "c"], ["a"], []],
+                "work_queue_name": ["q1", "q1", "q2", "q2"],
+                "description": ["new"] * 4,
+            }
+        ),
+    )
+    assert written == 4
+    after = {r["name"]: r for r in D.read_deployments(store).iter_rows(named=True)}
+    assert set(after) == {"same", "retag", "requeue", "untouched", "new"}
+    queues = {q["name"]: q["id"] for q in work_queues.read_work_queues(store).iter_rows(named=True)}
+    expected = {
+        "same": (["a"], "q1"),
+        "retag": (["b", "c"], "q1"),
+        "requeue": (["a"], "q2"),
+        "new": ([], "q2"),
+        "untouched": (["a"], "q1"),
+    }
+    for name, (tags, queue) in expected.items():
+        row = after[name]
+        assert (row["tags"], row["work_queue_name"], row["work_queue_id"]) == (tags, queue, queues[queue]), (
+            name
+        )
+    for name in ("same", "retag", "requeue"):
+        old, row = before[name], after[name]
+        assert (row["id"], row["created"]) == (old["id"], old["created"]), name
+        assert row["updated"] > old["updated"], name
+        assert row["description"] == "new" and row["parameters"] == '{"x": 1}', name
+    assert after["untouched"] == before["untouched"]
+    assert after["new"]["description"] == "new" and after["new"]["parameters"] == "{}"
+    assert flow_runs.read_flow_run(store, auto.id) is None
+
+
 def test_dangling_flow_id_is_rejected_and_nothing_written(store):
     from conftest import assert_unchanged, snapshot
 
