@@ -13,7 +13,7 @@ REST bodies do) and ``_source`` (the file a row came from, for error messages). 
    pool + name are resolved to ids;
 3. references to flows, flow runs and pools must exist in the store or earlier in the
    same import (anti-joins), unique names must not clash with other rows;
-4. ``INSERT ... SELECT ... ON CONFLICT (id) DO UPDATE``: importing twice keeps one copy.
+4. ``UPDATE`` the rows whose id exists, ``INSERT`` the others: importing twice keeps one copy.
 
 Any failure raises :class:`SourceError` or :class:`IntegrityError` naming the source,
 the table, the row id and the problem; the caller's transaction then rolls back.
@@ -21,14 +21,12 @@ the table, the row id and the problem; the caller's transaction then rolls back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cache
-
 import duckdb
 import polars as pl
 import pyarrow as pa
 from pydantic import ValidationError
 
+from deploykit._catalog import Column, rewritten_columns, table_columns
 from deploykit._errors import IntegrityError
 from deploykit.io._errors import SourceError
 from deploykit.io._report import ImportReport
@@ -99,33 +97,6 @@ _VALIDATED_MODELS: dict[str, type[ORMModel]] = {
 
 _NAMED = ("flow", "work_pool", "work_queue", "deployment")
 _STATE_TYPES = ", ".join(f"'{s.value}'" for s in StateType)
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column of a store table."""
-
-    name: str
-    type: str
-    nullable: bool
-
-
-@cache
-def table_columns(table: str) -> tuple[Column, ...]:
-    """The columns of ``table`` in the store's DDL, in order."""
-    from deploykit._ddl import DDL
-
-    conn = duckdb.connect()
-    try:
-        conn.execute(DDL)
-        rows = conn.execute(
-            "SELECT column_name, data_type, is_nullable FROM duckdb_columns() "
-            "WHERE table_name = $t ORDER BY column_index",
-            {"t": table},
-        ).fetchall()
-    finally:
-        conn.close()
-    return tuple(Column(name, kind, nullable) for name, kind, nullable in rows)
 
 
 class Loader:
@@ -346,15 +317,33 @@ class Loader:
             )
 
     def _upsert(self, table: str, columns: tuple[Column, ...]) -> None:
-        """One ``INSERT ... ON CONFLICT (id) DO UPDATE`` for the staged rows; count them."""
+        """Update the staged rows that exist, insert the others; count both.
+
+        Columns DuckDB cannot update in place (lists, keys, indexed columns) are written
+        only where they differ: re-importing unchanged rows would otherwise rewrite
+        every one of them.
+        """
         total, existing = self.cur.execute(
             f"SELECT count(*), count(t.id) FROM _dk_stage s LEFT JOIN {table} t ON t.id = s.id"
         ).fetchall()[0]
-        names = [c.name for c in columns]
-        fixed = _FIXED_ON_UPDATE.get(table, frozenset())
-        sets = ", ".join(f"{n} = excluded.{n}" for n in names if n != "id" and n not in fixed)
-        cols = ", ".join(names)
+        fixed = _FIXED_ON_UPDATE.get(table, frozenset()) | {"id"}
+        updated = [c.name for c in columns if c.name not in fixed]
+        rewritten = rewritten_columns(table)
+        in_place = [n for n in updated if n not in rewritten]
+        if existing and in_place:
+            sets = ", ".join(f"{n} = s.{n}" for n in in_place)
+            self.cur.execute(f"UPDATE {table} AS t SET {sets} FROM _dk_stage AS s WHERE t.id = s.id")
+        differing = [n for n in updated if n in rewritten]
+        if existing and differing:
+            sets = ", ".join(f"{n} = s.{n}" for n in differing)
+            differs = " OR ".join(f"t.{n} IS DISTINCT FROM s.{n}" for n in differing)
+            self.cur.execute(
+                f"UPDATE {table} AS t SET {sets} FROM _dk_stage AS s WHERE t.id = s.id AND ({differs})"
+            )
+        cols = ", ".join(c.name for c in columns)
+        staged = ", ".join(f"s.{c.name}" for c in columns)
         self.cur.execute(
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _dk_stage ON CONFLICT (id) DO UPDATE SET {sets}"
+            f"INSERT INTO {table} ({cols}) SELECT {staged} FROM _dk_stage AS s "
+            f"ANTI JOIN {table} AS t ON t.id = s.id"
         )
         self.report.add(table, inserted=total - existing, updated=existing)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from deploykit.io._bulk import table_columns
+from deploykit._catalog import table_columns
 from deploykit.io._prefect_api import KIND_TABLES
 from deploykit.schemas.core import STORED_MODELS
 from deploykit.store import Store

@@ -16,7 +16,8 @@ from typing import Any
 
 import polars as pl
 
-from deploykit.io._bulk import LOAD_ORDER, Loader, table_columns
+from deploykit._catalog import table_columns
+from deploykit.io._bulk import LOAD_ORDER, Loader
 from deploykit.io._errors import SourceError
 from deploykit.io._report import ImportReport
 from deploykit.schemas.core import STORED_MODELS

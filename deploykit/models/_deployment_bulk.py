@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import polars as pl
 from duckdb import DuckDBPyConnection
 
+from deploykit._catalog import rewritten_columns
 from deploykit._errors import IntegrityError
 from deploykit.models._bulk import models_to_frame, normalise_frame
 from deploykit.models.work_queues import ensure_work_queue_exists
@@ -79,17 +80,16 @@ def create_deployments(session: Store, deployments: pl.DataFrame | Sequence[Depl
 def _upsert(cur: DuckDBPyConnection, columns: list[str], updates: list[str]) -> int:
     """Update the deployments ``new_deployments`` names by (flow_id, name), insert the rest.
 
-    DuckDB updates most columns in place, but rewrites a row (delete + insert, with every
-    index) to change a list or an indexed column: about 60 us a row, commit included.
-    So those columns are written only where they differ, and re-deploying an unchanged
-    fleet stays cheap. One statement per step, all in the caller's transaction.
+    Columns DuckDB cannot update in place (``deploykit._catalog.rewritten_columns``) are
+    written only where they differ, so re-deploying an unchanged fleet stays cheap. One
+    statement per step, all in the caller's transaction.
     """
     now = {"now": utc_now()}
-    in_place = [c for c in updates if c not in _REWRITES_ROW]
+    in_place = [c for c in updates if c not in rewritten_columns("deployment")]
     sets = ", ".join([f"{c} = n.{c}" for c in in_place] + ["updated = $now"])
     updated = cur.execute(f"UPDATE deployment AS d SET {sets} FROM new_deployments AS n {_SAME_KEY}", now)
     count = updated.fetchall()[0][0]
-    rewritten = [c for c in updates if c in _REWRITES_ROW]
+    rewritten = [c for c in updates if c in rewritten_columns("deployment")]
     if rewritten:
         sets = ", ".join(f"{c} = {_value(c)}" for c in rewritten)
         differs = " OR ".join(f"d.{c} IS DISTINCT FROM {_value(c)}" for c in rewritten)
@@ -105,8 +105,6 @@ def _upsert(cur: DuckDBPyConnection, columns: list[str], updates: list[str]) -> 
     return count + inserted.fetchall()[0][0]
 
 
-_REWRITES_ROW = frozenset({"tags", "work_queue_id"})
-"""Columns DuckDB cannot update in place: a list, and a foreign key's indexed column."""
 _SAME_KEY = "WHERE d.flow_id = CAST(n.flow_id AS UUID) AND d.name = n.name"
 
 
