@@ -166,6 +166,19 @@ def _each(fn: Callable[[Any], Any], items: list[Any]) -> list[float]:
     return times
 
 
+def _upsert_frames(n: int, queues: int, *, retag: bool) -> list[pl.DataFrame]:
+    """Three frames re-deploying every deployment (built before timing): each sets a new
+    description, and with ``retag`` also new tags (lists DuckDB rewrites the row for)."""
+    frame = deployment_frame(workload(n, queues))
+    return [
+        frame.with_columns(
+            description=pl.lit(f"v{k}"),
+            tags=pl.col("tags").list.concat(pl.lit([f"v{k}"])) if retag else pl.col("tags"),
+        )
+        for k in range(2, 5)
+    ]
+
+
 def _repeat(fn: Callable[[], Any], reps: int) -> list[float]:
     return _each(lambda _: fn(), list(range(reps)))
 
@@ -197,8 +210,10 @@ def measure(op: str, path: Path, n: int, queues: int) -> dict[str, Any]:
             lambda: D.preview_runs(store, START, day), 3)),
         "schedule_runs_one": ("schedule_runs, 10 deployments", lambda: _each(
             lambda r: D.schedule_runs(store, r[0], start_time=START), _ids(store, 10))),
-        "bulk_upsert": ("create_deployments: upsert of 100k existing", lambda: _repeat(
-            lambda: D.create_deployments(store, deployment_frame(workload(n, queues), "v2")), 3)),
+        "bulk_upsert": ("create_deployments: upsert of 100k existing, new descriptions", lambda: _each(
+            lambda f: D.create_deployments(store, f), _upsert_frames(n, queues, retag=False))),
+        "bulk_upsert_retag": ("create_deployments: upsert of 100k existing, all retagged", lambda: _each(
+            lambda f: D.create_deployments(store, f), _upsert_frames(n, queues, retag=True))),
         "schedule_all": ("schedule_all: every active deployment (first call inserts)", lambda: _repeat(
             lambda: D.schedule_all(store, start_time=START), 1)),
         "create_flow_runs_1k": ("create_flow_runs: 1,000 more runs", lambda: _repeat(
@@ -224,6 +239,7 @@ OPS_ORDER = [
     "preview_1d",
     "schedule_runs_one",
     "bulk_upsert",
+    "bulk_upsert_retag",
     "schedule_all",
     "create_flow_runs_1k",
 ]
