@@ -26,11 +26,11 @@ import polars as pl
 import pyarrow as pa
 from pydantic import ValidationError
 
-from deploykit._catalog import Column, rewritten_columns, table_columns
+from deploykit._catalog import Column, table_columns
 from deploykit._errors import IntegrityError
 from deploykit.io._errors import SourceError
 from deploykit.io._report import ImportReport
-from deploykit.models._rows import from_row
+from deploykit.models._rows import from_row, update_matched
 from deploykit.schemas._base import INVALID_NAME_CHARS, ORMModel
 from deploykit.schemas.core import Deployment, WorkPool, WorkQueue
 from deploykit.schemas.states import StateType
@@ -327,19 +327,9 @@ class Loader:
             f"SELECT count(*), count(t.id) FROM _dk_stage s LEFT JOIN {table} t ON t.id = s.id"
         ).fetchall()[0]
         fixed = _FIXED_ON_UPDATE.get(table, frozenset()) | {"id"}
-        updated = [c.name for c in columns if c.name not in fixed]
-        rewritten = rewritten_columns(table)
-        in_place = [n for n in updated if n not in rewritten]
-        if existing and in_place:
-            sets = ", ".join(f"{n} = s.{n}" for n in in_place)
-            self.cur.execute(f"UPDATE {table} AS t SET {sets} FROM _dk_stage AS s WHERE t.id = s.id")
-        differing = [n for n in updated if n in rewritten]
-        if existing and differing:
-            sets = ", ".join(f"{n} = s.{n}" for n in differing)
-            differs = " OR ".join(f"t.{n} IS DISTINCT FROM s.{n}" for n in differing)
-            self.cur.execute(
-                f"UPDATE {table} AS t SET {sets} FROM _dk_stage AS s WHERE t.id = s.id AND ({differs})"
-            )
+        if existing:
+            updated = [c.name for c in columns if c.name not in fixed]
+            update_matched(self.cur, table, "_dk_stage", "t.id = s.id", updated)
         cols = ", ".join(c.name for c in columns)
         staged = ", ".join(f"s.{c.name}" for c in columns)
         self.cur.execute(

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import polars as pl
 from duckdb import DuckDBPyConnection
 
-from deploykit._catalog import rewritten_columns
 from deploykit._errors import IntegrityError
 from deploykit.models._bulk import models_to_frame, normalise_frame
+from deploykit.models._rows import update_matched
 from deploykit.models.work_queues import ensure_work_queue_exists
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.core import Deployment
@@ -78,39 +78,33 @@ def create_deployments(session: Store, deployments: pl.DataFrame | Sequence[Depl
 
 
 def _upsert(cur: DuckDBPyConnection, columns: list[str], updates: list[str]) -> int:
-    """Update the deployments ``new_deployments`` names by (flow_id, name), insert the rest.
-
-    Columns DuckDB cannot update in place (``deploykit._catalog.rewritten_columns``) are
-    written only where they differ, so re-deploying an unchanged fleet stays cheap. One
-    statement per step, all in the caller's transaction.
-    """
+    """Update the deployments ``new_deployments`` names by (flow_id, name), insert the rest."""
     now = {"now": utc_now()}
-    in_place = [c for c in updates if c not in rewritten_columns("deployment")]
-    sets = ", ".join([f"{c} = n.{c}" for c in in_place] + ["updated = $now"])
-    updated = cur.execute(f"UPDATE deployment AS d SET {sets} FROM new_deployments AS n {_SAME_KEY}", now)
-    count = updated.fetchall()[0][0]
-    rewritten = [c for c in updates if c in rewritten_columns("deployment")]
-    if rewritten:
-        sets = ", ".join(f"{c} = {_value(c)}" for c in rewritten)
-        differs = " OR ".join(f"d.{c} IS DISTINCT FROM {_value(c)}" for c in rewritten)
-        cur.execute(
-            f"UPDATE deployment AS d SET {sets} FROM new_deployments AS n {_SAME_KEY} AND ({differs})"
-        ).fetchall()
+    matched = update_matched(
+        cur,
+        "deployment",
+        "new_deployments",
+        _SAME_KEY,
+        updates,
+        value=_value,
+        also=["updated = $now"],
+        params=now,
+    )
     selects = ", ".join(_bulk_select(c) for c in columns)
     inserted = cur.execute(
-        f"INSERT INTO deployment ({', '.join(columns)}) SELECT {selects} FROM new_deployments AS n "
-        "ANTI JOIN deployment AS d ON d.flow_id = CAST(n.flow_id AS UUID) AND d.name = n.name",
+        f"INSERT INTO deployment ({', '.join(columns)}) SELECT {selects} FROM new_deployments AS s "
+        f"ANTI JOIN deployment AS t ON {_SAME_KEY}",
         now,
     )
-    return count + inserted.fetchall()[0][0]
+    return matched + inserted.fetchall()[0][0]
 
 
-_SAME_KEY = "WHERE d.flow_id = CAST(n.flow_id AS UUID) AND d.name = n.name"
+_SAME_KEY = "t.flow_id = CAST(s.flow_id AS UUID) AND t.name = s.name"
 
 
 def _value(column: str) -> str:
     """A frame column as the deployment column's type (ids arrive as strings)."""
-    return f"CAST(n.{column} AS UUID)" if column == "work_queue_id" else f"n.{column}"
+    return f"CAST(s.{column} AS UUID)" if column == "work_queue_id" else f"s.{column}"
 
 
 _DELETE_AUTO_SCHEDULED = """
@@ -131,10 +125,10 @@ _MISSING_FLOWS = (
 def _bulk_select(column: str) -> str:
     """How a frame column becomes a deployment column in the bulk insert."""
     if column == "id":
-        return "coalesce(CAST(n.id AS UUID), uuid())"
+        return "coalesce(CAST(s.id AS UUID), uuid())"
     if column in ("created", "updated"):
         return "$now"
-    return f"n.{column}"
+    return f"s.{column}"
 
 
 def _link_queues(session: Store, frame: pl.DataFrame, ids_given: bool) -> pl.DataFrame:

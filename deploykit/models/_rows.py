@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, TypeVar
@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import duckdb
 from pydantic_core import to_jsonable_python
 
+from deploykit._catalog import rewritten_columns
 from deploykit.schemas._base import ORMModel
 
 M = TypeVar("M", bound=ORMModel)
@@ -83,3 +84,40 @@ def update_sql(table: str, columns: Iterable[str]) -> str:
     """``UPDATE table SET col = $col ... WHERE id = $id`` for code-defined column names."""
     sets = ", ".join(f"{c} = ${c}" for c in columns)
     return f"UPDATE {table} SET {sets} WHERE id = $id"
+
+
+def update_matched(
+    cur: duckdb.DuckDBPyConnection,
+    table: str,
+    source: str,
+    match: str,
+    columns: Iterable[str],
+    *,
+    value: Callable[[str], str] = lambda column: f"s.{column}",
+    also: Iterable[str] = (),
+    params: dict[str, Any] | None = None,
+) -> int:
+    """Update the rows of ``table`` (alias ``t``) that ``match`` pairs with rows of ``source``
+    (alias ``s``): ``column = value(column)`` for each column, plus the ``also`` assignments.
+
+    Columns DuckDB updates in place are set on every matched row; the others (lists,
+    keys, indexed columns: ``rewritten_columns``), which DuckDB can only change by
+    rewriting the row with every index, are set only where they differ, so writing
+    unchanged rows again stays cheap. Returns how many rows matched. Names are trusted,
+    code-defined SQL; ``params`` binds the values ``also`` refers to.
+    """
+    rewritten = rewritten_columns(table)
+    cols = list(columns)
+    sets = ", ".join([f"{c} = {value(c)}" for c in cols if c not in rewritten] + list(also))
+    if sets:
+        update = f"UPDATE {table} AS t SET {sets} FROM {source} AS s WHERE {match}"
+        matched = cur.execute(update, params).fetchall()[0][0]
+    else:
+        count = f"SELECT count(*) FROM {table} AS t JOIN {source} AS s ON {match}"
+        matched = cur.execute(count).fetchall()[0][0]
+    differing = [c for c in cols if c in rewritten]
+    if matched and differing:
+        sets = ", ".join(f"{c} = {value(c)}" for c in differing)
+        differs = " OR ".join(f"t.{c} IS DISTINCT FROM {value(c)}" for c in differing)
+        cur.execute(f"UPDATE {table} AS t SET {sets} FROM {source} AS s WHERE {match} AND ({differs})")
+    return matched
