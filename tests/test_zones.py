@@ -29,6 +29,18 @@ def table_for(zones: list[str], walls: list[datetime]) -> ZoneTable:
     )
 
 
+def assert_walls_match(table: ZoneTable, rows: list[tuple[str, datetime]]) -> None:
+    """``wall_to_instant`` of each (zone, wall) row equals zoneinfo's, for both gap rules."""
+    frame = pl.LazyFrame(
+        {"timezone": [z for z, _ in rows], "wall": [micros(w) for _, w in rows], "row": range(len(rows))}
+    )
+    for gap in ("shift", "end"):
+        got = table.wall_to_instant(frame, gap=gap).sort("row").collect()
+        expected = [micros(wall_to_instant(w, z, gap=gap).replace(tzinfo=None)) for z, w in rows]
+        assert got["instant"].to_list() == expected, gap
+        assert got["moved"].to_list() == [is_gap(w, ZoneInfo(z)) for z, w in rows]
+
+
 @settings(max_examples=120, deadline=None)
 @given(
     zones=st.lists(st.sampled_from(ALL_ZONES), min_size=1, max_size=4),
@@ -38,14 +50,7 @@ def table_for(zones: list[str], walls: list[datetime]) -> ZoneTable:
 def test_walls_and_instants_match_zoneinfo(zones: list[str], walls: list[datetime], pick) -> None:
     rows = [(pick.choice(zones), wall) for wall in walls]
     table = table_for(zones, walls)
-    frame = pl.LazyFrame(
-        {"timezone": [z for z, _ in rows], "wall": [micros(w) for _, w in rows], "row": range(len(rows))}
-    )
-    for gap in ("shift", "end"):
-        got = table.wall_to_instant(frame, gap=gap).sort("row").collect()
-        expected = [micros(wall_to_instant(w, z, gap=gap).replace(tzinfo=None)) for z, w in rows]
-        assert got["instant"].to_list() == expected, gap
-        assert got["moved"].to_list() == [is_gap(w, ZoneInfo(z)) for z, w in rows]
+    assert_walls_match(table, rows)
 
     instants = [wall_to_instant(w, z, gap="shift") for z, w in rows]
     frame = pl.LazyFrame(
@@ -126,11 +131,4 @@ def walls_near_changes(draw: st.DrawFn) -> tuple[str, datetime]:
 def test_gaps_and_repeats_match_zoneinfo(cases: list[tuple[str, datetime]]) -> None:
     zones = sorted({z for z, _ in cases})
     table = table_for(zones, [w for _, w in cases])
-    frame = pl.LazyFrame(
-        {"timezone": [z for z, _ in cases], "wall": [micros(w) for _, w in cases], "row": range(len(cases))}
-    )
-    for gap in ("shift", "end"):
-        got = table.wall_to_instant(frame, gap=gap).sort("row").collect()
-        expected = [micros(wall_to_instant(w, z, gap=gap).replace(tzinfo=None)) for z, w in cases]
-        assert got["instant"].to_list() == expected, gap
-        assert got["moved"].to_list() == [is_gap(w, ZoneInfo(z)) for z, w in cases]
+    assert_walls_match(table, cases)
