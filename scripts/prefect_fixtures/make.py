@@ -162,8 +162,8 @@ def server_env(home: Path, db_url: str, port: int) -> dict:
     })
     # No background service may add or change rows behind the fleet's back (the
     # scheduler would add hundreds of runs relative to "now", late_runs renames
-    # states). 3.x keeps task_run_recorder + event_persister: task runs are
-    # written from client events there.
+    # states; the event persister would add ~3 MB of events). 3.x keeps its
+    # task_run_recorder: task runs are written from client events there.
     for svc in ("SCHEDULER", "LATE_RUNS", "FLOW_RUN_NOTIFICATIONS", "PAUSE_EXPIRATIONS",
                 "CANCELLATION_CLEANUP", "FOREMAN", "TRIGGERS", "PROACTIVE_TRIGGERS",
                 "REACTIVE_TRIGGERS", "ACTIONS", "TELEMETRY", "REPOSSESSOR", "DB_VACUUM",
@@ -272,12 +272,13 @@ def du(folder: Path) -> int:
 
 def write_readme(folder: Path, release: str, version: str, infos: dict) -> None:
     c = counts(folder)
+    prev = json.loads((folder / "expected-preview.json").read_text())
     lines = [
         f"# Real Prefect {version} artifacts",
         "",
         f"Made by `scripts/prefect_fixtures/make.py --releases {release}` on "
         f"{dt.date.today().isoformat()}: Prefect **{version}**'s own server (`prefect server start`, "
-        "127.0.0.1, background services off except 3.x's task-run recorder and event persister) on a",
+        "127.0.0.1, background services off except 3.x's task-run recorder) on a",
         "fresh SQLite database" + (" and, separately, a fresh PostgreSQL database" if "postgres" in infos else "")
         + "; the fleet was built through Prefect's own client (`scripts/prefect_fixtures/fleet.py`).",
         f"Pins: `scripts/prefect_fixtures/requirements-{release}.txt`.",
@@ -306,7 +307,8 @@ def write_readme(folder: Path, release: str, version: str, infos: dict) -> None:
         "`expected-preview.json`: `{\"prefect_version\", \"start\", \"end\", \"n\", \"active\": "
         "{deployment_id: {schedule_id: [iso dates]}}, \"inactive\": [...]}`. `active` holds every schedule "
         "that is active on a deployment that is not paused; each schedule's dates are "
-        "`schedule.get_dates(n=1000, start=S, end=S+7 days)` with S = 2026-11-02T00:00Z from this "
+        f"`schedule.get_dates(n={prev['n']}, start=S, end=E)` with S = {prev['start']}, E = {prev['end']} "
+        "(the window holds New York's DST end on 2026-11-01) from this "
         "release's own schedule classes (on 2.10/2.14 a deployment has one schedule, keyed `\"schedule\"`). "
         "`inactive` lists the others (`deployment_id`, `schedule_id`, `reason`, `dates`).",
         "",
