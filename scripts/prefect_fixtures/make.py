@@ -60,7 +60,7 @@ PEER_210_PINS = Path("/work/shared/peer/requirements-prefect-2.10.txt")
 # release short name -> (version prefix for --resolve, extra pip requirements, postgres run?)
 RELEASES = {
     "2.10": ("2.10.0", [], False),
-    "2.14": ("2.14.", ["griffe<1"], False),
+    "2.14": ("2.14.", ["griffe<1", "sqlalchemy<2.1"], False),  # SQLAlchemy 2.1 breaks 2.14 bulk updates
     "2.20": ("2.20.", ["griffe<1"], True),
     "3.x": ("3.", [], True),
 }
@@ -255,6 +255,8 @@ def run_backend(venv: Path, version: str, db_kind: str, out: Path, pg: PgCluster
             (dump.parent / "alembic_version.pg.txt").write_text(rev + "\n")
         info["alembic"] = rev
     finally:
+        if (home / "server.log").exists():  # kept for post-mortems, outside the repo
+            shutil.copyfile(home / "server.log", Path(tempfile.gettempdir()) / f"prefect-fixtures-{version}-{db_kind}.log")
         shutil.rmtree(home, ignore_errors=True)
     return info
 
