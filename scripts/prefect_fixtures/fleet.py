@@ -431,7 +431,8 @@ async def preview(deployments: list) -> dict:
                 active.setdefault(dep["id"], {})[sid] = got
             else:
                 inactive.append({"deployment_id": dep["id"], "deployment_name": dep["name"], "schedule_id": sid,
-                                 "reason": "paused deployment" if paused else "inactive schedule",
+                                 "reason": ("is_schedule_active=false" if "paused" not in dep
+                                            else "paused deployment" if paused else "inactive schedule"),
                                  "dates": got})
     return {
         "prefect_version": VERSION,

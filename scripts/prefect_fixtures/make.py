@@ -55,7 +55,9 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO))
 from scripts.pg_cluster import PgCluster  # noqa: E402
 
-PEER_210_PINS = Path("/work/shared/peer/requirements-prefect-2.10.txt")
+PEER_210_PINS = next((p for p in (Path("/work/shared/peer/requirements-prefect-2.10.txt"),
+                                   REPO.parent / "shared" / "peer" / "requirements-prefect-2.10.txt")
+                      if p.exists()), Path("/work/shared/peer/requirements-prefect-2.10.txt"))
 
 # release short name -> (version prefix for --resolve, extra pip requirements, postgres run?)
 RELEASES = {
