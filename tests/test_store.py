@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 import deploykit as dk
-from deploykit._ddl import SCHEMA_VERSION
 from deploykit.models import deployments as D
 from deploykit.models import flows
+from deploykit.store import SCHEMA_VERSION
 
 
 def test_in_memory_by_default():

@@ -36,9 +36,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from deploykit._ddl import DDL, SCHEMA_VERSION, TABLES
 from deploykit._errors import StoreError
-from deploykit._migrations import migrate, record
+from deploykit.store._ddl import DDL, SCHEMA_VERSION, TABLES
+from deploykit.store._migrations import migrate, record
 
 _CONFIG = {"autoinstall_known_extensions": False, "index_scan_max_count": 32}
 """Never download extensions: ICU, JSON and Parquet are built into the wheel.
