@@ -25,9 +25,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DeploykitError",
+    "FetchError",
     "IntegrityError",
     "ObjectNotFoundError",
     "ScheduleSettings",
+    "SourceError",
     "Store",
     "StoreError",
     "__version__",
