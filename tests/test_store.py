@@ -119,6 +119,8 @@ def test_second_writer_process_gets_a_clear_error(tmp_path):
             textwrap.dedent(f"""
             import sys, time, deploykit as dk
             s = dk.Store({str(path)!r})
+            tx = s.transaction()
+            tx.__enter__()  # mid-operation: an idle Store holds no lock
             print("ready", flush=True)
             sys.stdin.readline()
         """),
