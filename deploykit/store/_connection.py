@@ -103,6 +103,15 @@ def _host_connection() -> duckdb.DuckDBPyConnection:
         return _host[1]
 
 
+def _on_host(statement: str) -> None:
+    """Run ``statement`` on a cursor of its own: threads attach and detach files concurrently."""
+    cur = _host_connection().cursor()
+    try:
+        cur.execute(statement)
+    finally:
+        cur.close()
+
+
 def _reset_host() -> None:
     """Drop a host whose state is unknown (a detach failed): the next use makes a new one."""
     global _host
@@ -260,7 +269,7 @@ class FileHandle:
         alias = f"dk_{next(_aliases)}"
         options = "" if write else " (READ_ONLY)"
         try:
-            _host_connection().execute(f"ATTACH {_quote(str(self.path))} AS {alias}{options}")
+            _on_host(f"ATTACH {_quote(str(self.path))} AS {alias}{options}")
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" in text.lower():
@@ -275,7 +284,7 @@ class FileHandle:
         if alias is None:
             return
         try:
-            _host_connection().execute(f"DETACH {alias}")
+            _on_host(f"DETACH {alias}")
         except duckdb.Error:  # an invalidated database (a failed write): start afresh
             _reset_host()
 
