@@ -309,3 +309,27 @@ def test_a_lazy_table_holds_no_lock_until_collected(tmp_path):
         )
         assert other.returncode == 0, other.stderr[-2000:]
         assert sorted(frame.collect()["name"].to_list()) == ["a", "b"]
+
+
+def test_hold_shares_one_open_across_operations(tmp_path, monkeypatch):
+    from deploykit.store import _connection
+
+    path = tmp_path / "held.duckdb"
+    with dk.Store(path) as store:
+        flow = flows.create_flow(store, dk.Flow(name="etl"))
+        attaches: list[bool] = []
+        real = _connection.FileHandle._attach
+        monkeypatch.setattr(
+            _connection.FileHandle, "_attach", lambda h, write: (attaches.append(write), real(h, write))[1]
+        )
+        with store.hold():
+            for _ in range(5):
+                assert flows.read_flow(store, flow.id) is not None
+            with pytest.raises(dk.StoreError, match="inside a read-only operation"):
+                flows.create_flow(store, dk.Flow(name="nope"))
+        assert attaches == [False]
+        with store.hold(write=True):
+            for i in range(3):
+                flows.create_flow(store, dk.Flow(name=f"f{i}"))
+        assert attaches == [False, True]
+        assert D.count_deployments(store) == 0 and len(store.sql("SELECT * FROM flow")) == 4
