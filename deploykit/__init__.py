@@ -8,7 +8,14 @@ Import everything from here::
 """
 
 from deploykit import models
-from deploykit._errors import DeploykitError, IntegrityError, ObjectNotFoundError, StoreError
+from deploykit._errors import (
+    DeploykitError,
+    FetchError,
+    IntegrityError,
+    ObjectNotFoundError,
+    SourceError,
+    StoreError,
+)
 from deploykit._frames import to_models
 from deploykit.schemas import *  # noqa: F403 - the public schemas and filters
 from deploykit.schemas import __all__ as _schema_names
@@ -18,9 +25,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DeploykitError",
+    "FetchError",
     "IntegrityError",
     "ObjectNotFoundError",
     "ScheduleSettings",
+    "SourceError",
     "Store",
     "StoreError",
     "__version__",

@@ -1,10 +1,21 @@
-"""Exceptions raised by deploykit.
+"""Every exception deploykit raises on its own, in one place (the lowest layer).
 
-Bad input models raise :class:`pydantic.ValidationError`; everything deploykit
-raises on its own derives from :class:`DeploykitError`.
+Bad input models raise :class:`pydantic.ValidationError`; everything else deploykit
+raises derives from :class:`DeploykitError`. Each class reports its module as
+``deploykit`` (as httpx does), so reprs and tracebacks show ``deploykit.SourceError``,
+the name users import, rather than a private module's path.
 """
 
 from __future__ import annotations
+
+__all__ = [
+    "DeploykitError",
+    "FetchError",
+    "IntegrityError",
+    "ObjectNotFoundError",
+    "SourceError",
+    "StoreError",
+]
 
 
 class DeploykitError(Exception):
@@ -20,4 +31,24 @@ class IntegrityError(DeploykitError):
 
 
 class StoreError(DeploykitError):
-    """The store file cannot be used (locked, foreign, corrupt, or from a newer deploykit)."""
+    """The store file cannot be used: locked, foreign, damaged, read-only, full, or from a
+    newer deploykit. The message says which, and what to do."""
+
+
+class SourceError(DeploykitError, ValueError):
+    """An import source is unreadable or malformed (bad JSON, wrong kind, foreign database).
+
+    The message names the file (and the row id, when one row is at fault).
+    """
+
+
+class FetchError(DeploykitError):
+    """A Prefect server could not be read (unreachable, refused the key, kept failing).
+
+    The message names the URL and the problem.
+    """
+
+
+for _cls in (DeploykitError, ObjectNotFoundError, IntegrityError, StoreError, SourceError, FetchError):
+    _cls.__module__ = "deploykit"
+del _cls

@@ -24,7 +24,7 @@ def flow(store: dk.Store) -> dk.Flow:
 
 def snapshot(store: dk.Store) -> dict[str, pl.DataFrame]:
     """Every table's full content, sorted, to prove an operation left no trace."""
-    from deploykit._ddl import TABLES
+    from deploykit.store import TABLES
 
     return {t: store.sql(f"SELECT * FROM {t} ORDER BY id") for t in TABLES}
 

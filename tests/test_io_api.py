@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 
 import deploykit as dk
-from deploykit._ddl import TABLES
 from deploykit.io import (
     export_parquet,
     export_prefect_api,
@@ -20,6 +19,7 @@ from deploykit.io import (
     import_prefect_db,
 )
 from deploykit.io._parquet import write_manifest
+from deploykit.store import TABLES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "prefect-2.10"
 SAMPLE = Path(__file__).parents[1] / "data"

@@ -18,14 +18,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 import pytest
 
 import deploykit as dk
-from deploykit import store as store_module
 from deploykit.models import deployments as D
 from deploykit.models import flows
+from deploykit.store import _connection as store_module
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -140,8 +139,11 @@ def test_concurrent_upserts_of_the_same_names_from_threads(store, flow):
 
 
 def _hold(path: str, read_only: bool, pipe: Connection) -> None:
-    """Keep the store open until told to close."""
-    with dk.Store(path, read_only=read_only):
+    """Keep the store in the middle of an operation (holding its lock) until told to close.
+
+    An idle ``Store`` holds no lock (see ``deploykit.store``); an operation does.
+    """
+    with dk.Store(path, read_only=read_only) as store, store.transaction():
         pipe.send("open")
         pipe.recv()
 
@@ -161,15 +163,15 @@ def _release(proc: Any, pipe: Connection) -> None:
 
 
 def _count_connects(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Record each ``duckdb.connect`` deploykit makes (its read_only flag)."""
+    """Record each attempt deploykit makes to open (attach) a store file (its read_only flag)."""
     calls: list[bool] = []
-    real = duckdb.connect
+    real = store_module.FileHandle._attach
 
-    def counting(database: str, read_only: bool = False, **kw: Any) -> duckdb.DuckDBPyConnection:
-        calls.append(read_only)
-        return real(database, read_only=read_only, **kw)
+    def counting(handle: Any, write: bool) -> None:
+        calls.append(not write)
+        return real(handle, write)
 
-    monkeypatch.setattr(store_module.duckdb, "connect", counting)
+    monkeypatch.setattr(store_module.FileHandle, "_attach", counting)
     return calls
 
 

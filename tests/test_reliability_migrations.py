@@ -18,9 +18,8 @@ import polars as pl
 import pytest
 
 import deploykit as dk
-from deploykit import _migrations
-from deploykit._ddl import SCHEMA_VERSION, TABLES
 from deploykit.models import deployments as D
+from deploykit.store import SCHEMA_VERSION, TABLES, _migrations
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-v1.duckdb"
 

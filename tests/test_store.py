@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 
 import deploykit as dk
-from deploykit._ddl import SCHEMA_VERSION
 from deploykit.models import deployments as D
 from deploykit.models import flows
+from deploykit.store import SCHEMA_VERSION
 
 
 def test_in_memory_by_default():
@@ -119,6 +119,8 @@ def test_second_writer_process_gets_a_clear_error(tmp_path):
             textwrap.dedent(f"""
             import sys, time, deploykit as dk
             s = dk.Store({str(path)!r})
+            tx = s.transaction()
+            tx.__enter__()  # mid-operation: an idle Store holds no lock
             print("ready", flush=True)
             sys.stdin.readline()
         """),

@@ -1,6 +1,6 @@
 """Real data in and out: Prefect REST bodies, Prefect server databases, live servers, Parquet."""
 
-from deploykit.io._errors import FetchError, SourceError
+from deploykit._errors import FetchError, SourceError
 from deploykit.io._export import export_prefect_api
 from deploykit.io._fetch import fetch_prefect
 from deploykit.io._parquet import export_parquet, import_parquet

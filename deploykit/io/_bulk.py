@@ -26,14 +26,13 @@ import polars as pl
 import pyarrow as pa
 from pydantic import ValidationError
 
-from deploykit._catalog import Column, table_columns
-from deploykit._errors import IntegrityError
-from deploykit.io._errors import SourceError
+from deploykit._errors import IntegrityError, SourceError
 from deploykit.io._report import ImportReport
 from deploykit.models._rows import from_row, update_matched
 from deploykit.schemas._base import INVALID_NAME_CHARS, ORMModel
 from deploykit.schemas.core import Deployment, WorkPool, WorkQueue
 from deploykit.schemas.states import StateType
+from deploykit.store import Column, table_columns
 
 HELPER_COLUMNS = ("work_pool_name", "_source")
 """Columns a batch may carry besides the table's own."""

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from deploykit._catalog import table_columns
 from deploykit.io._prefect_api import KIND_TABLES
 from deploykit.schemas.core import STORED_MODELS
-from deploykit.store import Store
+from deploykit.store import Store, table_columns
 
 _JSON_COLUMNS = frozenset().union(*(model.json_fields for model in STORED_MODELS.values()))
 _RUN_STATE = {"state_message", "state_timestamp", "scheduled_time"}

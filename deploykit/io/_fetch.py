@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 from tqdm.auto import tqdm
 
-from deploykit.io._errors import FetchError, SourceError
+from deploykit._errors import FetchError, SourceError
 from deploykit.io._prefect_api import KIND_TABLES, check_bodies, load_bodies
 from deploykit.io._report import ImportReport
 from deploykit.store import Store
@@ -140,7 +140,7 @@ def fetch_prefect(
     >>> fetch_prefect(Store(), "http://127.0.0.1:9/api", retries=0, timeout=1, progress=False)
     Traceback (most recent call last):
     ...
-    deploykit.io._errors.FetchError: http://127.0.0.1:9/api/flows/filter: cannot reach ...
+    deploykit.FetchError: http://127.0.0.1:9/api/flows/filter: cannot reach ...
     """
     if page_size < 1:
         raise ValueError(f"page_size must be at least 1, got {page_size}")

@@ -12,11 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import deploykit
-from deploykit._ddl import SCHEMA_VERSION, TABLES
+from deploykit._errors import SourceError
 from deploykit.io._chunks import CHUNK_ROWS, load_chunked
-from deploykit.io._errors import SourceError
 from deploykit.io._report import ImportReport
-from deploykit.store import Store
+from deploykit.store import SCHEMA_VERSION, TABLES, Store
 
 MANIFEST = "manifest.json"
 FORMAT = "deploykit-parquet"

@@ -16,12 +16,11 @@ from typing import Any
 
 import polars as pl
 
-from deploykit._catalog import table_columns
+from deploykit._errors import SourceError
 from deploykit.io._bulk import LOAD_ORDER, Loader
-from deploykit.io._errors import SourceError
 from deploykit.io._report import ImportReport
 from deploykit.schemas.core import STORED_MODELS
-from deploykit.store import Store
+from deploykit.store import Store, table_columns
 
 KIND_TABLES: dict[str, str] = {
     "flows": "flow",

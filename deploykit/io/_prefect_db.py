@@ -18,8 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
+from deploykit._errors import SourceError
 from deploykit.io._chunks import CHUNK_ROWS, load_chunked
-from deploykit.io._errors import SourceError
 from deploykit.io._report import ImportReport
 from deploykit.store import Store
 
@@ -158,7 +158,7 @@ def import_prefect_db(
     >>> import_prefect_db(Store(), path)
     Traceback (most recent call last):
     ...
-    deploykit.io._errors.SourceError: ...other.db: not a Prefect server database (no alembic_version table)
+    deploykit.SourceError: ...other.db: not a Prefect server database (no alembic_version table)
     """
     db = Path(path)
     source = str(db)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from deploykit._ddl import TABLES
+from deploykit.store import TABLES
 
 
 @dataclass

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import duckdb
 from pydantic_core import to_jsonable_python
 
-from deploykit._catalog import rewritten_columns
 from deploykit.schemas._base import ORMModel
+from deploykit.store import rewritten_columns
 
 M = TypeVar("M", bound=ORMModel)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 SCHEMA_VERSION = 3
 """Bumped whenever the DDL below changes; older files are migrated on open
-(``deploykit._migrations``). Version 2 added ``deploykit_history``, version 3 the
+(``deploykit.store._migrations``). Version 2 added ``deploykit_history``, version 3 the
 ``deployment_name`` index."""
 
 TABLES: tuple[str, ...] = ("flow", "work_pool", "work_queue", "deployment", "flow_run", "task_run")

@@ -24,7 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import duckdb
 
-from deploykit._ddl import SCHEMA_VERSION
+from deploykit.store._ddl import SCHEMA_VERSION
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -71,7 +71,7 @@ def migrate(cur: duckdb.DuckDBPyConnection, from_version: int) -> None:
     Examples
     --------
     >>> import duckdb
-    >>> from deploykit._ddl import DDL
+    >>> from deploykit.store._ddl import DDL
     >>> con = duckdb.connect()
     >>> _ = con.execute(DDL + "DROP TABLE deploykit_history; DROP INDEX deployment_name")  # schema 1
     >>> _ = con.execute("INSERT INTO deploykit_meta VALUES ('schema_version', '1')")

@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import duckdb
-import sqlglot
-from sqlglot import exp
 
-from deploykit._ddl import DDL
+from deploykit.store._ddl import DDL
 
 __all__ = ["Column", "rewritten_columns", "table_columns"]
 
@@ -34,6 +32,9 @@ class Column:
 @cache
 def _catalog() -> tuple[dict[str, tuple[Column, ...]], dict[str, frozenset[str]]]:
     """Columns of each table, and the columns of its keys and indexes, from an empty store."""
+    import sqlglot  # heavy: only the bulk writers need the catalog
+    from sqlglot import exp
+
     conn = duckdb.connect()
     try:
         conn.execute(DDL)
