@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from deploykit.calendar import parse_cron
 from deploykit.scheduling import OUTPUT_SCHEMA, busiest_windows, expand_schedules, runs_per_period
-from deploykit.schemas.schedules import parse_cron, parse_schedule
+from deploykit.schemas.schedules import parse_schedule
 
 ZONES = [
     "America/New_York",
@@ -433,7 +434,7 @@ def test_busiest_windows_finds_schedule_collisions() -> None:
 
 def test_rules_that_fire_like_crons() -> None:
     """Which rrules take the cron path, and that they give the scalar dates there (DST included)."""
-    from deploykit.schemas.schedules import rule_cron_fields
+    from deploykit.calendar import rule_cron_fields
 
     like = {
         "FREQ=DAILY;BYHOUR=9;BYMINUTE=0": ((0,), (9,), 31, 12, 7),

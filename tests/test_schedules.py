@@ -19,13 +19,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+from deploykit.calendar import MAX_DATES, parse_cron
 from deploykit.schemas.schedules import (
-    MAX_DATES,
     CronSchedule,
     IntervalSchedule,
     RRuleSchedule,
     Schedule,
-    parse_cron,
     parse_schedule,
 )
 

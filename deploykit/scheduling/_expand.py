@@ -11,7 +11,7 @@
 - rrule: a rule that fires like a cron (e.g. ``FREQ=WEEKLY;BYDAY=MO;BYHOUR=7``) is
   expanded as one; dateutil lists the wall times of the others, once per distinct rule;
 - wall times of every zone become instants (and instants wall times) through one
-  ``join_asof`` against the zones' offset changes (``_zones.ZoneTable``), so the whole
+  ``join_asof`` against the zones' offset changes (``deploykit.calendar.ZoneTable``), so the whole
   expansion is one lazy query, collected once.
 """
 
@@ -25,19 +25,24 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from deploykit._engine import POLARS_ENGINE
-from deploykit.scheduling._zones import ZoneTable
-from deploykit.schemas.schedules import (
+from deploykit._collect import POLARS_ENGINE
+from deploykit.calendar import (
+    LOOKBACK,
     MAX_DATES,
-    BaseSchedule,
     CronFields,
+    ZoneTable,
+    is_gap,
+    require_aware,
+    rule_cron_fields,
+    rule_walls_after,
+    shifted,
+)
+from deploykit.schemas.schedules import (
+    BaseSchedule,
     CronSchedule,
     IntervalSchedule,
     RRuleSchedule,
     cached_schedule,
-    is_gap,
-    rule_cron_fields,
-    rule_walls_after,
 )
 
 __all__ = ["OUTPUT_SCHEMA", "expand_distinct", "expand_schedules", "with_ids"]
@@ -58,8 +63,6 @@ _NAIVE_EPOCH = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
 _DAY_US = 86_400_000_000
 _MINUTE_US = 60_000_000
-_MARGIN = timedelta(days=2)
-"""Wider than any UTC offset or DST gap: the wall times that can land in the window."""
 _Kind = TypeVar("_Kind", bound=BaseSchedule)
 
 
@@ -72,24 +75,6 @@ class _Window:
     @property
     def bounds_us(self) -> tuple[int, int]:
         return (self.start - _EPOCH) // _US, (self.end - _EPOCH) // _US
-
-
-def _utc(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
-    return value.astimezone(UTC)
-
-
-def _shifted(value: datetime, delta: timedelta) -> datetime:
-    """``value + delta``, clamped to the datetime range."""
-    try:
-        return value + delta
-    except OverflowError:
-        return (
-            datetime.max.replace(tzinfo=value.tzinfo)
-            if delta > timedelta(0)
-            else datetime.min.replace(tzinfo=value.tzinfo)
-        )
 
 
 def expand_schedules(
@@ -140,12 +125,16 @@ def expand_distinct(texts: list[str], start: datetime, end: datetime, max_per_sc
     """
     if max_per_schedule < 0:
         raise ValueError(f"max_per_schedule must be >= 0, got {max_per_schedule}")
-    window = _Window(_utc(start, "start"), _utc(end, "end"), min(max_per_schedule, MAX_DATES))
+    window = _Window(
+        require_aware(start, "start").astimezone(UTC),
+        require_aware(end, "end").astimezone(UTC),
+        min(max_per_schedule, MAX_DATES),
+    )
     if window.n == 0 or window.end < window.start or not texts:
         return pl.DataFrame(schema=_DATES_SCHEMA)
     schedules = [cached_schedule(text) for text in texts]
     zones = ZoneTable(
-        [s.zone_name for s in schedules], _shifted(window.start, -_MARGIN), _shifted(window.end, _MARGIN)
+        [s.zone_name for s in schedules], shifted(window.start, -LOOKBACK), shifted(window.end, LOOKBACK)
     )
     crons, rules = _cron_like(_of_kind(schedules, CronSchedule), _of_kind(schedules, RRuleSchedule), window)
     cron = _CronExpansion(crons, window, zones)
@@ -225,8 +214,8 @@ def _mask(values: tuple[int, ...]) -> int:
 
 def _calendar(window: _Window) -> pl.DataFrame:
     """Every local calendar day that may hold a wall time of the window, with bit flags."""
-    first = _shifted(window.start, -_MARGIN).date()
-    return _days_from(first, (_shifted(window.end, _MARGIN).date() - first).days + 1)
+    first = shifted(window.start, -LOOKBACK).date()
+    return _days_from(first, (shifted(window.end, LOOKBACK).date() - first).days + 1)
 
 
 @lru_cache(maxsize=64)
@@ -260,7 +249,7 @@ def _cron_like(
 ) -> tuple[list[_CronLike], list[tuple[int, RRuleSchedule]]]:
     """Crons, plus the rules that fire like crons over the whole window; and the other rules."""
     like = [_CronLike(key, s.zone_name, s.fields, s.fields.uses_or(s.day_or), True) for key, s in crons]
-    first_day = datetime.combine(_shifted(window.start, -_MARGIN).date(), time())
+    first_day = datetime.combine(shifted(window.start, -LOOKBACK).date(), time())
     others = []
     for key, s in rules:
         as_cron = rule_cron_fields(s.rrule)
@@ -426,8 +415,8 @@ def _step_zones(rows: list[dict[str, Any]], window_zones: ZoneTable) -> ZoneTabl
     ]
     if not walls:
         return window_zones
-    first = _shifted(_EPOCH, min(walls) * _US - _MARGIN)
-    last = _shifted(_EPOCH, max(walls) * _US + _MARGIN)
+    first = shifted(_EPOCH, min(walls) * _US - LOOKBACK)
+    last = shifted(_EPOCH, max(walls) * _US + LOOKBACK)
     return ZoneTable([row["timezone"] for row in rows], first, last)
 
 
@@ -476,9 +465,9 @@ def _rrule_walls(schedule: RRuleSchedule, window: _Window) -> list[int]:
     wall 2 days later lands after all of them).
     """
     zone = ZoneInfo(schedule.zone_name)
-    first = _shifted(window.start, -_MARGIN).astimezone(zone).replace(tzinfo=None)
-    sure = _shifted(window.start, _MARGIN).astimezone(zone).replace(tzinfo=None)
-    last = _shifted(window.end, _MARGIN).astimezone(zone).replace(tzinfo=None)
+    first = shifted(window.start, -LOOKBACK).astimezone(zone).replace(tzinfo=None)
+    sure = shifted(window.start, LOOKBACK).astimezone(zone).replace(tzinfo=None)
+    last = shifted(window.end, LOOKBACK).astimezone(zone).replace(tzinfo=None)
     walls: list[int] = []
     count = 0
     for wall in rule_walls_after(schedule.rrule, first):
@@ -488,7 +477,7 @@ def _rrule_walls(schedule: RRuleSchedule, window: _Window) -> list[int]:
         if wall >= sure and not is_gap(wall, zone):
             count += 1
             if count == window.n:
-                last = min(last, _shifted(wall, _MARGIN))
+                last = min(last, shifted(wall, LOOKBACK))
     return walls
 
 

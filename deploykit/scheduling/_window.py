@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from deploykit.schemas.schedules import MAX_DATES
+from deploykit.calendar import MAX_DATES, require_aware
 from deploykit.store import Store
 
 MAX_RUNS_LIMIT = MAX_DATES
@@ -67,15 +67,6 @@ def plan_window(
     min_runs = _count(settings.min_runs if min_runs is None else min_runs, "min_runs")
     max_runs = _count(settings.max_runs if max_runs is None else max_runs, "max_runs")
     return RunWindow(start, end, min_time, min_runs, max_runs)
-
-
-def require_aware(value: datetime, name: str) -> datetime:
-    """``value`` itself, or a clear error when it is not a timezone-aware datetime."""
-    if not isinstance(value, datetime):
-        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} {value.isoformat()} is naive; give a timezone-aware datetime")
-    return value
 
 
 def _count(value: int, name: str) -> int:
