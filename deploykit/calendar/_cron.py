@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 from croniter.croniter import CroniterError
 
+from deploykit.calendar._limits import MAX_YEAR
 from deploykit.calendar._zones import LOOKBACK, flagged, gap_end, is_gap, wall_of
 
 CRON_ALIASES = {
@@ -159,8 +160,8 @@ def cron_candidates(
 
 
 def matching_days(fields: CronFields, day_or: bool, first: date) -> Iterator[date]:
-    """The calendar days from ``first`` on (inclusive) on which the cron fires, in order."""
-    for year in range(first.year, date.max.year + 1):
+    """The calendar days from ``first`` (inclusive) to the end of ``MAX_YEAR`` on which the cron fires."""
+    for year in range(first.year, MAX_YEAR + 1):
         for month in fields.months:
             if (year, month) < (first.year, first.month):
                 continue

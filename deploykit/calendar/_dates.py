@@ -8,10 +8,14 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from deploykit.calendar._aware import as_utc
+from deploykit.calendar._limits import HORIZON, check_year
 from deploykit.calendar._zones import flagged, is_gap, wall_of
 
 MAX_DATES = 1000
 """At most this many dates are produced per call, however large ``n`` is."""
+
+HORIZON_UTC = HORIZON.replace(tzinfo=UTC)
+"""The last instant a schedule yields."""
 
 Candidates = Callable[[datetime], Iterator[tuple[datetime, bool]]]
 """From a UTC ``start``: instants (UTC) with DST flags, each at least ``previous - slack``."""
@@ -32,15 +36,14 @@ def _count(n: int | None, end: datetime | None) -> int:
     return min(n, MAX_DATES)
 
 
-def _bound(end: datetime | None, nth: datetime | None) -> datetime | None:
-    bounds = [b for b in (end, nth) if b is not None]
-    return min(bounds) if bounds else None
+def _bound(end: datetime, nth: datetime | None) -> datetime:
+    return end if nth is None else min(end, nth)
 
 
 def _collect(
     candidates: Iterator[tuple[datetime, bool]],
     start: datetime,
-    end: datetime | None,
+    end: datetime,
     n: int,
     slack: timedelta,
 ) -> list[tuple[datetime, bool]]:
@@ -54,12 +57,11 @@ def _collect(
     while True:
         try:
             when, flag = next(candidates)
-        except (StopIteration, OverflowError):
+        except StopIteration:
             break
-        limit = _bound(end, nth)
-        if limit is not None and when - slack > limit:
+        if when - slack > _bound(end, nth):
             break
-        if when >= start and (end is None or when <= end):
+        if when >= start and when <= end:
             found[when] = found.get(when, True) and flag
             if nth is None and len(found) == n:
                 nth = max(found)
@@ -78,12 +80,14 @@ def earliest_occurrences(
     """The ``n`` earliest distinct candidates in ``[start, end]``, aware in ``where``.
 
     ``start`` defaults to now; naive bounds are read in ``where``; ``n`` defaults to 1,
-    or to ``MAX_DATES`` when ``end`` is given, and is capped at ``MAX_DATES``.
+    or to ``MAX_DATES`` when ``end`` is given, and is capped at ``MAX_DATES``. Bounds
+    outside ``MIN_YEAR``..``MAX_YEAR`` raise a ``ValueError`` naming them; no date after
+    the end of ``MAX_YEAR`` (UTC) is produced.
     """
-    lower = datetime.now(UTC) if start is None else as_utc(start, where)
-    upper = None if end is None else as_utc(end, where)
+    lower = datetime.now(UTC) if start is None else as_utc(check_year(start, "start"), where)
+    upper = HORIZON_UTC if end is None else min(as_utc(check_year(end, "end"), where), HORIZON_UTC)
     count = _count(n, end)
-    if count == 0 or (upper is not None and upper < lower):
+    if count == 0 or upper < lower:
         return []
     runs = _collect(candidates(lower), lower, upper, count, slack)
     return [Occurrence(when.astimezone(where), flag) for when, flag in runs]

@@ -5,14 +5,38 @@ Every date of a rule is a naive wall-clock time in the schedule's zone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+import heapq
+from calendar import isleap, monthrange
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import DAILY, HOURLY, MINUTELY, MONTHLY, SECONDLY, WEEKLY, rrule, rruleset, rrulestr
+from dateutil.rrule import (
+    DAILY,
+    HOURLY,
+    MINUTELY,
+    MONTHLY,
+    SECONDLY,
+    WEEKLY,
+    YEARLY,
+    rrule,
+    rruleset,
+    rrulestr,
+)
 
 from deploykit.calendar._cron import FIELD_RANGES, CronFields
+from deploykit.calendar._limits import (
+    HORIZON,
+    MAX_CANDIDATES,
+    MAX_COUNT,
+    MAX_FIRST_CANDIDATES,
+    MAX_INTERVAL,
+    MAX_YEAR,
+    MIN_YEAR,
+    Budget,
+    check_year,
+)
 from deploykit.calendar._zones import LOOKBACK, flagged, is_gap, wall_of
 
 MAX_RRULE_LENGTH = 6500
@@ -41,25 +65,147 @@ _FREQ_STEPS = {
 }
 
 
+_SUB_DAILY = frozenset({HOURLY, MINUTELY, SECONDLY})
+_FREQ_LENGTHS = {YEARLY: timedelta(days=366), MONTHLY: timedelta(days=31), **_FREQ_STEPS}
+"""The longest span one period of each FREQ covers (for ``MAX_INTERVAL``)."""
+_DAYS_PER_PERIOD = {YEARLY: 366, MONTHLY: 31, WEEKLY: 7, DAILY: 1}
+_FREQ_NAMES = {YEARLY: "YEARLY", MONTHLY: "MONTHLY", WEEKLY: "WEEKLY", DAILY: "DAILY"} | {
+    HOURLY: "HOURLY",
+    MINUTELY: "MINUTELY",
+    SECONDLY: "SECONDLY",
+}
+_DAY = timedelta(days=1)
+_LAST_MICROSECOND = timedelta(days=1, microseconds=-1)
+
+
 def _fast_forward(rule: rrule, before: datetime) -> rrule:
-    """The same rule restarted a few whole periods before ``before``.
+    """The same rule (without COUNT) restarted a few whole periods before ``before``.
 
     dateutil iterates from DTSTART, so a minutely rule from 2020 walks millions of dates
     to reach today. Moving DTSTART by whole multiples of FREQ x INTERVAL keeps every
-    occurrence from ``before`` on (and the BY* defaults taken from DTSTART) unchanged,
-    for weekly or finer rules without COUNT. (dateutil has no public getters: the
-    attributes read here are private.)
+    occurrence from ``before`` on (and the BY* defaults taken from DTSTART) unchanged.
+    Monthly rules move by whole months when DTSTART's day is at most 28, yearly ones by
+    whole years unless DTSTART is 29 February (else the day would change). (dateutil
+    has no public getters: the attributes read here are private.)
     """
+    start, interval = rule._dtstart, rule._interval
     step = _FREQ_STEPS.get(rule._freq)
-    if step is None or rule._count is not None:
-        return rule
-    period = step * rule._interval
-    periods = (before - rule._dtstart) // period - 2
-    return rule.replace(dtstart=rule._dtstart + periods * period) if periods > 0 else rule
+    if step is not None:
+        periods = (before - start) // (step * interval) - 2
+        return rule.replace(dtstart=start + periods * step * interval) if periods > 0 else rule
+    if rule._freq == MONTHLY and start.day <= 28:
+        periods = ((before.year - start.year) * 12 + before.month - start.month) // interval - 2
+        if periods > 0:
+            months = start.month - 1 + periods * interval
+            return rule.replace(dtstart=start.replace(year=start.year + months // 12, month=months % 12 + 1))
+    if rule._freq == YEARLY and (start.month, start.day) != (2, 29):
+        periods = (before.year - start.year) // interval - 2
+        if periods > 0:
+            return rule.replace(dtstart=start.replace(year=start.year + periods * interval))
+    return rule
 
 
-def rule_walls_after(text: str, first: datetime) -> Iterator[datetime]:
-    """The rule set's naive wall times from ``first`` on (inclusive), in order, until datetime's end.
+def _day_test(rule: rrule) -> Callable[[date], bool] | None:
+    """Whether a calendar day passes the day filters of a daily or finer rule; None
+    when the rule has no day filter (or one this test does not cover)."""
+    months, weekdays = rule._bymonth, rule._byweekday
+    monthdays, negative_monthdays, yeardays = rule._bymonthday, rule._bynmonthday, rule._byyearday
+    if rule._byweekno or rule._byeaster or rule._bynweekday:
+        return None
+    if not (months or weekdays or monthdays or negative_monthdays or yeardays):
+        return None
+
+    def test(day: date) -> bool:
+        if months and day.month not in months:
+            return False
+        if weekdays and day.weekday() not in weekdays:
+            return False
+        if monthdays or negative_monthdays:
+            length = monthrange(day.year, day.month)[1]
+            if day.day not in monthdays and day.day - length - 1 not in negative_monthdays:
+                return False
+        if yeardays:
+            length = 366 if isleap(day.year) else 365
+            number = day.timetuple().tm_yday
+            if number not in yeardays and number - length - 1 not in yeardays:
+                return False
+        return True
+
+    return test
+
+
+def _walk_by_day(
+    rule: rrule,
+    test: Callable[[date], bool],
+    first: datetime,
+    last: datetime,
+    count: int | None,
+    budget: Budget,
+) -> Iterator[datetime]:
+    """A daily or finer rule's walls in ``[first, last]``, one matching day at a time.
+
+    dateutil spends long on every day its filters reject (for a secondly rule, most of
+    a second per day); here a rejected day costs one test, and each matching day that
+    holds a point of the FREQ x INTERVAL grid is walked by dateutil alone.
+    """
+    start = rule._dtstart
+    period = _FREQ_STEPS[rule._freq] * rule._interval
+    day = start.date() if count is not None else max(first, start).date()
+    while day <= last.date():
+        if not test(day):
+            day += _DAY
+            continue
+        low = max(datetime.combine(day, time()), start)
+        grid = start - (start - low) // period * period
+        if grid.date() > day:
+            day = grid.date()
+            continue
+        budget.spend()
+        aligned = start + (low - start) // period * period
+        until = min(datetime.combine(day, time()) + _LAST_MICROSECOND, last)
+        for wall in rule.replace(dtstart=aligned, count=None, until=until):
+            if wall < low:
+                continue
+            budget.spend()
+            if count is not None:
+                count -= 1
+            if wall >= first:
+                yield wall
+            if count == 0:
+                return
+        day += _DAY
+
+
+def _walk(rule: rrule, first: datetime, last: datetime, budget: Budget) -> Iterator[datetime]:
+    """One rule's walls in ``[first, last]``, in order, each spending the budget."""
+    count = rule._count
+    last = min(last, rule._until or last)
+    test = _day_test(rule) if rule._freq in _SUB_DAILY or rule._freq == DAILY else None
+    if test is not None:
+        yield from _walk_by_day(rule, test, first, last, count, budget)
+        return
+    bounded = rule.replace(count=None, until=last)
+    if count is None:
+        bounded = _fast_forward(bounded, first)
+    for wall in bounded:
+        budget.spend()
+        if count is not None:
+            count -= 1
+        if wall >= first:
+            yield wall
+        if count == 0:
+            return
+
+
+def rule_walls_after(
+    text: str, first: datetime, last: datetime = HORIZON, *, budget: Budget | None = None
+) -> Iterator[datetime]:
+    """The rule set's naive wall times in ``[first, last]`` (inclusive), in order.
+
+    RRULE and RDATE dates, less EXRULE and EXDATE ones, as dateutil's ``rruleset``
+    gives them, but bounded: no date after ``last`` (at most the end of ``MAX_YEAR``)
+    is looked at, and more than ``MAX_CANDIDATES`` candidates (rule and exclusion dates
+    together) raise :class:`BudgetExceeded` naming the rule.
 
     Examples
     --------
@@ -68,12 +214,25 @@ def rule_walls_after(text: str, first: datetime) -> Iterator[datetime]:
     >>> [w.isoformat() for w in islice(rule_walls_after("FREQ=DAILY;BYHOUR=9", datetime(2023, 1, 1)), 2)]
     ['2023-01-01T09:00:00', '2023-01-02T09:00:00']
     """
-    walls = _rule_set_from(text, first).xafter(first, inc=True)
-    while True:
-        try:
-            yield next(walls)
-        except (StopIteration, OverflowError):
-            return
+    budget = budget or Budget(MAX_CANDIDATES, f"rrule {text!r}")
+    last = min(last, HORIZON)
+    parsed = rule_set(text)
+    if len(parsed._rrule) == 1 and not (parsed._rdate or parsed._exrule or parsed._exdate):
+        yield from _walk(parsed._rrule[0], first, last, budget)
+        return
+    dates = sorted(day for day in parsed._rdate if first <= day <= last)
+    included = heapq.merge(dates, *(_walk(rule, first, last, budget) for rule in parsed._rrule))
+    excluded = heapq.merge(
+        sorted(parsed._exdate), *(_walk(rule, first, last, budget) for rule in parsed._exrule)
+    )
+    skip = next(excluded, None)
+    previous = None
+    for wall in included:
+        while skip is not None and skip < wall:
+            skip = next(excluded, None)
+        if wall != skip and wall != previous:
+            yield wall
+        previous = wall
 
 
 _CRON_LIKE_FREQS = frozenset({MONTHLY, WEEKLY, DAILY, HOURLY, MINUTELY})
@@ -129,21 +288,6 @@ def rule_cron_fields(text: str) -> tuple[CronFields, datetime] | None:
     return fields, rule._dtstart
 
 
-def _rule_set_from(text: str, before: datetime) -> rruleset:
-    """The schedule's rule set, its rules fast-forwarded to just before ``before``."""
-    parsed = rule_set(text)
-    fast = rruleset()
-    for rule in parsed._rrule:
-        fast.rrule(_fast_forward(rule, before))
-    for rule in parsed._exrule:
-        fast.exrule(_fast_forward(rule, before))
-    for day in parsed._rdate:
-        fast.rdate(day)
-    for day in parsed._exdate:
-        fast.exdate(day)
-    return fast
-
-
 _DAY_FILTERS = ("bymonth", "bymonthday", "byyearday", "byweekno", "byweekday", "bysetpos")
 
 
@@ -158,15 +302,51 @@ def _probe(rules: rruleset) -> None:
 
 
 def check_rule(text: str) -> None:
-    """Raise a ``ValueError`` naming the rule when it is too long or dateutil rejects it."""
+    """Raise a ``ValueError`` naming the rule when it is too long, dateutil rejects it, or
+    it is outside the bounds (``deploykit.calendar`` limits): a DTSTART outside
+    ``MIN_YEAR``..``MAX_YEAR``, FREQ x INTERVAL over ``MAX_INTERVAL``, COUNT over
+    ``MAX_COUNT``, a period that holds more than ``MAX_CANDIDATES`` candidates, no date
+    before the horizon, or more than ``MAX_FIRST_CANDIDATES`` candidates to its first date.
+
+    Examples
+    --------
+    >>> check_rule("FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30")
+    Traceback (most recent call last):
+    ...
+    ValueError: invalid rrule 'FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30': it never fires before 2201
+    """
     if len(text) > MAX_RRULE_LENGTH:
         raise ValueError(
             f"rrule is {len(text)} characters long, more than {MAX_RRULE_LENGTH}: {text[:40]!r}..."
         )
     try:
-        _probe(rule_set(text))
+        rules = rule_set(text)
+        for rule in (*rules._rrule, *rules._exrule):
+            _check_bounds(rule)
+        _probe(rules)
+        budget = Budget(MAX_FIRST_CANDIDATES, "to reach its first date, it")
+        if next(rule_walls_after(text, datetime(MIN_YEAR, 1, 1), budget=budget), None) is None:
+            raise ValueError(f"it never fires before {MAX_YEAR + 1}")
     except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f"invalid rrule {text!r}: {exc}") from None
+
+
+def _check_bounds(rule: rrule) -> None:
+    """Refuse a rule whose walk the limits cannot bound (see :func:`check_rule`)."""
+    freq = _FREQ_NAMES[rule._freq]
+    check_year(rule._dtstart, "DTSTART")
+    if rule._interval > MAX_INTERVAL // _FREQ_LENGTHS[rule._freq]:
+        raise ValueError(f"FREQ={freq};INTERVAL={rule._interval} spans more than {MAX_INTERVAL.days} days")
+    if rule._count is not None and rule._count > MAX_COUNT:
+        raise ValueError(f"COUNT={rule._count} is more than {MAX_COUNT:,}")
+    if rule._freq in _SUB_DAILY and (rule._byweekno or rule._byeaster):
+        raise ValueError(f"BYWEEKNO and BYEASTER need FREQ=DAILY or coarser, not FREQ={freq}")
+    per_period = _DAYS_PER_PERIOD.get(rule._freq, 1) * len(rule._timeset or ())
+    if per_period > MAX_CANDIDATES:
+        raise ValueError(
+            f"FREQ={freq} with {len(rule._timeset)} times a day lists up to {per_period:,} candidates "
+            f"a period, more than {MAX_CANDIDATES:,}: use a finer FREQ with the same BY parts"
+        )
 
 
 def rule_candidates(text: str, start: datetime, where: ZoneInfo) -> Iterator[tuple[datetime, bool]]:

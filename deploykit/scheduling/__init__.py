@@ -2,6 +2,7 @@
 
 - :func:`expand_distinct` / :func:`with_ids`: the same expansion in two steps, for
   callers that expand each distinct schedule once and join ids themselves;
+  :func:`expand_checked` skips the schedules that cannot be expanded and says why;
 - :func:`plan_window` / :class:`RunWindow`: ``schedule_runs``' window (defaults, checks,
   Prefect's stop rule);
 - :func:`expand_schedules` turns a frame of ``(id, schedule JSON)`` into one row per
@@ -19,14 +20,23 @@ from __future__ import annotations
 import polars as pl
 
 from deploykit._collect import POLARS_ENGINE
-from deploykit.scheduling._expand import OUTPUT_SCHEMA, expand_distinct, expand_schedules, with_ids
+from deploykit.scheduling._expand import (
+    OUTPUT_SCHEMA,
+    Expansion,
+    expand_checked,
+    expand_distinct,
+    expand_schedules,
+    with_ids,
+)
 from deploykit.scheduling._window import MAX_RUNS_LIMIT, RunWindow, plan_window
 
 __all__ = [
     "MAX_RUNS_LIMIT",
     "OUTPUT_SCHEMA",
+    "Expansion",
     "RunWindow",
     "busiest_windows",
+    "expand_checked",
     "expand_distinct",
     "expand_schedules",
     "plan_window",

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -29,8 +29,10 @@ from deploykit._collect import POLARS_ENGINE
 from deploykit.calendar import (
     LOOKBACK,
     MAX_DATES,
+    BudgetExceeded,
     CronFields,
     ZoneTable,
+    check_year,
     is_gap,
     require_aware,
     rule_cron_fields,
@@ -45,7 +47,7 @@ from deploykit.schemas.schedules import (
     cached_schedule,
 )
 
-__all__ = ["OUTPUT_SCHEMA", "expand_distinct", "expand_schedules", "with_ids"]
+__all__ = ["OUTPUT_SCHEMA", "Expansion", "expand_checked", "expand_distinct", "expand_schedules", "with_ids"]
 
 OUTPUT_SCHEMA = pl.Schema(
     {
@@ -121,33 +123,83 @@ def expand_distinct(texts: list[str], start: datetime, end: datetime, max_per_sc
     """The dates of each distinct schedule JSON text, as :func:`expand_schedules` gives them.
 
     Returns ``_key`` (the text's position in ``texts``) and the columns of
-    ``OUTPUT_SCHEMA`` but ``id``, sorted by key and time.
+    ``OUTPUT_SCHEMA`` but ``id``, sorted by key and time. A schedule that cannot be
+    expanded raises its error (see :func:`expand_checked` to skip it instead).
+    """
+    expansion = expand_checked(texts, start, end, max_per_schedule)
+    for error in expansion.failed.values():
+        raise error
+    return expansion.dates
+
+
+class Expansion(NamedTuple):
+    """The dates of the schedules that could be expanded, and why the others could not."""
+
+    dates: pl.DataFrame
+    """As :func:`expand_distinct` returns them."""
+    failed: dict[int, ValueError]
+    """Key (position in ``texts``) -> the error: invalid schedule JSON or model (a
+    pydantic ``ValidationError``), or a rule that needs more candidates than the limit
+    (``deploykit.calendar.BudgetExceeded``). Each message names the schedule."""
+
+
+def expand_checked(texts: list[str], start: datetime, end: datetime, max_per_schedule: int) -> Expansion:
+    """:func:`expand_distinct`, isolating each schedule: one that cannot be expanded is
+    left out of the dates and reported in ``failed``, the others are expanded.
+
+    Fleet operations use it to skip a broken deployment and name it, instead of failing
+    (or hanging) for every deployment. Bad arguments (a naive or out-of-range window,
+    a negative ``max_per_schedule``) still raise ``ValueError``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> texts = ['{"cron": "0 9 * * *"}', '{"cron": "0 9 30 2 *"}']
+    >>> out = expand_checked(texts, datetime(2023, 1, 1, tzinfo=timezone.utc),
+    ...                      datetime(2023, 1, 2, 12, tzinfo=timezone.utc), 10)
+    >>> out.dates.get_column("_key").to_list(), list(out.failed)
+    ([0, 0], [1])
     """
     if max_per_schedule < 0:
         raise ValueError(f"max_per_schedule must be >= 0, got {max_per_schedule}")
     window = _Window(
-        require_aware(start, "start").astimezone(UTC),
-        require_aware(end, "end").astimezone(UTC),
+        check_year(require_aware(start, "start"), "start").astimezone(UTC),
+        check_year(require_aware(end, "end"), "end").astimezone(UTC),
         min(max_per_schedule, MAX_DATES),
     )
     if window.n == 0 or window.end < window.start or not texts:
-        return pl.DataFrame(schema=_DATES_SCHEMA)
-    schedules = [cached_schedule(text) for text in texts]
+        return Expansion(pl.DataFrame(schema=_DATES_SCHEMA), {})
+    failed: dict[int, ValueError] = {}
+    schedules: list[BaseSchedule | None] = []
+    for key, text in enumerate(texts):
+        try:
+            schedules.append(cached_schedule(text))
+        except ValueError as exc:  # pydantic's ValidationError included
+            failed[key] = exc
+            schedules.append(None)
     zones = ZoneTable(
-        [s.zone_name for s in schedules], shifted(window.start, -LOOKBACK), shifted(window.end, LOOKBACK)
+        [s.zone_name for s in schedules if s is not None],
+        shifted(window.start, -LOOKBACK),
+        shifted(window.end, LOOKBACK),
     )
     crons, rules = _cron_like(_of_kind(schedules, CronSchedule), _of_kind(schedules, RRuleSchedule), window)
+    rule_walls = []
+    for key, schedule in rules:
+        try:
+            rule_walls.extend((key, schedule.zone_name, wall) for wall in _rrule_walls(schedule, window))
+        except BudgetExceeded as exc:
+            failed[key] = exc
     cron = _CronExpansion(crons, window, zones)
     first_pass, cut_short, intervals, rrules = pl.collect_all(
         [
             cron.dates(factor=1),
             cron.cut_short(factor=1),
             _expand_interval(_of_kind(schedules, IntervalSchedule), window, zones),
-            _expand_rrule(rules, window, zones),
+            _expand_rrule(rule_walls, window, zones),
         ],
         engine=POLARS_ENGINE,
     )
-    return pl.concat([cron.complete(first_pass, cut_short), intervals, rrules])
+    return Expansion(pl.concat([cron.complete(first_pass, cut_short), intervals, rrules]), failed)
 
 
 def with_ids(frame: pl.DataFrame, texts: list[str], dates: pl.LazyFrame) -> pl.LazyFrame:
@@ -470,7 +522,7 @@ def _rrule_walls(schedule: RRuleSchedule, window: _Window) -> list[int]:
     last = shifted(window.end, LOOKBACK).astimezone(zone).replace(tzinfo=None)
     walls: list[int] = []
     count = 0
-    for wall in rule_walls_after(schedule.rrule, first):
+    for wall in rule_walls_after(schedule.rrule, first, last):
         if wall > last:
             break
         walls.append((wall - _NAIVE_EPOCH) // _US)
@@ -481,8 +533,7 @@ def _rrule_walls(schedule: RRuleSchedule, window: _Window) -> list[int]:
     return walls
 
 
-def _expand_rrule(items: list[tuple[int, RRuleSchedule]], window: _Window, zones: ZoneTable) -> pl.LazyFrame:
-    """RRule dates: each distinct rule's wall times from dateutil, read in its zone (gaps shift)."""
-    rows = [(key, s.zone_name, wall) for key, s in items for wall in _rrule_walls(s, window)]
+def _expand_rrule(rows: list[tuple[int, str, int]], window: _Window, zones: ZoneTable) -> pl.LazyFrame:
+    """RRule dates from ``(key, zone, wall)`` rows of :func:`_rrule_walls`, read in the zone (gaps shift)."""
     walls = pl.LazyFrame(rows, schema=_CANDIDATES_SCHEMA, orient="row")
     return _dates(zones.wall_to_instant(walls, gap="shift"), window, zones)

@@ -66,10 +66,12 @@ from pydantic import (
 from deploykit.calendar import (
     LOOKBACK,
     MAX_DATES,
+    MAX_INTERVAL,
     MAX_RRULE_LENGTH,
     CronFields,
     Occurrence,
     check_rule,
+    check_year,
     cron_candidates,
     describe_cron,
     describe_interval,
@@ -208,7 +210,16 @@ class IntervalSchedule(BaseSchedule):
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError(f"interval must be positive, got {value.total_seconds()} seconds")
+        if value > MAX_INTERVAL:
+            raise ValueError(
+                f"interval of {value.days} days is longer than the limit of {MAX_INTERVAL.days} days"
+            )
         return value
+
+    @field_validator("anchor_date")
+    @classmethod
+    def _in_range(cls, value: datetime) -> datetime:
+        return check_year(value, "anchor_date")
 
     @field_validator("timezone")
     @classmethod
