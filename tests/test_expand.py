@@ -165,6 +165,8 @@ def interval_schedules(draw: st.DrawFn, zone: str) -> dict:
         )
     )
     anchor = wall.replace(tzinfo=ZoneInfo(draw(st.sampled_from(ZONES))), fold=draw(st.integers(0, 1)))
+    if anchor.utcoffset() % timedelta(minutes=1):  # local mean time (1900): JSON offsets are whole minutes
+        anchor = anchor.astimezone(UTC)
     return {
         "interval": interval.total_seconds(),
         "anchor_date": anchor.isoformat(),

@@ -15,6 +15,12 @@ Common rules: ``start`` defaults to now; ``n`` defaults to 1, or to ``MAX_DATES`
 (1000) when ``end`` is given, and is capped at ``MAX_DATES``; ``start`` and ``end`` are
 inclusive; a naive ``start``/``end`` is read in the schedule's time zone.
 
+Bounds (``deploykit.calendar``'s limits, issue 15): anchors, DTSTARTs and ``start``/``end``
+lie in the years 1900..2200 and no date after 2200 is produced; intervals (and an
+rrule's FREQ x INTERVAL) are at most 100 years; a rule that never fires, or that needs
+too many candidates, is refused when the model is built. The time logic itself lives in
+``deploykit.calendar``; these models validate and call it.
+
 Daylight saving time (deliberately unlike Prefect 2.10):
 
 - interval: the whole-day part of the interval is added in local calendar days, keeping
