@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from deploykit.calendar import parse_cron
 from deploykit.scheduling import OUTPUT_SCHEMA, busiest_windows, expand_schedules, runs_per_period
-from deploykit.schemas.schedules import parse_cron, parse_schedule
+from deploykit.schemas.schedules import parse_schedule
 
 ZONES = [
     "America/New_York",
@@ -52,6 +53,14 @@ RRULES = [
     "FREQ=MINUTELY;BYHOUR=1,2;BYMINUTE=0,15,30,45",
     "FREQ=MONTHLY;BYMONTHDAY=1,15,31;BYHOUR=0",
     "DTSTART:20230310T023000\nRRULE:FREQ=DAILY",
+    # extreme but valid (issue 15): sparse days, the longest intervals, the year range's ends
+    "FREQ=SECONDLY;INTERVAL=900;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO",
+    "FREQ=MINUTELY;INTERVAL=7;BYMONTH=3,11;BYMONTHDAY=-1,1",
+    "FREQ=DAILY;INTERVAL=36600",
+    "FREQ=HOURLY;INTERVAL=878400",
+    "DTSTART:19000101T000000\nRRULE:FREQ=HOURLY;INTERVAL=5",
+    "DTSTART:22001231T000000\nRRULE:FREQ=MINUTELY;INTERVAL=30",
+    "RRULE:FREQ=HOURLY\nEXRULE:FREQ=HOURLY;BYDAY=MO,TU,WE,TH,FR",
 ]
 DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 MONTH_NAMES = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
@@ -143,10 +152,21 @@ def interval_schedules(draw: st.DrawFn, zone: str) -> dict:
             )
         )
         interval = days + rest + draw(st.sampled_from([timedelta(0), timedelta(microseconds=7)]))
+    if draw(st.integers(0, 9)) == 0:  # extreme but valid: up to the longest interval
+        interval = timedelta(days=draw(st.integers(1, 36_599)), seconds=draw(st.integers(0, 86_399)))
     # Anchors years before and after the windows: with a sub-day rest, the whole-day
-    # steps of such an interval fall in other years than the window.
-    wall = draw(st.datetimes(datetime(2012, 1, 1), datetime(2034, 12, 31)))
+    # steps of such an interval fall in other years than the window; sometimes at the
+    # ends of the supported years.
+    wall = draw(
+        st.one_of(
+            st.datetimes(datetime(2012, 1, 1), datetime(2034, 12, 31)),
+            st.datetimes(datetime(1900, 1, 2), datetime(1900, 2, 1)),
+            st.datetimes(datetime(2200, 11, 1), datetime(2200, 12, 30)),
+        )
+    )
     anchor = wall.replace(tzinfo=ZoneInfo(draw(st.sampled_from(ZONES))), fold=draw(st.integers(0, 1)))
+    if anchor.utcoffset() % timedelta(minutes=1):  # local mean time (1900): JSON offsets are whole minutes
+        anchor = anchor.astimezone(UTC)
     return {
         "interval": interval.total_seconds(),
         "anchor_date": anchor.isoformat(),
@@ -169,8 +189,9 @@ def schedules(draw: st.DrawFn) -> dict | None:
 
 @st.composite
 def windows(draw: st.DrawFn) -> tuple[datetime, datetime]:
-    """Windows around DST changes, with arbitrary (sub-second) bounds."""
-    pivot = draw(st.sampled_from(TRANSITIONS))
+    """Windows around DST changes, or at the ends of the supported years, with arbitrary
+    (sub-second) bounds."""
+    pivot = draw(st.sampled_from([*TRANSITIONS, utc(1900, 1, 6), utc(2200, 12, 22)]))
     start = pivot + draw(st.timedeltas(timedelta(days=-5), timedelta(days=1)))
     return start, start + draw(st.timedeltas(timedelta(0), timedelta(days=8)))
 
@@ -433,7 +454,7 @@ def test_busiest_windows_finds_schedule_collisions() -> None:
 
 def test_rules_that_fire_like_crons() -> None:
     """Which rrules take the cron path, and that they give the scalar dates there (DST included)."""
-    from deploykit.schemas.schedules import rule_cron_fields
+    from deploykit.calendar import rule_cron_fields
 
     like = {
         "FREQ=DAILY;BYHOUR=9;BYMINUTE=0": ((0,), (9,), 31, 12, 7),

@@ -17,7 +17,7 @@ from tests_support import assert_unchanged_after
 
 import deploykit as dk
 from deploykit.models import deployments as D
-from deploykit.models._window import MAX_RUNS_LIMIT
+from deploykit.scheduling import MAX_RUNS_LIMIT
 from deploykit.schemas.schedules import MAX_DATES, MAX_RRULE_LENGTH
 
 START = datetime(2024, 1, 1, tzinfo=UTC)

@@ -10,8 +10,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deploykit.scheduling._zones import ZoneTable
-from deploykit.schemas.schedules import is_gap, wall_to_instant
+from deploykit.calendar import ZoneTable, is_gap, wall_to_instant
 
 ALL_ZONES = sorted(available_timezones() - {"localtime", "Factory", "posixrules"})
 EPOCH = datetime(1970, 1, 1)

@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 import sqlglot
 
-from deploykit._engine import STREAMING_ENGINE
+from deploykit._collect import STREAMING_ENGINE
 from deploykit._errors import IntegrityError, ObjectNotFoundError
 from deploykit.filters import (
     DeploymentFilter,
@@ -39,13 +39,13 @@ from deploykit.models._deployment_query import (
 from deploykit.models._fleet import MAX_PREVIEW_WINDOW, preview_runs, schedule_all
 from deploykit.models._rows import db_value, fetch_model, insert_sql, to_row, update_sql
 from deploykit.models._scheduled_runs import insert_deployment_runs
-from deploykit.models._window import plan_window
 from deploykit.models.work_pools import read_work_pool_by_name
 from deploykit.models.work_queues import (
     create_work_queue,
     ensure_work_queue_exists,
     read_work_queue_by_name,
 )
+from deploykit.scheduling import plan_window
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.actions import DeploymentUpdate
 from deploykit.schemas.core import Deployment, WorkQueue

@@ -1,5 +1,10 @@
-"""Bulk schedule previews: expand many schedules at once, then look at the load.
+"""Scheduling over time windows: bulk expansion, the stop rule's run window, and the load.
 
+- :func:`expand_distinct` / :func:`with_ids`: the same expansion in two steps, for
+  callers that expand each distinct schedule once and join ids themselves;
+  :func:`expand_checked` skips the schedules that cannot be expanded and says why;
+- :func:`plan_window` / :class:`RunWindow`: ``schedule_runs``' window (defaults, checks,
+  Prefect's stop rule);
 - :func:`expand_schedules` turns a frame of ``(id, schedule JSON)`` into one row per
   scheduled run (vectorised; the same dates as each schedule's ``get_dates``).
 - :func:`runs_per_period` counts runs per time bucket (and per group, e.g. work queue).
@@ -14,10 +19,30 @@ from __future__ import annotations
 
 import polars as pl
 
-from deploykit._engine import POLARS_ENGINE
-from deploykit.scheduling._expand import OUTPUT_SCHEMA, expand_schedules
+from deploykit._collect import POLARS_ENGINE
+from deploykit.scheduling._expand import (
+    OUTPUT_SCHEMA,
+    Expansion,
+    expand_checked,
+    expand_distinct,
+    expand_schedules,
+    with_ids,
+)
+from deploykit.scheduling._window import MAX_RUNS_LIMIT, RunWindow, plan_window
 
-__all__ = ["OUTPUT_SCHEMA", "busiest_windows", "expand_schedules", "runs_per_period"]
+__all__ = [
+    "MAX_RUNS_LIMIT",
+    "OUTPUT_SCHEMA",
+    "Expansion",
+    "RunWindow",
+    "busiest_windows",
+    "expand_checked",
+    "expand_distinct",
+    "expand_schedules",
+    "plan_window",
+    "runs_per_period",
+    "with_ids",
+]
 
 
 def _bucketed(

@@ -11,7 +11,7 @@
 - rrule: a rule that fires like a cron (e.g. ``FREQ=WEEKLY;BYDAY=MO;BYHOUR=7``) is
   expanded as one; dateutil lists the wall times of the others, once per distinct rule;
 - wall times of every zone become instants (and instants wall times) through one
-  ``join_asof`` against the zones' offset changes (``_zones.ZoneTable``), so the whole
+  ``join_asof`` against the zones' offset changes (``deploykit.calendar.ZoneTable``), so the whole
   expansion is one lazy query, collected once.
 """
 
@@ -20,27 +20,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from deploykit._engine import POLARS_ENGINE
-from deploykit.scheduling._zones import ZoneTable
-from deploykit.schemas.schedules import (
+from deploykit._collect import POLARS_ENGINE
+from deploykit.calendar import (
+    LOOKBACK,
     MAX_DATES,
-    BaseSchedule,
+    BudgetExceeded,
     CronFields,
+    ZoneTable,
+    check_year,
+    is_gap,
+    require_aware,
+    rule_cron_fields,
+    rule_walls_after,
+    shifted,
+)
+from deploykit.schemas.schedules import (
+    BaseSchedule,
     CronSchedule,
     IntervalSchedule,
     RRuleSchedule,
     cached_schedule,
-    is_gap,
-    rule_cron_fields,
-    rule_walls_after,
 )
 
-__all__ = ["OUTPUT_SCHEMA", "expand_distinct", "expand_schedules", "with_ids"]
+__all__ = ["OUTPUT_SCHEMA", "Expansion", "expand_checked", "expand_distinct", "expand_schedules", "with_ids"]
 
 OUTPUT_SCHEMA = pl.Schema(
     {
@@ -58,8 +65,6 @@ _NAIVE_EPOCH = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
 _DAY_US = 86_400_000_000
 _MINUTE_US = 60_000_000
-_MARGIN = timedelta(days=2)
-"""Wider than any UTC offset or DST gap: the wall times that can land in the window."""
 _Kind = TypeVar("_Kind", bound=BaseSchedule)
 
 
@@ -72,24 +77,6 @@ class _Window:
     @property
     def bounds_us(self) -> tuple[int, int]:
         return (self.start - _EPOCH) // _US, (self.end - _EPOCH) // _US
-
-
-def _utc(value: datetime, name: str) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
-    return value.astimezone(UTC)
-
-
-def _shifted(value: datetime, delta: timedelta) -> datetime:
-    """``value + delta``, clamped to the datetime range."""
-    try:
-        return value + delta
-    except OverflowError:
-        return (
-            datetime.max.replace(tzinfo=value.tzinfo)
-            if delta > timedelta(0)
-            else datetime.min.replace(tzinfo=value.tzinfo)
-        )
 
 
 def expand_schedules(
@@ -136,29 +123,83 @@ def expand_distinct(texts: list[str], start: datetime, end: datetime, max_per_sc
     """The dates of each distinct schedule JSON text, as :func:`expand_schedules` gives them.
 
     Returns ``_key`` (the text's position in ``texts``) and the columns of
-    ``OUTPUT_SCHEMA`` but ``id``, sorted by key and time.
+    ``OUTPUT_SCHEMA`` but ``id``, sorted by key and time. A schedule that cannot be
+    expanded raises its error (see :func:`expand_checked` to skip it instead).
+    """
+    expansion = expand_checked(texts, start, end, max_per_schedule)
+    for error in expansion.failed.values():
+        raise error
+    return expansion.dates
+
+
+class Expansion(NamedTuple):
+    """The dates of the schedules that could be expanded, and why the others could not."""
+
+    dates: pl.DataFrame
+    """As :func:`expand_distinct` returns them."""
+    failed: dict[int, ValueError]
+    """Key (position in ``texts``) -> the error: invalid schedule JSON or model (a
+    pydantic ``ValidationError``), or a rule that needs more candidates than the limit
+    (``deploykit.calendar.BudgetExceeded``). Each message names the schedule."""
+
+
+def expand_checked(texts: list[str], start: datetime, end: datetime, max_per_schedule: int) -> Expansion:
+    """:func:`expand_distinct`, isolating each schedule: one that cannot be expanded is
+    left out of the dates and reported in ``failed``, the others are expanded.
+
+    Fleet operations use it to skip a broken deployment and name it, instead of failing
+    (or hanging) for every deployment. Bad arguments (a naive or out-of-range window,
+    a negative ``max_per_schedule``) still raise ``ValueError``.
+
+    Examples
+    --------
+    >>> from datetime import datetime, timezone
+    >>> texts = ['{"cron": "0 9 * * *"}', '{"cron": "0 9 30 2 *"}']
+    >>> out = expand_checked(texts, datetime(2023, 1, 1, tzinfo=timezone.utc),
+    ...                      datetime(2023, 1, 2, 12, tzinfo=timezone.utc), 10)
+    >>> out.dates.get_column("_key").to_list(), list(out.failed)
+    ([0, 0], [1])
     """
     if max_per_schedule < 0:
         raise ValueError(f"max_per_schedule must be >= 0, got {max_per_schedule}")
-    window = _Window(_utc(start, "start"), _utc(end, "end"), min(max_per_schedule, MAX_DATES))
+    window = _Window(
+        check_year(require_aware(start, "start"), "start").astimezone(UTC),
+        check_year(require_aware(end, "end"), "end").astimezone(UTC),
+        min(max_per_schedule, MAX_DATES),
+    )
     if window.n == 0 or window.end < window.start or not texts:
-        return pl.DataFrame(schema=_DATES_SCHEMA)
-    schedules = [cached_schedule(text) for text in texts]
+        return Expansion(pl.DataFrame(schema=_DATES_SCHEMA), {})
+    failed: dict[int, ValueError] = {}
+    schedules: list[BaseSchedule | None] = []
+    for key, text in enumerate(texts):
+        try:
+            schedules.append(cached_schedule(text))
+        except ValueError as exc:  # pydantic's ValidationError included
+            failed[key] = exc
+            schedules.append(None)
     zones = ZoneTable(
-        [s.zone_name for s in schedules], _shifted(window.start, -_MARGIN), _shifted(window.end, _MARGIN)
+        [s.zone_name for s in schedules if s is not None],
+        shifted(window.start, -LOOKBACK),
+        shifted(window.end, LOOKBACK),
     )
     crons, rules = _cron_like(_of_kind(schedules, CronSchedule), _of_kind(schedules, RRuleSchedule), window)
+    rule_walls = []
+    for key, schedule in rules:
+        try:
+            rule_walls.extend((key, schedule.zone_name, wall) for wall in _rrule_walls(schedule, window))
+        except BudgetExceeded as exc:
+            failed[key] = exc
     cron = _CronExpansion(crons, window, zones)
     first_pass, cut_short, intervals, rrules = pl.collect_all(
         [
             cron.dates(factor=1),
             cron.cut_short(factor=1),
             _expand_interval(_of_kind(schedules, IntervalSchedule), window, zones),
-            _expand_rrule(rules, window, zones),
+            _expand_rrule(rule_walls, window, zones),
         ],
         engine=POLARS_ENGINE,
     )
-    return pl.concat([cron.complete(first_pass, cut_short), intervals, rrules])
+    return Expansion(pl.concat([cron.complete(first_pass, cut_short), intervals, rrules]), failed)
 
 
 def with_ids(frame: pl.DataFrame, texts: list[str], dates: pl.LazyFrame) -> pl.LazyFrame:
@@ -225,8 +266,8 @@ def _mask(values: tuple[int, ...]) -> int:
 
 def _calendar(window: _Window) -> pl.DataFrame:
     """Every local calendar day that may hold a wall time of the window, with bit flags."""
-    first = _shifted(window.start, -_MARGIN).date()
-    return _days_from(first, (_shifted(window.end, _MARGIN).date() - first).days + 1)
+    first = shifted(window.start, -LOOKBACK).date()
+    return _days_from(first, (shifted(window.end, LOOKBACK).date() - first).days + 1)
 
 
 @lru_cache(maxsize=64)
@@ -260,7 +301,7 @@ def _cron_like(
 ) -> tuple[list[_CronLike], list[tuple[int, RRuleSchedule]]]:
     """Crons, plus the rules that fire like crons over the whole window; and the other rules."""
     like = [_CronLike(key, s.zone_name, s.fields, s.fields.uses_or(s.day_or), True) for key, s in crons]
-    first_day = datetime.combine(_shifted(window.start, -_MARGIN).date(), time())
+    first_day = datetime.combine(shifted(window.start, -LOOKBACK).date(), time())
     others = []
     for key, s in rules:
         as_cron = rule_cron_fields(s.rrule)
@@ -426,8 +467,8 @@ def _step_zones(rows: list[dict[str, Any]], window_zones: ZoneTable) -> ZoneTabl
     ]
     if not walls:
         return window_zones
-    first = _shifted(_EPOCH, min(walls) * _US - _MARGIN)
-    last = _shifted(_EPOCH, max(walls) * _US + _MARGIN)
+    first = shifted(_EPOCH, min(walls) * _US - LOOKBACK)
+    last = shifted(_EPOCH, max(walls) * _US + LOOKBACK)
     return ZoneTable([row["timezone"] for row in rows], first, last)
 
 
@@ -476,24 +517,23 @@ def _rrule_walls(schedule: RRuleSchedule, window: _Window) -> list[int]:
     wall 2 days later lands after all of them).
     """
     zone = ZoneInfo(schedule.zone_name)
-    first = _shifted(window.start, -_MARGIN).astimezone(zone).replace(tzinfo=None)
-    sure = _shifted(window.start, _MARGIN).astimezone(zone).replace(tzinfo=None)
-    last = _shifted(window.end, _MARGIN).astimezone(zone).replace(tzinfo=None)
+    first = shifted(window.start, -LOOKBACK).astimezone(zone).replace(tzinfo=None)
+    sure = shifted(window.start, LOOKBACK).astimezone(zone).replace(tzinfo=None)
+    last = shifted(window.end, LOOKBACK).astimezone(zone).replace(tzinfo=None)
     walls: list[int] = []
     count = 0
-    for wall in rule_walls_after(schedule.rrule, first):
+    for wall in rule_walls_after(schedule.rrule, first, last):
         if wall > last:
             break
         walls.append((wall - _NAIVE_EPOCH) // _US)
         if wall >= sure and not is_gap(wall, zone):
             count += 1
             if count == window.n:
-                last = min(last, _shifted(wall, _MARGIN))
+                last = min(last, shifted(wall, LOOKBACK))
     return walls
 
 
-def _expand_rrule(items: list[tuple[int, RRuleSchedule]], window: _Window, zones: ZoneTable) -> pl.LazyFrame:
-    """RRule dates: each distinct rule's wall times from dateutil, read in its zone (gaps shift)."""
-    rows = [(key, s.zone_name, wall) for key, s in items for wall in _rrule_walls(s, window)]
+def _expand_rrule(rows: list[tuple[int, str, int]], window: _Window, zones: ZoneTable) -> pl.LazyFrame:
+    """RRule dates from ``(key, zone, wall)`` rows of :func:`_rrule_walls`, read in the zone (gaps shift)."""
     walls = pl.LazyFrame(rows, schema=_CANDIDATES_SCHEMA, orient="row")
     return _dates(zones.wall_to_instant(walls, gap="shift"), window, zones)

@@ -15,6 +15,12 @@ Common rules: ``start`` defaults to now; ``n`` defaults to 1, or to ``MAX_DATES`
 (1000) when ``end`` is given, and is capped at ``MAX_DATES``; ``start`` and ``end`` are
 inclusive; a naive ``start``/``end`` is read in the schedule's time zone.
 
+Bounds (``deploykit.calendar``'s limits, issue 15): anchors, DTSTARTs and ``start``/``end``
+lie in the years 1900..2200 and no date after 2200 is produced; intervals (and an
+rrule's FREQ x INTERVAL) are at most 100 years; a rule that never fires, or that needs
+too many candidates, is refused when the model is built. The time logic itself lives in
+``deploykit.calendar``; these models validate and call it.
+
 Daylight saving time (deliberately unlike Prefect 2.10):
 
 - interval: the whole-day part of the interval is added in local calendar days, keeping
@@ -44,21 +50,12 @@ Examples
 
 from __future__ import annotations
 
-import calendar
 import json
-import math
-import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import cache, lru_cache
-from typing import Annotated, Any, ClassVar, Literal, NamedTuple
-from zoneinfo import ZoneInfo, available_timezones
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Annotated, Any, ClassVar
 
-from cron_descriptor import get_description
-from croniter import croniter
-from croniter.croniter import CroniterError
-from dateutil.rrule import DAILY, HOURLY, MINUTELY, MONTHLY, SECONDLY, WEEKLY, rrule, rruleset, rrulestr
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -72,322 +69,51 @@ from pydantic import (
     model_validator,
 )
 
+from deploykit.calendar import (
+    LOOKBACK,
+    MAX_DATES,
+    MAX_INTERVAL,
+    MAX_RRULE_LENGTH,
+    CronFields,
+    Occurrence,
+    check_rule,
+    check_year,
+    cron_candidates,
+    describe_cron,
+    describe_interval,
+    describe_rrule,
+    earliest_occurrences,
+    iana_name,
+    interval_candidates,
+    known_zone,
+    parse_cron,
+    rule_candidates,
+    zone,
+)
+
 __all__ = [
     "MAX_DATES",
     "MAX_RRULE_LENGTH",
-    "RRULE_DEFAULT_START",
     "BaseSchedule",
-    "CronFields",
     "CronSchedule",
     "IntervalSchedule",
-    "Occurrence",
     "RRuleSchedule",
     "Schedule",
-    "parse_cron",
+    "cached_schedule",
     "parse_schedule",
-    "wall_to_instant",
 ]
-
-MAX_DATES = 1000
-"""At most this many dates are produced per call, however large ``n`` is."""
-
-MAX_RRULE_LENGTH = 6500
-"""Longest accepted rrule string, in characters."""
-
-RRULE_DEFAULT_START = datetime(2020, 1, 1)
-"""Wall-clock start of a rule without ``DTSTART`` (Prefect 2.10's default anchor)."""
-
-_LOOKBACK = timedelta(days=2)
-"""Wider than any UTC offset or DST gap: wall times this far before ``start`` may still
-map to instants at or after it, and candidates arrive at most this much out of order."""
-
-_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
-
-
-# --------------------------------------------------------------------------- time zones
-
-
-@lru_cache(maxsize=1)
-def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones()) - _NOT_ZONES
-
-
-@cache
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def _check_zone(name: str | None) -> str | None:
-    if name is not None and name not in _zone_names():
-        raise ValueError(f"unknown timezone {name!r}: expected an IANA name like 'Europe/Berlin'")
-    return name
-
-
-def _offsets(wall: datetime, zone: ZoneInfo) -> tuple[timedelta, timedelta]:
-    """UTC offsets of a naive wall time read with fold=0 and fold=1."""
-    first = wall.replace(tzinfo=zone, fold=0).utcoffset()
-    second = wall.replace(tzinfo=zone, fold=1).utcoffset()
-    assert first is not None and second is not None
-    return first, second
-
-
-def is_gap(wall: datetime, zone: ZoneInfo) -> bool:
-    """Whether the naive wall time falls in a DST gap of ``zone`` (it never shows on the clock)."""
-    first, second = _offsets(wall, zone)
-    return second > first
-
-
-def _is_ambiguous(wall: datetime, zone: ZoneInfo) -> bool:
-    first, second = _offsets(wall, zone)
-    return second < first
-
-
-def _gap_end(wall: datetime, zone: ZoneInfo) -> datetime:
-    """The first instant after the DST gap that contains the nonexistent ``wall``."""
-    low = math.floor(wall.replace(tzinfo=zone, fold=1).timestamp())
-    high = math.ceil(wall.replace(tzinfo=zone, fold=0).timestamp())
-    after = datetime.fromtimestamp(high, zone).utcoffset()
-    while high - low > 1:
-        middle = (low + high) // 2
-        if datetime.fromtimestamp(middle, zone).utcoffset() == after:
-            high = middle
-        else:
-            low = middle
-    return datetime.fromtimestamp(high, UTC)
-
-
-def wall_to_instant(wall: datetime, timezone: str, *, gap: Literal["shift", "end"]) -> datetime:
-    """Read a naive wall-clock time in ``timezone``; return the instant, aware in UTC.
-
-    An ambiguous wall time means its first occurrence. A wall time inside a DST gap
-    either moves forward by the length of the gap (``gap="shift"``, used by intervals,
-    rrules and naive bounds) or becomes the first instant after the gap (``gap="end"``,
-    used by cron).
-
-    Examples
-    --------
-    >>> from datetime import datetime
-    >>> wall_to_instant(datetime(2023, 3, 12, 2, 30), "America/New_York", gap="shift")
-    datetime.datetime(2023, 3, 12, 7, 30, tzinfo=datetime.timezone.utc)
-    >>> wall_to_instant(datetime(2023, 3, 12, 2, 30), "America/New_York", gap="end")
-    datetime.datetime(2023, 3, 12, 7, 0, tzinfo=datetime.timezone.utc)
-    >>> wall_to_instant(datetime(2023, 11, 5, 1, 30), "America/New_York", gap="end")
-    datetime.datetime(2023, 11, 5, 5, 30, tzinfo=datetime.timezone.utc)
-    """
-    zone = _zone(timezone)
-    if gap == "end" and is_gap(wall, zone):
-        return _gap_end(wall, zone)
-    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-
-
-def _wall(instant: datetime, zone: ZoneInfo) -> datetime:
-    """The naive wall-clock time of an instant (fold reset: it names the time, not the pass)."""
-    return instant.astimezone(zone).replace(tzinfo=None, fold=0)
-
-
-def _aware(value: datetime, zone: ZoneInfo) -> datetime:
-    """An aware UTC datetime; a naive one is read in ``zone`` (gap: shift forward)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return value.astimezone(UTC)
-
-
-def _iana_name(zone: tzinfo | None) -> str:
-    name = getattr(zone, "key", None) or getattr(zone, "zone", None)
-    return name if name in _zone_names() else "UTC"
-
-
-# --------------------------------------------------------------------------- cron parsing
-
-_ALIASES = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
-_MONTH_WORDS = (
-    *("January", "February", "March", "April", "May", "June"),
-    *("July", "August", "September", "October", "November", "December"),
-)
-_WEEKDAY_WORDS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-_RANDOM_OR_HASHED = re.compile(r"(^|[\s,/-])[rh](\(|\b)", re.IGNORECASE)
-_SINGLE_VALUE_RANGE = re.compile(r"\b(\w+)-\1\b")
-_FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
-"""minute, hour, day-of-month, month, day-of-week (0 = Sunday): croniter's ``*`` expands to these."""
-
-
-@dataclass(frozen=True)
-class CronFields:
-    """The values a five-field cron expression allows, field by field (sorted tuples).
-
-    ``weekdays`` counts from 0 = Sunday to 6 = Saturday.
-    """
-
-    minutes: tuple[int, ...]
-    hours: tuple[int, ...]
-    days: tuple[int, ...]
-    months: tuple[int, ...]
-    weekdays: tuple[int, ...]
-
-    def uses_or(self, day_or: bool) -> bool:
-        """Whether day-of-month and day-of-week are OR-ed (both restricted and ``day_or``).
-
-        Examples
-        --------
-        >>> parse_cron("0 0 1 * mon").uses_or(True), parse_cron("0 0 1 * *").uses_or(True)
-        (True, False)
-        >>> parse_cron("0 0 1 * mon").uses_or(False)
-        False
-        """
-        return day_or and len(self.days) < 31 and len(self.weekdays) < 7
-
-    def matches_day(self, day: date, day_or: bool) -> bool:
-        """Whether the cron fires on some time of the calendar day ``day``.
-
-        Examples
-        --------
-        >>> from datetime import date
-        >>> fields = parse_cron("0 0 13 * fri")
-        >>> fields.matches_day(date(2023, 1, 6), True), fields.matches_day(date(2023, 1, 6), False)
-        (True, False)
-        >>> fields.matches_day(date(2023, 10, 13), False)
-        True
-        """
-        if day.month not in self.months:
-            return False
-        by_date = day.day in self.days
-        by_weekday = day.isoweekday() % 7 in self.weekdays
-        return by_date or by_weekday if self.uses_or(day_or) else by_date and by_weekday
-
-    def can_fire(self, day_or: bool) -> bool:
-        """Whether some calendar day matches (e.g. ``0 0 30 2 *`` never does).
-
-        Examples
-        --------
-        >>> parse_cron("0 0 30 2 *").can_fire(True), parse_cron("0 0 30 2 mon").can_fire(True)
-        (False, True)
-        """
-        if self.uses_or(day_or):
-            return True
-        return any(day <= calendar.monthrange(2000, month)[1] for month in self.months for day in self.days)
-
-
-@lru_cache(maxsize=4096)
-def parse_cron(expression: str) -> CronFields:
-    """Parse a five-field cron expression (or an ``@`` alias) into allowed values.
-
-    Syntax (croniter's, case-insensitive): ``*``, numbers, ``jan``-``dec`` and
-    ``sun``-``sat`` names, ranges ``a-b`` (wrapping when ``a > b``, e.g. ``fri-mon``),
-    steps ``*/s``, ``a-b/s`` and ``a/s`` (``a`` up to the field's maximum), comma lists;
-    day-of-week 7 is Sunday. Random/hashed values (``R``, ``H``) and ``L``, ``W``,
-    ``#``, ``?`` are rejected, as is any field count other than five.
-
-    Raises ``ValueError`` naming the expression and the problem.
-
-    Examples
-    --------
-    >>> parse_cron("*/20 9-10 * jan,jul mon-fri")
-    CronFields(minutes=(0, 20, 40), hours=(9, 10), days=(1, ..., 31), months=(1, 7),
-               weekdays=(1, 2, 3, 4, 5))
-    >>> parse_cron("@weekly").weekdays
-    (0,)
-    >>> parse_cron("0 0 * * H")
-    Traceback (most recent call last):
-    ...
-    ValueError: invalid cron expression '0 0 * * H': random and hashed values (R, H) are ...
-    """
-    text = _ALIASES.get(expression.strip().lower(), expression.strip().lower())
-    try:
-        if len(text.split()) != len(_FIELD_RANGES):
-            raise ValueError(
-                f"expected 5 fields (minute hour day-of-month month day-of-week), got {len(text.split())}"
-            )
-        if _RANDOM_OR_HASHED.search(text):
-            raise ValueError("random and hashed values (R, H) are not supported")
-        try:
-            # croniter reads a one-value range "5-5" as the whole cycle: pass it as "5"
-            expanded, nth_weekday = croniter.expand(_SINGLE_VALUE_RANGE.sub(r"\1", text))
-        except CroniterError as exc:
-            raise ValueError(str(exc)) from None
-        if nth_weekday:
-            raise ValueError("nth-weekday values (#) are not supported")
-        return CronFields(*(_field_values(f, r) for f, r in zip(expanded, _FIELD_RANGES, strict=True)))
-    except ValueError as exc:
-        raise ValueError(f"invalid cron expression {expression!r}: {exc}") from None
-
-
-def _field_values(field: list[int | str], bounds: tuple[int, int]) -> tuple[int, ...]:
-    """croniter's expansion of one field as sorted ints (``*`` = every value; 7 = Sunday)."""
-    low, high = bounds
-    if field == ["*"]:
-        return tuple(range(low, high + 1))
-    if not all(isinstance(value, int) for value in field):
-        raise ValueError(f"{', '.join(map(str, field))}: only numbers, names, ranges, steps and lists")
-    return tuple(sorted({value % 7 if high == 6 else value for value in field}))  # type: ignore[operator]
-
-
-# --------------------------------------------------------------------------- shared machinery
-
-
-class Occurrence(NamedTuple):
-    """One date of a schedule, and whether DST moved it or made its wall time ambiguous."""
-
-    when: datetime
-    dst_adjusted: bool
-
-
-def _count(n: int | None, end: datetime | None) -> int:
-    if n is None:
-        return MAX_DATES if end is not None else 1
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    return min(n, MAX_DATES)
-
-
-def _bound(end: datetime | None, nth: datetime | None) -> datetime | None:
-    bounds = [b for b in (end, nth) if b is not None]
-    return min(bounds) if bounds else None
-
-
-def _collect(
-    candidates: Iterator[tuple[datetime, bool]],
-    start: datetime,
-    end: datetime | None,
-    n: int,
-    slack: timedelta,
-) -> list[tuple[datetime, bool]]:
-    """The ``n`` earliest distinct candidates in ``[start, end]``.
-
-    ``candidates`` are UTC instants, each at least ``previous - slack``; the flags of
-    candidates on one instant are AND-ed.
-    """
-    found: dict[datetime, bool] = {}
-    nth: datetime | None = None
-    while True:
-        try:
-            when, flag = next(candidates)
-        except (StopIteration, OverflowError):
-            break
-        limit = _bound(end, nth)
-        if limit is not None and when - slack > limit:
-            break
-        if when >= start and (end is None or when <= end):
-            found[when] = found.get(when, True) and flag
-            if nth is None and len(found) == n:
-                nth = max(found)
-    return sorted(found.items())[:n]
 
 
 # --------------------------------------------------------------------------- models
 
 
 class BaseSchedule(BaseModel):
-    """Common behaviour of the three schedule models."""
+    """Common behaviour of the three schedule models.
 
-    model_config = ConfigDict(extra="forbid")
+    Frozen: :func:`cached_schedule` shares one instance between callers.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: ClassVar[str]
 
@@ -414,14 +140,9 @@ class BaseSchedule(BaseModel):
         >>> [(o.when.isoformat(), o.dst_adjusted) for o in s.occurrences(2, datetime(2023, 3, 11))]
         [('2023-03-11T02:30:00-05:00', False), ('2023-03-12T03:00:00-04:00', True)]
         """
-        zone = _zone(self.zone_name)
-        lower = datetime.now(UTC) if start is None else _aware(start, zone)
-        upper = None if end is None else _aware(end, zone)
-        count = _count(n, end)
-        if count == 0 or (upper is not None and upper < lower):
-            return []
-        runs = _collect(self._candidates(lower, zone), lower, upper, count, self._slack())
-        return [Occurrence(when.astimezone(zone), flag) for when, flag in runs]
+        return earliest_occurrences(
+            self._candidates, zone(self.zone_name), n, start, end, slack=self._slack()
+        )
 
     def get_dates(
         self, n: int | None = None, start: datetime | None = None, end: datetime | None = None
@@ -453,38 +174,19 @@ class BaseSchedule(BaseModel):
         """
         raise NotImplementedError
 
-    def _candidates(self, start: datetime, zone: ZoneInfo) -> Iterator[tuple[datetime, bool]]:
+    def _candidates(self, start: datetime) -> Iterator[tuple[datetime, bool]]:
+        """Instants (UTC) with DST flags from a little before ``start``, each at least
+        ``previous - self._slack()``."""
         raise NotImplementedError
 
     def _slack(self) -> timedelta:
         return timedelta(0)
 
 
-def _flagged(when: datetime, moved: bool, zone: ZoneInfo) -> tuple[datetime, bool]:
-    return when, moved or _is_ambiguous(_wall(when, zone), zone)
-
-
-_UNITS = (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60))
-
-
-def _listing(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def _humanize(interval: timedelta) -> str:
-    seconds = interval.total_seconds()
-    units = _UNITS[:1] if seconds % 604800 == 0 else _UNITS[1:]
-    parts = []
-    for unit, size in units:
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append((int(count), unit))
-    if seconds:
-        parts.append((round(seconds, 6), "second"))
-    if parts == [(1, parts[0][1])]:
-        return f"every {parts[0][1]}"
-    words = [f"{count:g} {unit}{'s' if count != 1 else ''}" for count, unit in parts]
-    return "every " + _listing(words)
+def _set_field(model: BaseModel, name: str, value: Any) -> None:
+    """Set a field of a frozen model while it is being validated (its resolved default)."""
+    object.__setattr__(model, name, value)
+    model.__pydantic_fields_set__.add(name)
 
 
 class IntervalSchedule(BaseSchedule):
@@ -514,20 +216,30 @@ class IntervalSchedule(BaseSchedule):
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError(f"interval must be positive, got {value.total_seconds()} seconds")
+        if value > MAX_INTERVAL:
+            raise ValueError(
+                f"interval of {value.days} days is longer than the limit of {MAX_INTERVAL.days} days"
+            )
         return value
+
+    @field_validator("anchor_date")
+    @classmethod
+    def _in_range(cls, value: datetime) -> datetime:
+        return check_year(value, "anchor_date")
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        return _check_zone(value)
+        return known_zone(value)
 
     @model_validator(mode="after")
     def _resolve_zone(self) -> IntervalSchedule:
         if self.anchor_date.tzinfo is None:
-            self.timezone = self.timezone or "UTC"
-            self.anchor_date = self.anchor_date.replace(tzinfo=_zone(self.timezone))
+            name = self.timezone or "UTC"
+            _set_field(self, "timezone", name)
+            _set_field(self, "anchor_date", self.anchor_date.replace(tzinfo=zone(name)))
         elif self.timezone is None:
-            self.timezone = _iana_name(self.anchor_date.tzinfo)
+            _set_field(self, "timezone", iana_name(self.anchor_date.tzinfo))
         return self
 
     @field_serializer("interval", when_used="json")
@@ -551,24 +263,10 @@ class IntervalSchedule(BaseSchedule):
         ...                  anchor_date=datetime(2023, 7, 1, 9, 30, 15)).describe()
         'every 1 day and 12 hours from 2023-07-01 09:30:15 UTC'
         """
-        anchor = self.anchor_date.astimezone(_zone(self.zone_name))
-        clock = "%H:%M:%S" if anchor.second or anchor.microsecond else "%H:%M"
-        return f"{_humanize(self.interval)} from {anchor.strftime(f'%Y-%m-%d {clock} %Z')}"
+        return describe_interval(self.interval, self.anchor_date, self.zone_name)
 
-    def _candidates(self, start: datetime, zone: ZoneInfo) -> Iterator[tuple[datetime, bool]]:
-        anchor = self.anchor_date.astimezone(UTC)
-        anchor_wall = _wall(self.anchor_date, zone)
-        days = self.interval.days
-        rest = self.interval - timedelta(days=days)
-        k = (start - anchor) // self.interval - 3
-        while True:
-            base, moved = anchor, False
-            if days and k:
-                nominal = anchor_wall + timedelta(days=k * days)
-                base = nominal.replace(tzinfo=zone).astimezone(UTC)
-                moved = is_gap(nominal, zone)
-            yield _flagged(base + k * rest, moved, zone)
-            k += 1
+    def _candidates(self, start: datetime) -> Iterator[tuple[datetime, bool]]:
+        return interval_candidates(self.anchor_date, self.interval, start, zone(self.zone_name))
 
 
 class CronSchedule(BaseSchedule):
@@ -598,7 +296,7 @@ class CronSchedule(BaseSchedule):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
-        return _check_zone(value)
+        return known_zone(value)
 
     @model_validator(mode="after")
     def _fires(self) -> CronSchedule:
@@ -627,207 +325,10 @@ class CronSchedule(BaseSchedule):
         >>> CronSchedule(cron="0 0 13 * fri", day_or=False).describe()
         'At 12:00 AM, on day 13 of the month, and on Friday (UTC)'
         """
-        expression = _ALIASES.get(self.cron.strip().lower(), self.cron)
-        try:
-            text = get_description(expression)
-        except Exception:  # cron-descriptor cannot word every valid expression
-            text = f"cron {self.cron}"
-        if not self.day_or:
-            text = text.replace(", or on ", ", and on ")
-        return f"{text} ({self.zone_name})"
+        return describe_cron(self.cron, self.day_or, self.zone_name)
 
-    def _candidates(self, start: datetime, zone: ZoneInfo) -> Iterator[tuple[datetime, bool]]:
-        fields = self.fields
-        times = [time(hour, minute) for hour in fields.hours for minute in fields.minutes]
-        first_day = (_wall(start, zone) - _LOOKBACK).date()
-        for day in _matching_days(fields, self.day_or, first_day):
-            for moment in times:
-                wall = datetime.combine(day, moment)
-                if is_gap(wall, zone):
-                    yield _gap_end(wall, zone), True
-                else:
-                    yield _flagged(wall.replace(tzinfo=zone).astimezone(UTC), False, zone)
-
-
-def _matching_days(fields: CronFields, day_or: bool, first: date) -> Iterator[date]:
-    for year in range(first.year, date.max.year + 1):
-        for month in fields.months:
-            if (year, month) < (first.year, first.month):
-                continue
-            for day_of_month in range(1, calendar.monthrange(year, month)[1] + 1):
-                day = date(year, month, day_of_month)
-                if day >= first and fields.matches_day(day, day_or):
-                    yield day
-
-
-def _no_zone(_name: str) -> None:
-    return None
-
-
-@lru_cache(maxsize=1024)
-def _rule_set(text: str) -> rruleset:
-    """The rule set with every date naive: wall-clock times in the schedule's zone."""
-    return rrulestr(text, forceset=True, ignoretz=True, tzids=_no_zone, dtstart=RRULE_DEFAULT_START)
-
-
-_FREQ_UNITS = {"MONTHLY": "month", "WEEKLY": "week", "DAILY": "day"}
-_DAY_NAMES = {word[:2].upper(): word for word in _WEEKDAY_WORDS}
-_PLAIN_RULE = re.compile(r"(RRULE:)?[A-Z]+=[A-Z0-9,]+(;[A-Z]+=[A-Z0-9,]+)*")
-_DESCRIBED_PARTS = {"FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "BYMONTH", "BYHOUR", "BYMINUTE"}
-_FREQ_STEPS = {
-    WEEKLY: timedelta(weeks=1),
-    DAILY: timedelta(days=1),
-    HOURLY: timedelta(hours=1),
-    MINUTELY: timedelta(minutes=1),
-    SECONDLY: timedelta(seconds=1),
-}
-
-
-def _fast_forward(rule: rrule, before: datetime) -> rrule:
-    """The same rule restarted a few whole periods before ``before``.
-
-    dateutil iterates from DTSTART, so a minutely rule from 2020 walks millions of dates
-    to reach today. Moving DTSTART by whole multiples of FREQ x INTERVAL keeps every
-    occurrence from ``before`` on (and the BY* defaults taken from DTSTART) unchanged,
-    for weekly or finer rules without COUNT. (dateutil has no public getters: the
-    attributes read here are private.)
-    """
-    step = _FREQ_STEPS.get(rule._freq)
-    if step is None or rule._count is not None:
-        return rule
-    period = step * rule._interval
-    periods = (before - rule._dtstart) // period - 2
-    return rule.replace(dtstart=rule._dtstart + periods * period) if periods > 0 else rule
-
-
-def rule_walls_after(text: str, first: datetime) -> Iterator[datetime]:
-    """The rule set's naive wall times from ``first`` on (inclusive), in order, until datetime's end.
-
-    Examples
-    --------
-    >>> from datetime import datetime
-    >>> from itertools import islice
-    >>> [w.isoformat() for w in islice(rule_walls_after("FREQ=DAILY;BYHOUR=9", datetime(2023, 1, 1)), 2)]
-    ['2023-01-01T09:00:00', '2023-01-02T09:00:00']
-    """
-    walls = _rule_set_from(text, first).xafter(first, inc=True)
-    while True:
-        try:
-            yield next(walls)
-        except (StopIteration, OverflowError):
-            return
-
-
-_CRON_LIKE_FREQS = frozenset({MONTHLY, WEEKLY, DAILY, HOURLY, MINUTELY})
-
-
-@lru_cache(maxsize=1024)
-def rule_cron_fields(text: str) -> tuple[CronFields, datetime] | None:
-    """The cron fields that fire exactly like the rule from its DTSTART on, and that DTSTART.
-
-    A rule qualifies when it is one RRULE (no EXRULE, RDATE, EXDATE) with FREQ from
-    MONTHLY to MINUTELY, INTERVAL 1, no COUNT or UNTIL, whole-minute times, and only
-    BYMONTH, positive BYMONTHDAY, plain BYDAY, BYHOUR and BYMINUTE parts: then every
-    part is a filter, AND-ed, like a cron with ``day_or=False``. Parts the rule leaves
-    out are filled from DTSTART by dateutil. Other rules give None. Weekdays count
-    from 0 = Sunday, as cron does.
-
-    Examples
-    --------
-    >>> fields, start = rule_cron_fields("FREQ=WEEKLY;BYDAY=MO,FR;BYHOUR=7")
-    >>> fields.weekdays, fields.hours, fields.minutes, fields.days == tuple(range(1, 32)), start
-    ((1, 5), (7,), (0,), True, datetime.datetime(2020, 1, 1, 0, 0))
-    >>> rule_cron_fields("FREQ=MONTHLY;BYDAY=1MO") is None
-    True
-    """
-    rules = _rule_set(text)
-    if len(rules._rrule) != 1 or rules._exrule or rules._rdate or rules._exdate:
-        return None
-    rule = rules._rrule[0]
-    if (
-        rule._freq not in _CRON_LIKE_FREQS
-        or rule._interval != 1
-        or rule._count is not None
-        or rule._until is not None
-        or any((rule._bysetpos, rule._byyearday, rule._byweekno, rule._byeaster))
-        or rule._bynmonthday
-        or rule._bynweekday
-        or set(rule._bysecond) != {0}
-    ):
-        return None
-
-    def values(chosen: Iterable[int] | None, bounds: tuple[int, int]) -> tuple[int, ...]:
-        return tuple(sorted(chosen)) if chosen else tuple(range(bounds[0], bounds[1] + 1))
-
-    minutes, hours, days, months, _ = _FIELD_RANGES
-    weekdays = None if rule._byweekday is None else [(day + 1) % 7 for day in rule._byweekday]
-    fields = CronFields(
-        minutes=values(rule._byminute, minutes),
-        hours=values(rule._byhour, hours),
-        days=values(rule._bymonthday, days),
-        months=values(rule._bymonth, months),
-        weekdays=values(weekdays, (0, 6)),
-    )
-    return fields, rule._dtstart
-
-
-def _rule_set_from(text: str, before: datetime) -> rruleset:
-    """The schedule's rule set, its rules fast-forwarded to just before ``before``."""
-    parsed = _rule_set(text)
-    fast = rruleset()
-    for rule in parsed._rrule:
-        fast.rrule(_fast_forward(rule, before))
-    for rule in parsed._exrule:
-        fast.exrule(_fast_forward(rule, before))
-    for day in parsed._rdate:
-        fast.rdate(day)
-    for day in parsed._exdate:
-        fast.exdate(day)
-    return fast
-
-
-_DAY_FILTERS = ("bymonth", "bymonthday", "byyearday", "byweekno", "byweekday", "bysetpos")
-
-
-def _probe(rules: rruleset) -> None:
-    """Raise the errors dateutil defers to iteration (e.g. BYHOUR unreachable by INTERVAL).
-
-    Each rule is tried once with its day filters dropped, so that it yields at once.
-    """
-    for rule in (*rules._rrule, *rules._exrule):
-        loose = rule.replace(count=1, until=None, **dict.fromkeys(_DAY_FILTERS))
-        next(iter(loose), None)
-
-
-def _describe_rule(text: str) -> str | None:
-    """Words for a single plain monthly, weekly or daily RRULE line; else None.
-
-    Parts the rule leaves out take their value from the default DTSTART, 2020-01-01
-    00:00, a Wednesday: the first of the month, on Wednesdays, at 00:00.
-    """
-    body = text.strip().upper()
-    if not _PLAIN_RULE.fullmatch(body):
-        return None
-    parts = dict(pair.split("=") for pair in body.removeprefix("RRULE:").split(";"))
-    unit = _FREQ_UNITS.get(parts.get("FREQ", ""))
-    days = parts.get("BYDAY", "WE" if unit == "week" else "").split(",")
-    if unit is None or not set(parts) <= _DESCRIBED_PARTS or not set(days) <= {"", *_DAY_NAMES}:
-        return None
-    if unit == "month" and "BYDAY" not in parts:
-        parts.setdefault("BYMONTHDAY", "1")
-    every = int(parts.get("INTERVAL", "1"))
-    words = [f"Every {unit}" if every == 1 else f"Every {every} {unit}s"]
-    if "BYMONTH" in parts:
-        months = [_MONTH_WORDS[int(m) - 1] for m in parts["BYMONTH"].split(",")]
-        words.append("in " + _listing(months))
-    if "BYMONTHDAY" in parts:
-        words.append(f"on day {_listing(parts['BYMONTHDAY'].split(','))}")
-    if days != [""]:
-        words.append("on " + _listing([_DAY_NAMES[d] for d in days]))
-    hours = [int(h) for h in parts.get("BYHOUR", "0").split(",")]
-    minutes = [int(m) for m in parts.get("BYMINUTE", "0").split(",")]
-    words.append("at " + _listing([f"{h:02d}:{m:02d}" for h in hours for m in minutes]))
-    return " ".join(words)
+    def _candidates(self, start: datetime) -> Iterator[tuple[datetime, bool]]:
+        return cron_candidates(self.fields, self.day_or, start, zone(self.zone_name))
 
 
 class RRuleSchedule(BaseSchedule):
@@ -853,20 +354,13 @@ class RRuleSchedule(BaseSchedule):
     @field_validator("rrule")
     @classmethod
     def _valid_rule(cls, value: str) -> str:
-        if len(value) > MAX_RRULE_LENGTH:
-            raise ValueError(
-                f"rrule is {len(value)} characters long, more than {MAX_RRULE_LENGTH}: {value[:40]!r}..."
-            )
-        try:
-            _probe(_rule_set(value))
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise ValueError(f"invalid rrule {value!r}: {exc}") from None
+        check_rule(value)
         return value
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str:
-        return _check_zone(value) or "UTC"
+        return known_zone(value) or "UTC"
 
     def describe(self) -> str:
         """Words for simple rules, else the rule text; plus the time zone.
@@ -879,17 +373,13 @@ class RRuleSchedule(BaseSchedule):
         >>> RRuleSchedule(rrule="DTSTART:20230101T090000\\nRRULE:FREQ=HOURLY;COUNT=3").describe()
         'RRULE DTSTART:20230101T090000 RRULE:FREQ=HOURLY;COUNT=3 (UTC)'
         """
-        text = _describe_rule(self.rrule) or "RRULE " + " ".join(self.rrule.split())
-        return f"{text} ({self.zone_name})"
+        return describe_rrule(self.rrule, self.zone_name)
 
     def _slack(self) -> timedelta:
-        return _LOOKBACK
+        return LOOKBACK
 
-    def _candidates(self, start: datetime, zone: ZoneInfo) -> Iterator[tuple[datetime, bool]]:
-        first = _wall(start, zone) - _LOOKBACK
-        for wall in rule_walls_after(self.rrule, first):
-            when = wall.replace(tzinfo=zone).astimezone(UTC)
-            yield _flagged(when, is_gap(wall, zone), zone)
+    def _candidates(self, start: datetime) -> Iterator[tuple[datetime, bool]]:
+        return rule_candidates(self.rrule, start, zone(self.zone_name))
 
 
 # --------------------------------------------------------------------------- the union

@@ -1,4 +1,4 @@
-"""Time zone arithmetic for many rows at once, as joins against a table of UTC offset changes.
+"""Time-zone arithmetic for many rows at once, as joins against a table of UTC offset changes.
 
 Polars converts time zones one constant zone per expression, so a fleet spread over
 many zones would need one pass per zone. Instead, each zone's offset changes in the

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from deploykit.schemas.schedules import MAX_DATES
+from deploykit.calendar import HORIZON, MAX_DATES, check_year, require_aware
 from deploykit.store import Store
 
 MAX_RUNS_LIMIT = MAX_DATES
@@ -55,10 +55,14 @@ def plan_window(
     min_runs: int | None,
     max_runs: int | None,
 ) -> RunWindow:
-    """Fill defaults from ``session.schedule_settings`` and reject impossible windows."""
+    """Fill defaults from ``session.schedule_settings`` and reject impossible windows.
+
+    Given bounds must be aware and in ``MIN_YEAR``..``MAX_YEAR``; the default end stops
+    at the end of ``MAX_YEAR``.
+    """
     settings = session.schedule_settings
-    start = require_aware(start_time, "start_time") if start_time is not None else datetime.now(UTC)
-    end = require_aware(end_time, "end_time") if end_time is not None else start + settings.max_time
+    start = _bound(start_time, "start_time") if start_time is not None else datetime.now(UTC)
+    end = _bound(end_time, "end_time") if end_time is not None else min(start + settings.max_time, _HORIZON)
     if end < start:
         raise ValueError(f"end_time {end.isoformat()} is before start_time {start.isoformat()}")
     min_time = settings.min_time if min_time is None else min_time
@@ -69,13 +73,12 @@ def plan_window(
     return RunWindow(start, end, min_time, min_runs, max_runs)
 
 
-def require_aware(value: datetime, name: str) -> datetime:
-    """``value`` itself, or a clear error when it is not a timezone-aware datetime."""
-    if not isinstance(value, datetime):
-        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} {value.isoformat()} is naive; give a timezone-aware datetime")
-    return value
+_HORIZON = HORIZON.replace(tzinfo=UTC)
+
+
+def _bound(value: datetime, name: str) -> datetime:
+    """An aware datetime in the supported years, else an error naming the argument."""
+    return check_year(require_aware(value, name), name)
 
 
 def _count(value: int, name: str) -> int:
