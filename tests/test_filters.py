@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import deploykit as dk
-from deploykit.filters import SqlCompiler
+from deploykit.predicates import SqlCompiler
 
 TAGS = ["prod", "dev", "etl", "ml", "Ünï"]
 NAMES = ["alpha", "Beta-1", "gamma_x", "ALPHA two", "delta", None]

@@ -14,10 +14,11 @@ import polars as pl
 import sqlglot
 
 from deploykit._engine import POLARS_ENGINE
-from deploykit.filters import DeploymentFilter, FlowFilter, SqlCompiler, WorkPoolFilter, WorkQueueFilter
+from deploykit.filters import DeploymentFilter, FlowFilter, WorkPoolFilter, WorkQueueFilter
 from deploykit.models._deployment_query import SCHEDULE_TYPE_SQL, filtered
 from deploykit.models._scheduled_runs import insert_fleet_runs, iso_text
 from deploykit.models._window import RunWindow, plan_window, require_aware
+from deploykit.predicates import SqlCompiler
 from deploykit.scheduling import expand_schedules
 from deploykit.scheduling._expand import expand_distinct
 from deploykit.schemas.schedules import MAX_DATES

@@ -1,7 +1,7 @@
 """Filter models for reads and counts, by their Prefect 2.10 names.
 
 Each criterion knows which column it tests and turns itself into a predicate tree
-(:mod:`deploykit.schemas._predicates`). ``deploykit.filters`` compiles that tree to
+(:mod:`deploykit.predicates`), whose compilers turn that tree into
 DuckDB SQL for the store and to a Polars expression (``.as_expr()``) for any
 DataFrame with the documented columns.
 
@@ -22,8 +22,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime
 
-from deploykit.schemas._base import DeploykitModel
-from deploykit.schemas._predicates import (
+from deploykit.predicates import (
     TRUE,
     BoolOp,
     Column,
@@ -38,6 +37,7 @@ from deploykit.schemas._predicates import (
     Predicate,
     StartsWithAny,
 )
+from deploykit.schemas._base import DeploykitModel
 from deploykit.schemas.states import StateType
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ class PrefectFilterBaseModel(DeploykitModel):
         >>> df.filter(DeploymentFilter(is_schedule_active={"eq_": False}).as_expr())["id"][0]
         'b'
         """
-        from deploykit.filters import to_polars
+        from deploykit.predicates import to_polars
 
         return to_polars(self.as_predicate())
 

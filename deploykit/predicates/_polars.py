@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from deploykit.schemas._predicates import (
+from deploykit.predicates import (
     BoolOp,
     Compare,
     ContainsText,

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from sqlglot import exp
 
-from deploykit.schemas._predicates import (
+from deploykit.predicates import (
     BoolOp,
     Column,
     Compare,

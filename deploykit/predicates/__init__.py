@@ -1,16 +1,23 @@
-"""A tiny predicate tree: what filter models mean, independent of any engine.
+"""Predicates: what a filter means, as a small tree that no engine owns.
 
-Filter models (``deploykit.schemas.filters``) build these nodes; ``deploykit.filters``
-compiles one tree both to DuckDB SQL (sqlglot) and to a Polars expression, so the
-two can never disagree about a filter's meaning.
+The filter models (:mod:`deploykit.schemas.filters`) build these nodes. Two compilers
+sit beside them and below everything else: :class:`SqlCompiler` (sqlglot conditions
+for DuckDB, every value a bound parameter) and :func:`to_polars` (a Polars expression
+for any DataFrame with the same columns). One tree, two compilers: the engines cannot
+disagree about a filter's meaning. This package imports nothing else of deploykit, and
+the compilers (with sqlglot and Polars) load only when first used.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
+
+if TYPE_CHECKING:
+    from deploykit.predicates._polars import to_polars
+    from deploykit.predicates._sql import SqlCompiler
 
 ColumnKind = Literal["uuid", "str", "list", "bool", "timestamp"]
 Scalar = str | UUID | bool | datetime
@@ -100,3 +107,36 @@ class BoolOp:
 Predicate = IsIn | ContainsText | StartsWithAny | HasAll | IsEmpty | IsNull | Compare | HasSubflow | BoolOp
 
 TRUE = BoolOp("and", ())
+
+
+def __getattr__(name: str) -> Any:
+    """Load a compiler (and its engine library) on first use."""
+    if name == "SqlCompiler":
+        from deploykit.predicates._sql import SqlCompiler
+
+        return SqlCompiler
+    if name == "to_polars":
+        from deploykit.predicates._polars import to_polars
+
+        return to_polars
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "TRUE",
+    "BoolOp",
+    "Column",
+    "ColumnKind",
+    "Compare",
+    "ContainsText",
+    "HasAll",
+    "HasSubflow",
+    "IsEmpty",
+    "IsIn",
+    "IsNull",
+    "Predicate",
+    "Scalar",
+    "SqlCompiler",
+    "StartsWithAny",
+    "to_polars",
+]
