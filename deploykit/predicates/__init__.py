@@ -6,6 +6,16 @@ for DuckDB, every value a bound parameter) and :func:`to_polars` (a Polars expre
 for any DataFrame with the same columns). One tree, two compilers: the engines cannot
 disagree about a filter's meaning. This package imports nothing else of deploykit, and
 the compilers (with sqlglot and Polars) load only when first used.
+
+Case-insensitive matching (:class:`Like`) follows one rule on both engines: both the
+text and the pattern are lowercased with Unicode's *simple* lowercase mapping, one code
+point to one code point, with no context and no locale (``UnicodeData.txt``, as of
+Unicode 16), and are then compared exactly. So ``"İstanbul"`` folds to ``"istanbul"``,
+``"ΣΊΣΥΦΟΣ"`` to ``"σίσυφοσ"`` (every capital sigma becomes ``σ``; a written final
+``ς`` stays ``ς``), ``"STRAẞE"`` to ``"straße"``, while ``ß`` never matches ``"ss"``.
+Neither engine's default is that rule (DuckDB's ``lower()`` has an older Unicode table,
+Polars' ``to_lowercase`` maps ``İ`` to two code points and writes word-final sigmas as
+``ς``); each compiler adjusts its engine, and a test checks every code point.
 """
 
 from __future__ import annotations
@@ -19,8 +29,8 @@ if TYPE_CHECKING:
     from deploykit.predicates._polars import to_polars
     from deploykit.predicates._sql import SqlCompiler
 
-ColumnKind = Literal["uuid", "str", "list", "bool", "timestamp"]
-Scalar = str | UUID | bool | datetime
+ColumnKind = Literal["uuid", "str", "list", "bool", "int", "timestamp"]
+Scalar = str | UUID | bool | int | datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,19 +51,18 @@ class IsIn:
 
 
 @dataclass(frozen=True, slots=True)
-class ContainsText:
-    """Case-insensitive substring match."""
+class Like:
+    """Case-insensitive SQL ``LIKE``: the whole text matches ``pattern``.
+
+    In the pattern ``%`` stands for any run of characters (newlines included) and
+    ``_`` for exactly one character (one code point); every other character, the
+    backslash included, stands for itself: there is no escape character. Case is
+    ignored by the rule in this module's docstring. ``Like(c, "%x%")`` is Prefect's
+    ``ILIKE '%x%'`` (``like_``), ``Like(c, "x%")`` its ``ILIKE 'x%'`` (``startswith_``).
+    """
 
     column: Column
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class StartsWithAny:
-    """Case-insensitive prefix match against any of ``prefixes``."""
-
-    column: Column
-    prefixes: tuple[str, ...]
+    pattern: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +107,13 @@ class HasSubflow:
 
 @dataclass(frozen=True, slots=True)
 class BoolOp:
-    """AND / OR of sub-predicates; an empty AND is true."""
+    """AND / OR of sub-predicates; an empty AND is true, an empty OR false."""
 
     op: Literal["and", "or"]
     items: tuple[Predicate, ...]
 
 
-Predicate = IsIn | ContainsText | StartsWithAny | HasAll | IsEmpty | IsNull | Compare | HasSubflow | BoolOp
+Predicate = IsIn | Like | HasAll | IsEmpty | IsNull | Compare | HasSubflow | BoolOp
 
 TRUE = BoolOp("and", ())
 
@@ -128,15 +137,14 @@ __all__ = [
     "Column",
     "ColumnKind",
     "Compare",
-    "ContainsText",
     "HasAll",
     "HasSubflow",
     "IsEmpty",
     "IsIn",
     "IsNull",
+    "Like",
     "Predicate",
     "Scalar",
     "SqlCompiler",
-    "StartsWithAny",
     "to_polars",
 ]
