@@ -9,13 +9,14 @@ the compilers (with sqlglot and Polars) load only when first used.
 
 Case-insensitive matching (:class:`Like`) follows one rule on both engines: both the
 text and the pattern are lowercased with Unicode's *simple* lowercase mapping, one code
-point to one code point, with no context and no locale (``UnicodeData.txt``, as of
-Unicode 16), and are then compared exactly. So ``"İstanbul"`` folds to ``"istanbul"``,
-``"ΣΊΣΥΦΟΣ"`` to ``"σίσυφοσ"`` (every capital sigma becomes ``σ``; a written final
-``ς`` stays ``ς``), ``"STRAẞE"`` to ``"straße"``, while ``ß`` never matches ``"ss"``.
-Neither engine's default is that rule (DuckDB's ``lower()`` has an older Unicode table,
-Polars' ``to_lowercase`` maps ``İ`` to two code points and writes word-final sigmas as
-``ς``); each compiler adjusts its engine, and a test checks every code point.
+point to one code point, with no context and no locale (``UnicodeData.txt`` as the
+Rust standard library under Polars ships it: Unicode 17), and are then compared
+exactly. So ``"İstanbul"`` folds to ``"istanbul"``, ``"ΣΊΣΥΦΟΣ"`` to ``"σίσυφοσ"``
+(every capital sigma becomes ``σ``; a written final ``ς`` stays ``ς``), ``"STRAẞE"``
+to ``"straße"``, while ``ß`` never matches ``"ss"``. Neither engine's default is that
+rule (DuckDB's ``lower()`` has an older Unicode table, Polars' ``to_lowercase`` maps
+``İ`` to two code points and writes word-final sigmas as ``ς``); each compiler adjusts
+its engine, and a test checks every code point.
 """
 
 from __future__ import annotations

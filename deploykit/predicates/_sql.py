@@ -27,7 +27,7 @@ from deploykit.predicates import (
 )
 
 # Capital letters whose simple lowercase DuckDB's lower() does not know yet (its Unicode
-# table predates 16.0 and 17.0), with their lowercase: Cyrillic TJE, Latin additions,
+# table predates Unicode 16 and 17), with their lowercase: Cyrillic TJE, Latin additions,
 # Garay, Beria Erfe. The test over every code point keeps this list complete.
 _NEWER_CAPITALS = (
     "\u1c89\ua7cb\ua7cc\ua7ce\ua7d2\ua7d4\ua7da\ua7dc"
