@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 import deploykit as dk
-from deploykit.filters import SqlCompiler
+from deploykit.predicates import SqlCompiler
 
 TAGS = ["prod", "dev", "etl", "ml", "Ünï"]
-NAMES = ["alpha", "Beta-1", "gamma_x", "ALPHA two", "delta", None]
+NAMES = ["alpha", "Beta-1", "gamma_x", "ALPHA two", "delta", "İstanbul", "ΣΊΣΥΦΟΣ", "σίσυφος", "STRAẞE", None]
 STATES = ["COMPLETED", "FAILED", "RUNNING", "SCHEDULED", None]
 IDS = [UUID(int=i) for i in range(1, 7)]
 T0 = datetime(2023, 3, 1, tzinfo=UTC)
@@ -62,7 +62,9 @@ name_crit = st.fixed_dictionaries(
     {},
     optional={
         "any_": st.lists(st.sampled_from([n for n in NAMES if n]), max_size=2),
-        "like_": st.sampled_from(["alpha", "A", "-", "ta", "zz", ""]),
+        "like_": st.sampled_from(
+            ["alpha", "A", "-", "ta", "zz", "", "istanbul", "σίσυφοσ", "ΣΊΣΥΦΟ_", "straße", "a_", "%a", "_"]
+        ),
     },
 )
 tags_crit = st.fixed_dictionaries(
@@ -317,7 +319,9 @@ OTHER_FAMILIES = {
                 {},
                 optional={
                     "any_": st.lists(st.sampled_from([n for n in NAMES if n]), max_size=2),
-                    "startswith_": st.lists(st.sampled_from(["al", "BE", "x", "gamma_"]), max_size=2),
+                    "startswith_": st.lists(
+                        st.sampled_from(["al", "BE", "x", "gamma_", "İS", "σί", "_e", "%l"]), max_size=2
+                    ),
                 },
             ),
         },

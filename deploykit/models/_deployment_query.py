@@ -16,12 +16,12 @@ from deploykit.filters import (
     DeploymentFilter,
     FlowFilter,
     FlowRunFilter,
-    SqlCompiler,
     TaskRunFilter,
     WorkPoolFilter,
     WorkQueueFilter,
 )
 from deploykit.models._args import coerce_filter
+from deploykit.predicates import SqlCompiler
 from deploykit.schemas.sorting import DeploymentSort
 
 SCHEDULE_TYPE_SQL = (

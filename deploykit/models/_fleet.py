@@ -15,9 +15,10 @@ import sqlglot
 
 from deploykit._collect import POLARS_ENGINE
 from deploykit.calendar import MAX_DATES, require_aware
-from deploykit.filters import DeploymentFilter, FlowFilter, SqlCompiler, WorkPoolFilter, WorkQueueFilter
+from deploykit.filters import DeploymentFilter, FlowFilter, WorkPoolFilter, WorkQueueFilter
 from deploykit.models._deployment_query import SCHEDULE_TYPE_SQL, filtered
 from deploykit.models._scheduled_runs import insert_fleet_runs, iso_text
+from deploykit.predicates import SqlCompiler
 from deploykit.scheduling import RunWindow, expand_distinct, expand_schedules, plan_window
 from deploykit.store import Store
 

@@ -21,7 +21,6 @@ from deploykit.filters import (
     DeploymentFilter,
     FlowFilter,
     FlowRunFilter,
-    SqlCompiler,
     TaskRunFilter,
     WorkPoolFilter,
     WorkQueueFilter,
@@ -45,6 +44,7 @@ from deploykit.models.work_queues import (
     ensure_work_queue_exists,
     read_work_queue_by_name,
 )
+from deploykit.predicates import SqlCompiler
 from deploykit.scheduling import plan_window
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.actions import DeploymentUpdate

@@ -9,10 +9,11 @@ import polars as pl
 from sqlglot import exp
 
 from deploykit._errors import IntegrityError
-from deploykit.filters import DeploymentFilter, FlowRunFilter, SqlCompiler
+from deploykit.filters import DeploymentFilter, FlowRunFilter
 from deploykit.models._args import coerce_filter, non_negative
 from deploykit.models._bulk import models_to_frame, normalise_frame
 from deploykit.models._rows import fetch_model, insert_sql, to_row
+from deploykit.predicates import SqlCompiler
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.core import FlowRun
 from deploykit.schemas.states import StateType

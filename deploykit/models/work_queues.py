@@ -8,10 +8,11 @@ import polars as pl
 from sqlglot import exp
 
 from deploykit._errors import IntegrityError, ObjectNotFoundError
-from deploykit.filters import SqlCompiler, WorkQueueFilter
+from deploykit.filters import WorkQueueFilter
 from deploykit.models._args import coerce_filter
 from deploykit.models._rows import fetch_model, insert_sql, to_row
 from deploykit.models.work_pools import DEFAULT_POOL_NAME, ensure_default_work_pool, read_work_pool
+from deploykit.predicates import SqlCompiler
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.core import WorkQueue
 from deploykit.store import Store

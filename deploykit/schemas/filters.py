@@ -1,9 +1,10 @@
-"""Filter models for reads and counts, by their Prefect 2.10 names.
+"""Filter models for reads and counts, by their Prefect names (2.10, plus 3.x's new criteria).
 
 Each criterion knows which column it tests and turns itself into a predicate tree
-(:mod:`deploykit.schemas._predicates`). ``deploykit.filters`` compiles that tree to
-DuckDB SQL for the store and to a Polars expression (``.as_expr()``) for any
-DataFrame with the documented columns.
+(:mod:`deploykit.predicates`), whose compilers turn that tree into DuckDB SQL for the
+store and into a Polars expression (``.as_expr()``) for any DataFrame with the
+documented columns. Every field carries a description, so ``model_json_schema()``
+documents the filters as Prefect's do.
 
 Examples
 --------
@@ -17,27 +18,26 @@ Examples
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
-from deploykit.schemas._base import DeploykitModel
-from deploykit.schemas._predicates import (
+from deploykit.predicates import (
     TRUE,
     BoolOp,
     Column,
     ColumnKind,
     Compare,
-    ContainsText,
     HasAll,
     HasSubflow,
     IsEmpty,
     IsIn,
     IsNull,
+    Like,
     Predicate,
-    StartsWithAny,
 )
+from deploykit.schemas._base import DeploykitModel
 from deploykit.schemas.states import StateType
 
 if TYPE_CHECKING:
@@ -58,6 +58,19 @@ def _combine(op: Operator | str, parts: list[Predicate]) -> Predicate:
     if len(parts) == 1:
         return parts[0]
     return BoolOp("or" if op == Operator.or_ else "and", tuple(parts))
+
+
+def _criteria(target: str) -> Any:
+    """The field of a filter holding the criteria for ``target`` (``None``: no criteria)."""
+    return Field(default=None, description=f"Filter criteria for `{target}`")
+
+
+_LIKE = (
+    "A case-insensitive match anywhere in the name, as Prefect's ILIKE '%value%': `%` in the "
+    "value matches any run of characters and `_` any one character. For example 'marvin' "
+    "matches 'marvin', 'sad-Marvin' and 'marvin-robot', and '%oy-1_' matches 'deploy-10'. "
+    "Case is compared after Unicode's simple lowercase mapping."
+)
 
 
 class PrefectFilterBaseModel(DeploykitModel):
@@ -85,7 +98,7 @@ class PrefectFilterBaseModel(DeploykitModel):
         >>> df.filter(DeploymentFilter(is_schedule_active={"eq_": False}).as_expr())["id"][0]
         'b'
         """
-        from deploykit.filters import to_polars
+        from deploykit.predicates import to_polars
 
         return to_polars(self.as_predicate())
 
@@ -93,7 +106,10 @@ class PrefectFilterBaseModel(DeploykitModel):
 class PrefectOperatorFilterBaseModel(PrefectFilterBaseModel):
     """A filter whose criteria are combined with ``operator`` (``and_`` by default)."""
 
-    operator: Operator = Operator.and_
+    operator: Operator = Field(
+        default=Operator.and_,
+        description="How the criteria combine: 'and_' (all must hold, the default) or 'or_' (any).",
+    )
 
     def as_predicate(self) -> Predicate:
         return _combine(self.operator, self._parts())
@@ -114,14 +130,14 @@ class _Criterion(PrefectFilterBaseModel):
 class _IdAny(_Criterion):
     column: ClassVar[str] = "id"
     kind: ClassVar[ColumnKind] = "uuid"
-    any_: list[UUID] | None = None
+    any_: list[UUID] | None = Field(default=None, description="Ids to include: the id is one of these.")
 
     def _parts(self) -> list[Predicate]:
         return [] if self.any_ is None else [IsIn(self._col(), tuple(self.any_))]
 
 
 class _IdAnyNotAny(_IdAny):
-    not_any_: list[UUID] | None = None
+    not_any_: list[UUID] | None = Field(default=None, description="Ids to exclude: the id is none of these.")
 
     def _parts(self) -> list[Predicate]:
         parts = super()._parts()
@@ -131,7 +147,9 @@ class _IdAnyNotAny(_IdAny):
 
 
 class _StrAny(_Criterion):
-    any_: list[str] | None = None
+    any_: list[str] | None = Field(
+        default=None, description="Values to include: the value equals one of these (case-sensitive)."
+    )
 
     def _parts(self) -> list[Predicate]:
         return [] if self.any_ is None else [IsIn(self._col(), tuple(self.any_))]
@@ -139,20 +157,24 @@ class _StrAny(_Criterion):
 
 class _NameAnyLike(_StrAny):
     column: ClassVar[str] = "name"
-    like_: str | None = None
+    like_: str | None = Field(default=None, description=_LIKE)
 
     def _parts(self) -> list[Predicate]:
         parts = super()._parts()
         if self.like_ is not None:
-            parts.append(ContainsText(self._col(), self.like_))
+            parts.append(Like(self._col(), f"%{self.like_}%"))
         return parts
 
 
 class _Tags(PrefectOperatorFilterBaseModel, _Criterion):
     column: ClassVar[str] = "tags"
     kind: ClassVar[ColumnKind] = "list"
-    all_: list[str] | None = None
-    is_null_: bool | None = None
+    all_: list[str] | None = Field(
+        default=None, description="Tags that must all be present: the tags are a superset of this list."
+    )
+    is_null_: bool | None = Field(
+        default=None, description="True: only rows without tags (an empty list); False: only rows with tags."
+    )
 
     def _parts(self) -> list[Predicate]:
         parts: list[Predicate] = []
@@ -164,8 +186,12 @@ class _Tags(PrefectOperatorFilterBaseModel, _Criterion):
 
 
 class _OpAnyIsNull(PrefectOperatorFilterBaseModel, _Criterion):
-    any_: list[str] | None = None
-    is_null_: bool | None = None
+    any_: list[str] | None = Field(
+        default=None, description="Values to include: the value equals one of these (case-sensitive)."
+    )
+    is_null_: bool | None = Field(
+        default=None, description="True: only rows where the value is null; False: only rows where it is set."
+    )
 
     def _parts(self) -> list[Predicate]:
         parts: list[Predicate] = []
@@ -178,12 +204,14 @@ class _OpAnyIsNull(PrefectOperatorFilterBaseModel, _Criterion):
 
 class _OpUuidAnyIsNull(_OpAnyIsNull):
     kind: ClassVar[ColumnKind] = "uuid"
-    any_: list[UUID] | None = None  # type: ignore[assignment]
+    any_: list[UUID] | None = Field(  # type: ignore[assignment]
+        default=None, description="Ids to include: the id is one of these."
+    )
 
 
 class _StateTypeAny(_Criterion):
     column: ClassVar[str] = "state_type"
-    any_: list[StateType] | None = None
+    any_: list[StateType] | None = Field(default=None, description="State types to include.")
 
     def _parts(self) -> list[Predicate]:
         return [] if self.any_ is None else [IsIn(self._col(), tuple(s.value for s in self.any_))]
@@ -195,8 +223,12 @@ class _StateNameAny(_StrAny):
 
 class _TimeRange(_Criterion):
     kind: ClassVar[ColumnKind] = "timestamp"
-    before_: AwareDatetime | None = None
-    after_: AwareDatetime | None = None
+    before_: AwareDatetime | None = Field(
+        default=None, description="Only rows at or before this time (inclusive; timezone-aware)."
+    )
+    after_: AwareDatetime | None = Field(
+        default=None, description="Only rows at or after this time (inclusive; timezone-aware)."
+    )
 
     def _parts(self) -> list[Predicate]:
         parts: list[Predicate] = []
@@ -208,13 +240,25 @@ class _TimeRange(_Criterion):
 
 
 class _TimeRangeIsNull(_TimeRange):
-    is_null_: bool | None = None
+    is_null_: bool | None = Field(
+        default=None, description="True: only rows without this time; False: only rows with it."
+    )
 
     def _parts(self) -> list[Predicate]:
         parts = super()._parts()
         if self.is_null_ is not None:
             parts.append(IsNull(self._col(), self.is_null_))
         return parts
+
+
+class _BoolEq(_Criterion):
+    kind: ClassVar[ColumnKind] = "bool"
+    eq_: bool | None = Field(
+        default=None, description="True: only rows where this flag is set; False: only rows where it is not."
+    )
+
+    def _parts(self) -> list[Predicate]:
+        return [] if self.eq_ is None else [Compare(self._col(), "==", self.eq_)]
 
 
 # --- flows --------------------------------------------------------------------------------
@@ -225,7 +269,7 @@ class FlowFilterId(_IdAny):
 
 
 class FlowFilterName(_NameAnyLike):
-    """Filter by ``Flow.name``: exact names (``any_``) or a case-insensitive substring."""
+    """Filter by ``Flow.name``: exact names (``any_``) or a case-insensitive pattern (``like_``)."""
 
 
 class FlowFilterTags(_Tags):
@@ -235,9 +279,9 @@ class FlowFilterTags(_Tags):
 class FlowFilter(PrefectOperatorFilterBaseModel):
     """Filter flows. Columns: ``id``, ``name``, ``tags``."""
 
-    id: FlowFilterId | None = None
-    name: FlowFilterName | None = None
-    tags: FlowFilterTags | None = None
+    id: FlowFilterId | None = _criteria("Flow.id")
+    name: FlowFilterName | None = _criteria("Flow.name")
+    tags: FlowFilterTags | None = _criteria("Flow.tags")
 
 
 # --- flow runs ----------------------------------------------------------------------------
@@ -278,8 +322,8 @@ class FlowRunFilterStateName(_StateNameAny):
 class FlowRunFilterState(PrefectOperatorFilterBaseModel):
     """Filter by a flow run's state type and/or name."""
 
-    type: FlowRunFilterStateType | None = None
-    name: FlowRunFilterStateName | None = None
+    type: FlowRunFilterStateType | None = _criteria("FlowRun.state_type")
+    name: FlowRunFilterStateName | None = _criteria("FlowRun.state_name")
 
 
 class FlowRunFilterFlowVersion(_StrAny):
@@ -317,17 +361,19 @@ class FlowRunFilter(PrefectOperatorFilterBaseModel):
     ``work_queue_name``, ``state_type``, ``state_name``, ``flow_version``, ``start_time``,
     ``expected_start_time``, ``next_scheduled_start_time``, ``parent_task_run_id``."""
 
-    id: FlowRunFilterId | None = None
-    name: FlowRunFilterName | None = None
-    tags: FlowRunFilterTags | None = None
-    deployment_id: FlowRunFilterDeploymentId | None = None
-    work_queue_name: FlowRunFilterWorkQueueName | None = None
-    state: FlowRunFilterState | None = None
-    flow_version: FlowRunFilterFlowVersion | None = None
-    start_time: FlowRunFilterStartTime | None = None
-    expected_start_time: FlowRunFilterExpectedStartTime | None = None
-    next_scheduled_start_time: FlowRunFilterNextScheduledStartTime | None = None
-    parent_task_run_id: FlowRunFilterParentTaskRunId | None = None
+    id: FlowRunFilterId | None = _criteria("FlowRun.id")
+    name: FlowRunFilterName | None = _criteria("FlowRun.name")
+    tags: FlowRunFilterTags | None = _criteria("FlowRun.tags")
+    deployment_id: FlowRunFilterDeploymentId | None = _criteria("FlowRun.deployment_id")
+    work_queue_name: FlowRunFilterWorkQueueName | None = _criteria("FlowRun.work_queue_name")
+    state: FlowRunFilterState | None = _criteria("FlowRun.state_type` and `FlowRun.state_name")
+    flow_version: FlowRunFilterFlowVersion | None = _criteria("FlowRun.flow_version")
+    start_time: FlowRunFilterStartTime | None = _criteria("FlowRun.start_time")
+    expected_start_time: FlowRunFilterExpectedStartTime | None = _criteria("FlowRun.expected_start_time")
+    next_scheduled_start_time: FlowRunFilterNextScheduledStartTime | None = _criteria(
+        "FlowRun.next_scheduled_start_time"
+    )
+    parent_task_run_id: FlowRunFilterParentTaskRunId | None = _criteria("FlowRun.parent_task_run_id")
 
 
 # --- task runs ----------------------------------------------------------------------------
@@ -356,8 +402,8 @@ class TaskRunFilterStateName(_StateNameAny):
 class TaskRunFilterState(PrefectOperatorFilterBaseModel):
     """Filter by a task run's state type and/or name."""
 
-    type: TaskRunFilterStateType | None = None
-    name: TaskRunFilterStateName | None = None
+    type: TaskRunFilterStateType | None = _criteria("TaskRun.state_type")
+    name: TaskRunFilterStateName | None = _criteria("TaskRun.state_name")
 
 
 class TaskRunFilterStartTime(_TimeRangeIsNull):
@@ -372,7 +418,9 @@ class TaskRunFilterSubFlowRuns(PrefectFilterBaseModel):
     On a DataFrame this reads a boolean ``has_subflow`` column.
     """
 
-    exists_: bool | None = None
+    exists_: bool | None = Field(
+        default=None, description="True: task runs that have a subflow run; False: task runs without one."
+    )
 
     def _parts(self) -> list[Predicate]:
         return [] if self.exists_ is None else [HasSubflow(self.exists_)]
@@ -382,12 +430,12 @@ class TaskRunFilter(PrefectOperatorFilterBaseModel):
     """Filter task runs. Columns: ``id``, ``name``, ``tags``, ``state_type``,
     ``state_name``, ``start_time``, and ``has_subflow`` for ``subflow_runs``."""
 
-    id: TaskRunFilterId | None = None
-    name: TaskRunFilterName | None = None
-    tags: TaskRunFilterTags | None = None
-    state: TaskRunFilterState | None = None
-    start_time: TaskRunFilterStartTime | None = None
-    subflow_runs: TaskRunFilterSubFlowRuns | None = None
+    id: TaskRunFilterId | None = _criteria("TaskRun.id")
+    name: TaskRunFilterName | None = _criteria("TaskRun.name")
+    tags: TaskRunFilterTags | None = _criteria("TaskRun.tags")
+    state: TaskRunFilterState | None = _criteria("TaskRun.state_type` and `TaskRun.state_name")
+    start_time: TaskRunFilterStartTime | None = _criteria("TaskRun.start_time")
+    subflow_runs: TaskRunFilterSubFlowRuns | None = _criteria("TaskRun.subflow_run")
 
 
 # --- deployments --------------------------------------------------------------------------
@@ -401,15 +449,39 @@ class DeploymentFilterName(_NameAnyLike):
     """Filter by ``Deployment.name``."""
 
 
-class DeploymentFilterIsScheduleActive(_Criterion):
+class DeploymentOrFlowNameFilter(PrefectFilterBaseModel):
+    """Filter by ``Deployment.name`` or its flow's ``Flow.name`` with one pattern (Prefect 3).
+
+    On a DataFrame this reads ``name`` and ``flow_name``.
+    """
+
+    like_: str | None = Field(
+        default=None,
+        description=(
+            "A case-insensitive match anywhere in the deployment's name or its flow's name, "
+            "as Prefect's ILIKE '%value%' on each (`%` and `_` are wildcards)."
+        ),
+    )
+
+    def _parts(self) -> list[Predicate]:
+        if self.like_ is None:
+            return []
+        pattern = f"%{self.like_}%"
+        return [
+            BoolOp("or", (Like(Column("name", "str"), pattern), Like(Column("flow_name", "str"), pattern)))
+        ]
+
+
+class DeploymentFilterPaused(_BoolEq):
+    """Filter by ``Deployment.paused`` (Prefect 3; the opposite of ``is_schedule_active``)."""
+
+    column: ClassVar[str] = "paused"
+
+
+class DeploymentFilterIsScheduleActive(_BoolEq):
     """Filter by ``Deployment.is_schedule_active``."""
 
     column: ClassVar[str] = "is_schedule_active"
-    kind: ClassVar[ColumnKind] = "bool"
-    eq_: bool | None = None
-
-    def _parts(self) -> list[Predicate]:
-        return [] if self.eq_ is None else [Compare(self._col(), "==", self.eq_)]
 
 
 class DeploymentFilterTags(_Tags):
@@ -422,15 +494,53 @@ class DeploymentFilterWorkQueueName(_StrAny):
     column: ClassVar[str] = "work_queue_name"
 
 
-class DeploymentFilter(PrefectOperatorFilterBaseModel):
-    """Filter deployments. Columns: ``id``, ``name``, ``is_schedule_active``, ``tags``,
-    ``work_queue_name``."""
+class DeploymentFilterWorkQueueId(_IdAny):
+    """Filter by ``Deployment.work_queue_id`` (Prefect 3)."""
 
-    id: DeploymentFilterId | None = None
-    name: DeploymentFilterName | None = None
-    is_schedule_active: DeploymentFilterIsScheduleActive | None = None
-    tags: DeploymentFilterTags | None = None
-    work_queue_name: DeploymentFilterWorkQueueName | None = None
+    column: ClassVar[str] = "work_queue_id"
+
+
+class DeploymentFilterConcurrencyLimit(_Criterion):
+    """Filter by ``Deployment.concurrency_limit`` (Prefect 3; inclusive bounds, or null)."""
+
+    column: ClassVar[str] = "concurrency_limit"
+    kind: ClassVar[ColumnKind] = "int"
+    ge_: int | None = Field(
+        default=None, description="Only deployments with a concurrency limit of at least this value."
+    )
+    le_: int | None = Field(
+        default=None, description="Only deployments with a concurrency limit of at most this value."
+    )
+    is_null_: bool | None = Field(
+        default=None,
+        description="True: only deployments without a concurrency limit; False: only those with one.",
+    )
+
+    def _parts(self) -> list[Predicate]:
+        parts: list[Predicate] = []
+        if self.ge_ is not None:
+            parts.append(Compare(self._col(), ">=", self.ge_))
+        if self.le_ is not None:
+            parts.append(Compare(self._col(), "<=", self.le_))
+        if self.is_null_ is not None:
+            parts.append(IsNull(self._col(), self.is_null_))
+        return parts
+
+
+class DeploymentFilter(PrefectOperatorFilterBaseModel):
+    """Filter deployments. Columns: ``id``, ``name``, ``flow_name`` (for
+    ``flow_or_deployment_name``), ``paused``, ``is_schedule_active``, ``tags``,
+    ``work_queue_name``, ``work_queue_id``, ``concurrency_limit``."""
+
+    id: DeploymentFilterId | None = _criteria("Deployment.id")
+    name: DeploymentFilterName | None = _criteria("Deployment.name")
+    flow_or_deployment_name: DeploymentOrFlowNameFilter | None = _criteria("Deployment.name` or `Flow.name")
+    paused: DeploymentFilterPaused | None = _criteria("Deployment.paused")
+    is_schedule_active: DeploymentFilterIsScheduleActive | None = _criteria("Deployment.is_schedule_active")
+    tags: DeploymentFilterTags | None = _criteria("Deployment.tags")
+    work_queue_name: DeploymentFilterWorkQueueName | None = _criteria("Deployment.work_queue_name")
+    work_queue_id: DeploymentFilterWorkQueueId | None = _criteria("Deployment.work_queue_id")
+    concurrency_limit: DeploymentFilterConcurrencyLimit | None = _criteria("Deployment.concurrency_limit")
 
 
 # --- work pools and queues ----------------------------------------------------------------
@@ -455,9 +565,9 @@ class WorkPoolFilterType(_StrAny):
 class WorkPoolFilter(PrefectOperatorFilterBaseModel):
     """Filter work pools. Columns: ``id``, ``name``, ``type``."""
 
-    id: WorkPoolFilterId | None = None
-    name: WorkPoolFilterName | None = None
-    type: WorkPoolFilterType | None = None
+    id: WorkPoolFilterId | None = _criteria("WorkPool.id")
+    name: WorkPoolFilterName | None = _criteria("WorkPool.name")
+    type: WorkPoolFilterType | None = _criteria("WorkPool.type")
 
 
 class WorkQueueFilterId(_IdAny):
@@ -468,29 +578,40 @@ class WorkQueueFilterName(_StrAny):
     """Filter by ``WorkQueue.name``: exact names, or case-insensitive prefixes."""
 
     column: ClassVar[str] = "name"
-    startswith_: list[str] | None = None
+    startswith_: list[str] | None = Field(
+        default=None,
+        description=(
+            "Case-insensitive prefixes, any of which may match, as Prefect's ILIKE 'value%' "
+            "(`%` and `_` are wildcards). For example 'marvin' matches 'marvin' and "
+            "'Marvin-robot' but not 'sad-marvin'."
+        ),
+    )
 
     def _parts(self) -> list[Predicate]:
         parts = super()._parts()
         if self.startswith_ is not None:
-            parts.append(StartsWithAny(self._col(), tuple(self.startswith_)))
+            parts.append(BoolOp("or", tuple(Like(self._col(), f"{p}%") for p in self.startswith_)))
         return parts
 
 
 class WorkQueueFilter(PrefectOperatorFilterBaseModel):
     """Filter work queues. Columns: ``id``, ``name``."""
 
-    id: WorkQueueFilterId | None = None
-    name: WorkQueueFilterName | None = None
+    id: WorkQueueFilterId | None = _criteria("WorkQueue.id")
+    name: WorkQueueFilterName | None = _criteria("WorkQueue.name")
 
 
 __all__ = [
     "DeploymentFilter",
+    "DeploymentFilterConcurrencyLimit",
     "DeploymentFilterId",
     "DeploymentFilterIsScheduleActive",
     "DeploymentFilterName",
+    "DeploymentFilterPaused",
     "DeploymentFilterTags",
+    "DeploymentFilterWorkQueueId",
     "DeploymentFilterWorkQueueName",
+    "DeploymentOrFlowNameFilter",
     "FlowFilter",
     "FlowFilterId",
     "FlowFilterName",

@@ -8,17 +8,16 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from deploykit.schemas._predicates import (
+from deploykit.predicates import (
     BoolOp,
     Compare,
-    ContainsText,
     HasAll,
     HasSubflow,
     IsEmpty,
     IsIn,
     IsNull,
+    Like,
     Predicate,
-    StartsWithAny,
 )
 
 
@@ -44,7 +43,7 @@ def to_polars(node: Predicate) -> pl.Expr:
     match node:
         case BoolOp(op, items):
             if not items:
-                return pl.lit(True)
+                return pl.lit(op == "and")
             combine = operator.and_ if op == "and" else operator.or_
             return functools.reduce(combine, (to_polars(item) for item in items))
         case IsIn(column, values, negate):
@@ -52,13 +51,8 @@ def to_polars(node: Predicate) -> pl.Expr:
                 return pl.lit(negate)
             cond = pl.col(column.name).is_in([_frame_value(v) for v in values])
             return ~cond if negate else cond
-        case ContainsText(column, text):
-            return pl.col(column.name).str.to_lowercase().str.contains(text.lower(), literal=True)
-        case StartsWithAny(column, prefixes):
-            if not prefixes:
-                return pl.lit(False)
-            lowered = pl.col(column.name).str.to_lowercase()
-            return functools.reduce(operator.or_, (lowered.str.starts_with(p.lower()) for p in prefixes))
+        case Like(column, pattern):
+            return _like(fold(pl.col(column.name)), fold_text(pattern))
         case HasAll(column, values):
             if not values:
                 return pl.lit(True)
@@ -75,6 +69,56 @@ def to_polars(node: Predicate) -> pl.Expr:
         case HasSubflow(exists):
             return pl.col("has_subflow") == exists
     raise TypeError(f"unknown predicate node {node!r}")
+
+
+def fold(text: pl.Expr) -> pl.Expr:
+    """``text`` under the case rule of :mod:`deploykit.predicates`, in Polars.
+
+    ``str.to_lowercase`` is Rust's full lowercase: it turns ``İ`` into ``i`` plus a
+    combining dot and a word-final ``Σ`` into ``ς``. Writing those two capitals as
+    ``i`` and ``σ`` first leaves Unicode's simple lowercase.
+    """
+    return text.str.replace_many(["\u0130", "\u03a3"], ["i", "\u03c3"]).str.to_lowercase()
+
+
+def fold_text(text: str) -> str:
+    """A Python string folded by :func:`fold` (Polars' Unicode table, not Python's)."""
+    return pl.select(fold(pl.lit(text, dtype=pl.String))).item()
+
+
+def _like(text: pl.Expr, pattern: str) -> pl.Expr:
+    """``text LIKE pattern`` for folded text and pattern (see :class:`Like`).
+
+    Patterns that are a literal between ``%``s (``like_``) or before one
+    (``startswith_``) use substring and prefix tests; any other pattern becomes an
+    anchored regular expression in which every literal character is a ``\\x{..}`` escape.
+    """
+    core = pattern.strip("%")
+    if "%" not in core and "_" not in core:
+        if pattern.startswith("%") and pattern.endswith("%"):
+            return text.str.contains(core, literal=True)
+        if pattern.endswith("%"):
+            return text.str.starts_with(core)
+    return text.str.contains(_like_regex(pattern))
+
+
+def _like_regex(pattern: str) -> str:
+    """The regular expression (Rust syntax) matching exactly what ``LIKE pattern`` does.
+
+    >>> _like_regex("%oy-1_")
+    '(?s)^.*oy\\\\x{2D}1.$'
+    """
+    parts = []
+    for char in pattern:
+        if char == "%":
+            parts.append(".*")
+        elif char == "_":
+            parts.append(".")
+        elif char.isascii() and char.isalnum():
+            parts.append(char)
+        else:
+            parts.append(f"\\x{{{ord(char):X}}}")
+    return "(?s)^" + "".join(parts) + "$"
 
 
 def _frame_value(value: object) -> object:
