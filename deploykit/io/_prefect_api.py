@@ -2,7 +2,7 @@
 
 Prefect returns lists of JSON objects; this module recognises their kind, keeps the
 fields deploykit models (flattening a flow run's nested ``state`` into its state
-columns) and hands per-table frames to :class:`~deploykit.io._bulk.Loader`.
+columns) and hands per-table frames to the models' one writer (:class:`deploykit.models.writer.Writer`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from deploykit._catalog import table_columns
-from deploykit.io._bulk import LOAD_ORDER, Loader
+from deploykit.io._chunks import write_batches
 from deploykit.io._errors import SourceError
 from deploykit.io._report import ImportReport
 from deploykit.schemas.core import STORED_MODELS
@@ -200,11 +200,7 @@ def load_bodies(
     frames = {table: bodies_frame(table, items) for table, items in by_table.items()}
     report = ImportReport(source=source)
     with store.transaction() as cur:
-        loader = Loader(cur, report)
-        for table in LOAD_ORDER:
-            if table in frames:
-                loader.load(table, frames[table], source)
-        loader.finish(source)
+        write_batches(cur, {t: (lambda f=f: [f]) for t, f in frames.items()}, source, report)
     return report
 
 

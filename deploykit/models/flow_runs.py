@@ -11,11 +11,10 @@ from sqlglot import exp
 from deploykit._errors import IntegrityError
 from deploykit.filters import DeploymentFilter, FlowRunFilter, SqlCompiler
 from deploykit.models._args import coerce_filter, non_negative
-from deploykit.models._bulk import models_to_frame, normalise_frame
 from deploykit.models._rows import fetch_model, insert_sql, to_row
+from deploykit.models.writer import Writer, rows_frame
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.core import FlowRun
-from deploykit.schemas.states import StateType
 from deploykit.store import Store
 
 
@@ -71,62 +70,20 @@ def create_flow_runs(session: Store, flow_runs: pl.DataFrame | Sequence[FlowRun]
     3
     """
     if isinstance(flow_runs, pl.DataFrame):
-        frame = normalise_frame(flow_runs, FlowRun, required={"flow_id"})
-        frame = frame.with_columns(
-            pl.when(pl.col("name").is_null())
-            .then(pl.lit("run-") + pl.int_range(pl.len()).cast(pl.String))
-            .otherwise(pl.col("name"))
-            .alias("name")
-        )
+        numbered = pl.lit("run-") + pl.int_range(pl.len()).cast(pl.String)
+        name = pl.coalesce(pl.col("name"), numbered) if "name" in flow_runs.columns else numbered
+        frame = flow_runs.with_columns(name.alias("name"))
     else:
-        frame = models_to_frame(list(flow_runs), FlowRun)
-    if frame.is_empty():
-        return 0
-    bad_states = frame.filter(
-        pl.col("state_type").is_not_null() & ~pl.col("state_type").is_in([s.value for s in StateType])
-    )
-    if bad_states.height:
-        raise ValueError(f"FlowRun.state_type {bad_states['state_type'][0]!r} is not a known state type")
-    frame = frame.filter(
-        (pl.col("id").is_null() | pl.col("id").is_first_distinct())
-        & (pl.col("idempotency_key").is_null() | pl.struct("flow_id", "idempotency_key").is_first_distinct())
-    )
+        frame = rows_frame(list(flow_runs), FlowRun)
+    first = pl.lit(True)
+    if "id" in frame.columns:
+        first &= pl.col("id").is_null() | pl.col("id").is_first_distinct()
+    if {"flow_id", "idempotency_key"} <= set(frame.columns):
+        first &= pl.col("idempotency_key").is_null() | pl.struct("flow_id", "idempotency_key").is_first_distinct()
     with session.transaction() as cur:
-        cur.register("new_flow_runs", frame)
-        try:
-            missing = cur.execute(
-                "SELECT DISTINCT n.flow_id FROM new_flow_runs n "
-                "ANTI JOIN flow f ON f.id = CAST(n.flow_id AS UUID) LIMIT 1"
-            ).fetchall()
-            if missing:
-                raise IntegrityError(f"flow_id {missing[0][0]} does not refer to an existing flow")
-            selects = ", ".join(
-                "coalesce(CAST(id AS UUID), uuid())"
-                if c == "id"
-                else "$now"
-                if c in ("created", "updated")
-                else c
-                for c in frame.columns
-            )
-            inserted = cur.execute(
-                f"INSERT INTO flow_run ({', '.join(frame.columns)}) SELECT {selects} FROM new_flow_runs n "
-                + _SKIP_EXISTING,
-                {"now": utc_now()},
-            ).fetchall()[0][0]
-        finally:
-            cur.unregister("new_flow_runs")
-    return int(inserted)
-
-
-_SKIP_EXISTING = """
-WHERE NOT EXISTS (SELECT 1 FROM flow_run r WHERE r.id = CAST(n.id AS UUID))
-AND NOT EXISTS (
-    SELECT 1 FROM flow_run r
-    WHERE r.flow_id = CAST(n.flow_id AS UUID) AND r.idempotency_key = n.idempotency_key
-)
-"""
-"""Runs already stored (same id, or same flow and idempotency key) are skipped with
-anti-joins: much faster than ``ON CONFLICT`` on a large table (see _scheduled_runs)."""
+        writer = Writer(cur)
+        inserted, _ = writer.write("flow_run", frame.filter(first), source="create_flow_runs", on_conflict="skip")
+    return inserted
 
 
 def read_flow_run(session: Store, flow_run_id: UUID | str) -> FlowRun | None:
