@@ -79,10 +79,13 @@ def create_flow_runs(session: Store, flow_runs: pl.DataFrame | Sequence[FlowRun]
     if "id" in frame.columns:
         first &= pl.col("id").is_null() | pl.col("id").is_first_distinct()
     if {"flow_id", "idempotency_key"} <= set(frame.columns):
-        first &= pl.col("idempotency_key").is_null() | pl.struct("flow_id", "idempotency_key").is_first_distinct()
+        keyed = pl.struct("flow_id", "idempotency_key")
+        first &= pl.col("idempotency_key").is_null() | keyed.is_first_distinct()
     with session.transaction() as cur:
         writer = Writer(cur)
-        inserted, _ = writer.write("flow_run", frame.filter(first), source="create_flow_runs", on_conflict="skip")
+        inserted, _ = writer.write(
+            "flow_run", frame.filter(first), source="create_flow_runs", on_conflict="skip"
+        )
     return inserted
 
 

@@ -369,7 +369,8 @@ class Writer:
     ) -> None:
         """Unreadable or out-of-range values, nulls in required columns, bad state types and names."""
         where = "COALESCE(_source, $src)" if "_source" in given else "$src"
-        labels = [expr for column, expr in (("id", "CAST(id AS VARCHAR)"), ("name", "name")) if column in given]
+        named = (("id", "CAST(id AS VARCHAR)"), ("name", "name"))
+        labels = [expr for column, expr in named if column in given]
         row = f"COALESCE({', '.join(labels)})" if labels else "NULL::VARCHAR"
         json_fields = STORED_MODELS[table].json_fields
         checks = []
@@ -438,8 +439,7 @@ class Writer:
             times = "twice" if found[1] == 2 else f"{found[1]} times"
             error = self.invalid if key == ("id",) else IntegrityError
             raise error(
-                f"{source}: {table} ({', '.join(key)}) = {found[0]} appears {times} "
-                "with different content"
+                f"{source}: {table} ({', '.join(key)}) = {found[0]} appears {times} with different content"
             )
 
     def _stage(self, table: str, columns: tuple[Column, ...], given: set[str]) -> None:
@@ -477,8 +477,9 @@ class Writer:
         """Rows matching a stored row on ``key`` take its id; another row's id is refused."""
         on = " AND ".join(f"t.{k} = s.{k}" for k in key)
         self.cur.execute(f"UPDATE _dk_stage s SET id = t.id FROM {table} t WHERE {on}")
+        label = ", ".join(f"CAST(t.{k} AS VARCHAR)" for k in key)
         found = self._first(
-            f"SELECT CAST(s.id AS VARCHAR), concat_ws(' ', {', '.join(f'CAST(t.{k} AS VARCHAR)' for k in key)}) "
+            f"SELECT CAST(s.id AS VARCHAR), concat_ws(' ', {label}) "
             f"FROM _dk_stage s JOIN {table} t ON t.id = s.id WHERE NOT ({on}) ORDER BY 1 LIMIT 1"
         )
         if found:
@@ -611,4 +612,3 @@ class Writer:
             f"FROM _dk_stage AS s WHERE {where}"
         )
         return inserted.fetchall()[0][0]
-
