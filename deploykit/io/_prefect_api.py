@@ -130,12 +130,19 @@ def body_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _text(value: Any) -> str | None:
-    """A scalar as text DuckDB can cast (booleans as true/false)."""
+def _scalar(source: str, table: str, body: Mapping[str, Any], name: str, value: Any) -> str | None:
+    """A scalar as text DuckDB can cast (booleans as true/false); an object or a list is
+    refused, naming the file, row, field and value (it must not be stored as its repr)."""
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict | list):
+        shown = json.dumps(value)[:80]
+        raise SourceError(
+            f"{source}: {table} {body.get('id', '(no id)')}: column {name}: {shown} is a JSON "
+            f"{type(value).__name__.replace('dict', 'object')}, not a single value"
+        )
     return str(value)
 
 
@@ -176,9 +183,9 @@ def bodies_frame(table: str, items: Iterable[tuple[str, Mapping[str, Any]]]) -> 
                     )
                 data[col.name].append(value)
             else:
-                data[col.name].append(_text(value))
+                data[col.name].append(_scalar(source, table, body, col.name, value))
         for name in helper:
-            data[name].append(_text(flat.get(name)))
+            data[name].append(_scalar(source, table, body, name, flat.get(name)))
         data["_source"].append(source)
     schema = {
         name: pl.List(pl.String) if name in data and _is_list(table, name) else pl.String for name in data
