@@ -86,6 +86,8 @@ _FIXED_ON_UPDATE: dict[str, frozenset[str]] = {
 }
 """Indexed columns of rows that foreign keys point at: DuckDB cannot update them in place."""
 
+_ROW_LABEL = "CAST(s.id AS VARCHAR) || coalesce(' (' || s.name || ')', '')"
+"""How error messages name a staged row: its id, and its name (an id may have been generated)."""
 _STATE_TYPES = ", ".join(f"'{s.value}'" for s in StateType)
 _TIMESTAMP = "TIMESTAMP WITH TIME ZONE"
 
@@ -479,12 +481,12 @@ class Writer:
         self.cur.execute(f"UPDATE _dk_stage s SET id = t.id FROM {table} t WHERE {on}")
         label = ", ".join(f"CAST(t.{k} AS VARCHAR)" for k in key)
         found = self._first(
-            f"SELECT CAST(s.id AS VARCHAR), concat_ws(' ', {label}) "
+            f"SELECT {_ROW_LABEL}, concat_ws(' ', {label}) "
             f"FROM _dk_stage s JOIN {table} t ON t.id = s.id WHERE NOT ({on}) ORDER BY 1 LIMIT 1"
         )
         if found:
             raise IntegrityError(
-                f"{source}: {table} {found[0]}: id {found[0]} is already used by another {table} "
+                f"{source}: {table} {found[0]}: its id is already used by another {table} "
                 f"(({', '.join(key)}) = {found[1]})"
             )
 
@@ -503,7 +505,7 @@ class Writer:
                 )
         for column, parent in _REFERENCES.get(table, ()):
             found = self._first(
-                f"SELECT CAST(s.id AS VARCHAR), CAST(s.{column} AS VARCHAR) FROM _dk_stage s "
+                f"SELECT {_ROW_LABEL}, CAST(s.{column} AS VARCHAR) FROM _dk_stage s "
                 f"WHERE s.{column} IS NOT NULL "
                 f"AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = s.{column}) "
                 "ORDER BY 1 LIMIT 1"
