@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
 import polars as pl
 from sqlglot import exp
 
-from deploykit._errors import IntegrityError
 from deploykit.filters import DeploymentFilter, FlowRunFilter, SqlCompiler
-from deploykit.models._args import coerce_filter, non_negative
-from deploykit.models._rows import fetch_model, insert_sql, to_row
-from deploykit.models.writer import Writer, rows_frame
+from deploykit.models._args import as_uuid, coerce_filter, coerce_model, non_negative
+from deploykit.models._rows import fetch_model
+from deploykit.models.writer import Writer, rows_frame, write_model
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.core import FlowRun
 from deploykit.store import Store
 
 
-def create_flow_run(session: Store, flow_run: FlowRun) -> FlowRun:
+def create_flow_run(session: Store, flow_run: FlowRun | Mapping[str, Any]) -> FlowRun:
     """Create a flow run; with an ``idempotency_key`` already used for its flow, return that run.
+
+    ``flow_run`` may be a dict of the model's fields; the row is written by the one
+    writer (:mod:`deploykit.models.writer`).
+
+    Raises
+    ------
+    IntegrityError
+        ``flow_id`` names no flow, or the run's ``id`` is already used.
 
     Examples
     --------
@@ -28,26 +36,22 @@ def create_flow_run(session: Store, flow_run: FlowRun) -> FlowRun:
     >>> store = Store()
     >>> flow = create_flow(store, Flow(name="etl"))
     >>> a = create_flow_run(store, FlowRun(flow_id=flow.id, idempotency_key="k"))
-    >>> create_flow_run(store, FlowRun(flow_id=flow.id, idempotency_key="k")).id == a.id
+    >>> create_flow_run(store, {"flow_id": flow.id, "idempotency_key": "k"}).id == a.id
     True
     """
-    now = utc_now()
+    flow_run = coerce_model(flow_run, FlowRun, "flow_run")
     with session.transaction() as cur:
-        if not cur.execute("SELECT 1 FROM flow WHERE id = $id", {"id": flow_run.flow_id}).fetchall():
-            raise IntegrityError(f"flow_id {flow_run.flow_id} does not refer to an existing flow")
-        row = to_row(flow_run) | {"created": now, "updated": now}
-        inserted = cur.execute(
-            insert_sql("flow_run", row) + " ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING id",
-            row,
-        ).fetchall()
-        if inserted:
-            return read_flow_run(session, inserted[0][0])  # type: ignore[return-value]
-        return fetch_model(  # type: ignore[return-value]
-            cur,
-            FlowRun,
-            "SELECT * FROM flow_run WHERE flow_id = $f AND idempotency_key = $k",
-            {"f": flow_run.flow_id, "k": flow_run.idempotency_key},
-        )
+        if flow_run.idempotency_key is not None:
+            existing = fetch_model(
+                cur,
+                FlowRun,
+                "SELECT * FROM flow_run WHERE flow_id = $f AND idempotency_key = $k",
+                {"f": flow_run.flow_id, "k": flow_run.idempotency_key},
+            )
+            if existing is not None:
+                return existing
+        write_model(Writer(cur), flow_run, source="create_flow_run", stamp=utc_now(), on_conflict="error")
+        return read_flow_run(session, flow_run.id)  # type: ignore[return-value]
 
 
 def create_flow_runs(session: Store, flow_runs: pl.DataFrame | Sequence[FlowRun]) -> int:
@@ -95,7 +99,7 @@ def read_flow_run(session: Store, flow_run_id: UUID | str) -> FlowRun | None:
         session.cursor(),
         FlowRun,
         "SELECT * FROM flow_run WHERE id = $id",
-        {"id": UUID(str(flow_run_id))},
+        {"id": as_uuid(flow_run_id, "flow_run_id")},
     )
 
 
@@ -128,7 +132,7 @@ def read_flow_runs(
             .where(compiler.compile(deployment_filter.as_predicate(), "d"))
         )
         query = query.where(exp.Exists(this=dep))
-    if offset:
+    if offset is not None:
         query = query.offset(compiler.param(non_negative(offset, "offset")))
     if limit is not None:
         query = query.limit(compiler.param(non_negative(limit, "limit")))

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from datetime import datetime
 from functools import cache
 from typing import Any, Literal
 from uuid import UUID
@@ -55,6 +56,7 @@ __all__ = [
     "Writer",
     "registered",
     "rows_frame",
+    "write_model",
 ]
 
 HELPER_COLUMNS = ("work_pool_name", "_source")
@@ -88,6 +90,10 @@ _FIXED_ON_UPDATE: dict[str, frozenset[str]] = {
 
 _ROW_LABEL = "CAST(s.id AS VARCHAR) || coalesce(' (' || s.name || ')', '')"
 """How error messages name a staged row: its id, and its name (an id may have been generated)."""
+_UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {}
+"""Unique keys per table, read from the first store's catalog (``Writer._unique_keys``)."""
+TABLE_OF: dict[type[ORMModel], str] = {model: table for table, model in STORED_MODELS.items()}
+"""The store table of each stored schema."""
 _STATE_TYPES = ", ".join(f"'{s.value}'" for s in StateType)
 _TIMESTAMP = "TIMESTAMP WITH TIME ZONE"
 
@@ -222,6 +228,21 @@ def rows_frame(rows: Sequence[ORMModel], model: type[ORMModel]) -> pl.DataFrame:
     return pl.DataFrame(data, schema=schema, orient="row") if data else pl.DataFrame(schema=schema)
 
 
+def write_model(
+    writer: Writer, item: ORMModel, *, source: str, stamp: datetime | None = None, **options: Any
+) -> tuple[int, int]:
+    """Write one schema object with ``writer`` (``created`` / ``updated`` set to ``stamp`` if given).
+
+    The single-row ``create_*`` operations use this: one object takes the same checks
+    and the same upsert as a batch of a million.
+    """
+    model = type(item)
+    frame = rows_frame([item], model)
+    if stamp is not None:
+        frame = frame.with_columns(created=pl.lit(stamp), updated=pl.lit(stamp))
+    return writer.write(TABLE_OF[model], frame, source=source, **options)
+
+
 def _as_arrow(table: str, batch: Batch) -> pa.Table:
     """The batch as Arrow, JSON fields given as objects (a frame's structs, lists) turned to text."""
     if isinstance(batch, pa.Table):
@@ -300,16 +321,17 @@ class Writer:
         source: str,
         key: tuple[str, ...] = ("id",),
         update: Collection[str] | None = None,
-        on_conflict: Literal["update", "skip"] = "update",
+        on_conflict: Literal["update", "skip", "error"] = "update",
     ) -> tuple[int, int]:
         """Validate ``batch`` (rows of ``table`` from ``source``) and write it; ``(inserted, updated)``.
 
         ``key`` matches batch rows to stored ones (``id`` by default; another key keeps
         the stored row's ``id``). ``update`` names the columns a matched row takes (all
         but the fixed ones when ``None``). With ``on_conflict="skip"``, rows whose id or
-        unique key is already stored are skipped instead of updated or refused.
+        unique key is already stored are skipped instead of updated or refused; with
+        ``"error"``, they are an :class:`~deploykit.IntegrityError` naming the id or key.
         """
-        key = key if on_conflict == "update" else ()
+        key = {"update": key, "skip": (), "error": ("id",)}[on_conflict]
         arrow = _as_arrow(table, batch)
         if arrow.num_rows == 0:
             return 0, 0
@@ -324,14 +346,16 @@ class Writer:
             raise self.invalid(f"{source}: {table} rows lack the column(s) {', '.join(missing)}")
         with registered(self.cur, "_dk_src", arrow):
             self._check_values(table, columns, given, key, source)
-            if on_conflict == "update":
+            if key and arrow.num_rows > 1:
                 self._check_duplicates(table, given, key, source)
             self._stage(table, columns, given)
         try:
             if key not in ((), ("id",)):
                 self._resolve_ids(table, key, source)
-            self._check_staged(table, source, check_unique=on_conflict == "update")
-            if on_conflict == "skip":
+            if on_conflict == "error":
+                self._check_new_ids(table, source)
+            self._check_staged(table, source, check_unique=on_conflict != "skip", one=arrow.num_rows == 1)
+            if on_conflict != "update":
                 written = self._insert_new(table, columns), 0
             else:
                 written = self._upsert(table, columns, key, update)
@@ -357,7 +381,7 @@ class Writer:
                 row_id, value = rows[0]
                 raise IntegrityError(
                     f"{source}: {table} {row_id}: {column} {value} does not refer to an "
-                    f"existing {parent} (neither in the store nor in this import)"
+                    f"existing {parent} (neither in the store nor in this write)"
                 )
 
     # -- steps ---------------------------------------------------------------------------
@@ -490,7 +514,18 @@ class Writer:
                 f"(({', '.join(key)}) = {found[1]})"
             )
 
-    def _check_staged(self, table: str, source: str, *, check_unique: bool) -> None:
+    def _check_new_ids(self, table: str, source: str) -> None:
+        """Rows to insert must not reuse a stored id."""
+        found = self._first(
+            f"SELECT {_ROW_LABEL}, CAST(s.id AS VARCHAR) FROM _dk_stage s "
+            f"JOIN {table} t ON t.id = s.id ORDER BY 1 LIMIT 1"
+        )
+        if found:
+            raise IntegrityError(
+                f"{source}: {table} {found[0]}: id {found[1]} is already used by another {table}"
+            )
+
+    def _check_staged(self, table: str, source: str, *, check_unique: bool, one: bool) -> None:
         """References, unique keys, pool/queue renames and the schema's field rules."""
         if table == "deployment":
             found = self._first(
@@ -501,7 +536,7 @@ class Writer:
             if found:
                 raise IntegrityError(
                     f"{source}: deployment {found[0]}: work pool {found[1]!r} has no work queue "
-                    f"{found[2]!r} (neither in the store nor in this import)"
+                    f"{found[2]!r} (neither in the store nor in this write)"
                 )
         for column, parent in _REFERENCES.get(table, ()):
             found = self._first(
@@ -513,11 +548,11 @@ class Writer:
             if found:
                 raise IntegrityError(
                     f"{source}: {table} {found[0]}: {column} {found[1]} does not refer to an "
-                    f"existing {parent} (neither in the store nor in this import)"
+                    f"existing {parent} (neither in the store nor in this write)"
                 )
         if check_unique:
             for key in self._unique_keys(table):
-                self._check_unique(table, key, source)
+                self._check_unique(table, key, source, one=one)
         for column in sorted(_FIXED_ON_UPDATE.get(table, frozenset())):
             found = self._first(
                 f"SELECT CAST(s.id AS VARCHAR), CAST(t.{column} AS VARCHAR), "
@@ -531,24 +566,29 @@ class Writer:
                 )
         self._check_fields(table, source)
 
-    def _unique_keys(self, table: str) -> list[tuple[str, ...]]:
-        """The table's UNIQUE constraints, as DuckDB's catalog holds them."""
-        rows = self.cur.execute(
-            "SELECT constraint_column_names FROM duckdb_constraints() "
-            "WHERE table_name = $t AND constraint_type = 'UNIQUE' ORDER BY constraint_index",
-            {"t": table},
-        ).fetchall()
-        return [tuple(names) for (names,) in rows]
+    def _unique_keys(self, table: str) -> tuple[tuple[str, ...], ...]:
+        """The table's UNIQUE constraints, as DuckDB's catalog holds them (read once per process:
+        every store has the same DDL)."""
+        if table not in _UNIQUE_KEYS:
+            rows = self.cur.execute(
+                "SELECT constraint_column_names FROM duckdb_constraints() "
+                "WHERE table_name = $t AND constraint_type = 'UNIQUE' ORDER BY constraint_index",
+                {"t": table},
+            ).fetchall()
+            _UNIQUE_KEYS[table] = tuple(tuple(names) for (names,) in rows)
+        return _UNIQUE_KEYS[table]
 
-    def _check_unique(self, table: str, key: tuple[str, ...], source: str) -> None:
+    def _check_unique(self, table: str, key: tuple[str, ...], source: str, *, one: bool) -> None:
         """No two rows (in the batch, or batch vs store) share a unique key under different ids."""
         on = " AND ".join(f"a.{k} = b.{k}" for k in key)
         label = ", ".join(key)
         packed = f"CAST(struct_pack({', '.join(f'a.{k}' for k in key)}) AS VARCHAR)"
-        found = self._first(
-            f"SELECT CAST(a.id AS VARCHAR), CAST(b.id AS VARCHAR), {packed} "
-            f"FROM _dk_stage a JOIN _dk_stage b ON {on} AND a.id < b.id ORDER BY 1 LIMIT 1"
-        )
+        found = None
+        if not one:
+            found = self._first(
+                f"SELECT CAST(a.id AS VARCHAR), CAST(b.id AS VARCHAR), {packed} "
+                f"FROM _dk_stage a JOIN _dk_stage b ON {on} AND a.id < b.id ORDER BY 1 LIMIT 1"
+            )
         where = "in this import"
         if not found:
             found = self._first(
@@ -590,16 +630,15 @@ class Writer:
     ) -> tuple[int, int]:
         """Update the staged rows that exist, insert the others; ``(inserted, updated)``."""
         on = " AND ".join(f"t.{k} = s.{k}" for k in key)
-        total = self.cur.execute("SELECT count(*) FROM _dk_stage").fetchall()[0][0]
         fixed = _FIXED_ON_UPDATE.get(table, frozenset()) | {"id", *key}
         names = [c.name for c in columns]
         updated = [c for c in names if c not in fixed and (update is None or c in update)]
         existing = update_matched(self.cur, table, "_dk_stage", on, updated)
-        self.cur.execute(
+        inserted = self.cur.execute(
             f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(f's.{c}' for c in names)} "
             f"FROM _dk_stage AS s ANTI JOIN {table} AS t ON {on}"
         )
-        return total - existing, existing
+        return inserted.fetchall()[0][0], existing
 
     def _insert_new(self, table: str, columns: tuple[Column, ...]) -> int:
         """Insert the staged rows whose id and unique keys are not stored yet; how many."""
