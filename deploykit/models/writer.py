@@ -94,6 +94,9 @@ _UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {}
 """Unique keys per table, read from the first store's catalog (``Writer._unique_keys``)."""
 TABLE_OF: dict[type[ORMModel], str] = {model: table for table, model in STORED_MODELS.items()}
 """The store table of each stored schema."""
+_PARSER_DEPTH = 128
+"""Nesting below which pydantic parses JSON itself (its parser's recursion limit is lower
+than ``MAX_JSON_DEPTH``); deeper texts are decoded by :mod:`json` first."""
 _STATE_TYPES = ", ".join(f"'{s.value}'" for s in StateType)
 _TIMESTAMP = "TIMESTAMP WITH TIME ZONE"
 
@@ -612,11 +615,15 @@ class Writer:
             ).fetchall()
             for value, row_id in values:
                 problem = None
-                if is_json and json_depth(value) > MAX_JSON_DEPTH:
+                depth = json_depth(value) if is_json else 0
+                if depth > MAX_JSON_DEPTH:
                     problem = f"nesting depth exceeded (at most {MAX_JSON_DEPTH} levels)"
                 else:
                     try:
-                        adapter.validate_json(value) if is_json else adapter.validate_python(value)
+                        if is_json and depth < _PARSER_DEPTH:
+                            adapter.validate_json(value)
+                        else:  # pydantic's JSON parser stops short of MAX_JSON_DEPTH
+                            adapter.validate_python(json.loads(value) if is_json else value)
                     except ValidationError as exc:
                         first = exc.errors()[0]
                         where = ".".join(str(p) for p in first["loc"])
