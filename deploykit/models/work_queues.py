@@ -91,6 +91,7 @@ def read_work_queue_by_name(session: Store, name: str, work_pool_name: str | Non
 def ensure_work_queue_exists(session: Store, name: str) -> WorkQueue:
     """The queue named ``name`` (any pool, default pool first), created in the default pool if none."""
     with session.transaction():
+        ensure_default_work_pool(session)  # which may create the queue asked for: "default"
         queue = read_work_queue_by_name(session, name)
         if queue is None:
             queue = create_work_queue(session, WorkQueue(name=name))
