@@ -9,9 +9,9 @@ Import everything from here::
 
 from deploykit import models
 from deploykit._errors import DeploykitError, IntegrityError, ObjectNotFoundError, StoreError
-from deploykit._frames import to_models
 from deploykit.schemas import *  # noqa: F403 - the public schemas and filters
 from deploykit.schemas import __all__ as _schema_names
+from deploykit.schemas.frames import to_models
 from deploykit.store import ScheduleSettings, Store
 
 __version__ = "0.1.0"

@@ -6,18 +6,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 from tqdm.auto import tqdm
 
 from deploykit.io._errors import SourceError
 from deploykit.io._report import ImportReport
-from deploykit.models.writer import LOAD_ORDER, Writer
+from deploykit.models.writer import LOAD_ORDER, Batch, Writer
 from deploykit.store import Store
 
 CHUNK_ROWS = 100_000
 """Rows per batch of a chunked import: bounds memory whatever the source size."""
 
-Batch = pl.DataFrame | pa.Table
 Batches = Callable[[], Iterator[Batch]]
 """A table's batches, produced lazily (one in memory at a time)."""
 
@@ -42,7 +40,7 @@ def write_batches(
         for batch in tables[table]():
             inserted, updated = writer.write(table, batch, source=source)
             report.add(table, inserted=inserted, updated=updated)
-            done(table, batch.num_rows if isinstance(batch, pa.Table) else batch.height)
+            done(table, batch.height if isinstance(batch, pl.DataFrame) else batch.num_rows)
     writer.finish(source)
 
 

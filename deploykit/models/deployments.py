@@ -31,8 +31,8 @@ from deploykit.models._deployment_bulk import create_deployments
 from deploykit.models._deployment_query import (
     COUNT_DEPLOYMENTS,
     ORDER_BY,
-    SCHEDULE_TYPE_SQL,
     SELECT_DEPLOYMENTS,
+    SELECT_OVERVIEW,
     filtered,
 )
 from deploykit.models._fleet import MAX_PREVIEW_WINDOW, preview_runs, schedule_all
@@ -293,6 +293,50 @@ def read_deployments(
     return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
 
 
+def read_deployment_overview(
+    session: Store,
+    *,
+    flow_filter: FlowFilter | Mapping[str, Any] | None = None,
+    deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
+    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None = None,
+    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
+) -> pl.DataFrame:
+    """The selected deployments with the names views show beside them, by name then id.
+
+    Columns: ``id``, ``name``, ``flow_name``, ``tags``, ``work_queue_name``,
+    ``work_pool_name`` (of the queue ``work_queue_id`` points at), ``schedule_type``
+    (``"cron" | "interval" | "rrule" | None``) and ``is_schedule_active``: what the CLI's
+    and the widgets' summaries need, without SQL of their own.
+
+    See Also
+    --------
+    read_deployments : every field of each deployment.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from deploykit.models.flows import create_flow
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> _ = create_deployment(store, dk.Deployment(name="a", flow_id=flow.id, schedule={"cron": "0 * * * *"},
+    ...                                            work_queue_name="q"))
+    >>> read_deployment_overview(store).select("flow_name", "work_pool_name", "schedule_type").rows()
+    [('etl', 'default-agent-pool', 'cron')]
+    """
+    compiler = SqlCompiler()
+    query = filtered(
+        SELECT_OVERVIEW,
+        compiler,
+        flow_filter=flow_filter,
+        flow_run_filter=None,
+        task_run_filter=None,
+        deployment_filter=deployment_filter,
+        work_pool_filter=work_pool_filter,
+        work_queue_filter=work_queue_filter,
+    ).order_by("d.name", "d.id", copy=False)
+    return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
+
+
 def count_deployments(
     session: Store,
     flow_filter: FlowFilter | None = None,
@@ -515,7 +559,6 @@ def _update_value(update: DeploymentUpdate, name: str) -> Any:
 
 __all__ = [
     "MAX_PREVIEW_WINDOW",
-    "SCHEDULE_TYPE_SQL",
     "check_work_queues_for_deployment",
     "count_deployments",
     "create_deployment",
@@ -525,6 +568,7 @@ __all__ = [
     "queue_matches",
     "read_deployment",
     "read_deployment_by_name",
+    "read_deployment_overview",
     "read_deployments",
     "schedule_all",
     "schedule_runs",

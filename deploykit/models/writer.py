@@ -33,16 +33,18 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union
 from uuid import UUID
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticUndefined
 
 from deploykit._catalog import Column, table_columns
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 from deploykit._errors import IntegrityError
 from deploykit.models._rows import to_row, update_matched
 from deploykit.schemas._base import INVALID_NAME_CHARS, ORMModel, validate_name
@@ -100,7 +102,8 @@ than ``MAX_JSON_DEPTH``); deeper texts are decoded by :mod:`json` first."""
 _STATE_TYPES = ", ".join(f"'{s.value}'" for s in StateType)
 _TIMESTAMP = "TIMESTAMP WITH TIME ZONE"
 
-Batch = pl.DataFrame | pa.Table
+Batch = Union[pl.DataFrame, "pa.Table"]
+"""A batch of rows: a Polars frame, or an Arrow table (pyarrow is imported only by its users)."""
 
 
 # --- rules derived from the schemas --------------------------------------------------------
@@ -248,7 +251,7 @@ def write_model(
 
 def _as_arrow(table: str, batch: Batch) -> pa.Table:
     """The batch as Arrow, JSON fields given as objects (a frame's structs, lists) turned to text."""
-    if isinstance(batch, pa.Table):
+    if not isinstance(batch, pl.DataFrame):
         return batch
     json_fields = STORED_MODELS[table].json_fields
     objects = [c for c in batch.columns if c in json_fields and batch.schema[c] != pl.String]
