@@ -16,7 +16,8 @@ such a batch inside the caller's transaction:
    pydantic schema accepts;
 4. rows matching a stored row on the write's key are updated (lists, keys and indexed
    columns rewritten only where they differ: :func:`update_matched`), the others
-   inserted; or, with ``on_conflict="skip"``, rows clashing with stored ones are skipped.
+   inserted; or, with ``on_conflict="skip"``, rows clashing with stored ones are skipped
+   (``"error"``: refused).
 
 The rules come from the schemas (``deploykit.schemas``: banned name characters, state
 types, defaults, field constraints) and the store's catalog (columns, types, nullability,
@@ -469,10 +470,9 @@ class Writer:
         )
         if found:
             times = "twice" if found[1] == 2 else f"{found[1]} times"
-            error = self.invalid if key == ("id",) else IntegrityError
-            raise error(
-                f"{source}: {table} ({', '.join(key)}) = {found[0]} appears {times} with different content"
-            )
+            if key == ("id",):
+                raise self.invalid(f"{source}: {table} {found[0]} appears {times} with different content")
+            raise IntegrityError(f"{source}: {table} ({', '.join(key)}) = {found[0]} appears {times}")
 
     def _stage(self, table: str, columns: tuple[Column, ...], given: set[str]) -> None:
         """Cast, fill defaults and ids, de-duplicate and resolve queue names into ``_dk_stage``."""
