@@ -16,9 +16,9 @@ from deploykit._errors import (
     SourceError,
     StoreError,
 )
-from deploykit._frames import to_models
 from deploykit.schemas import *  # noqa: F403 - the public schemas and filters
 from deploykit.schemas import __all__ as _schema_names
+from deploykit.schemas.frames import to_models
 from deploykit.store import ScheduleSettings, Store
 
 __version__ = "0.1.0"

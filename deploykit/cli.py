@@ -98,12 +98,7 @@ def _counts(frame: pl.DataFrame, column: str, label: str) -> pl.DataFrame:
 
 def _summaries(store: dk.Store, hours: int = 24) -> dict[str, pl.DataFrame]:
     """The fleet's summary tables: per flow, tag, queue, schedule kind; matches; next runs."""
-    deps = store.sql(
-        "SELECT d.name, f.name AS flow, d.tags, d.work_queue_name, p.name AS work_pool, "
-        f"{ops.SCHEDULE_TYPE_SQL} AS schedule_type FROM deployment d "
-        "JOIN flow f ON f.id = d.flow_id LEFT JOIN work_queue q ON q.id = d.work_queue_id "
-        "LEFT JOIN work_pool p ON p.id = q.work_pool_id"
-    )
+    deps = ops.read_deployment_overview(store).rename({"flow_name": "flow", "work_pool_name": "work_pool"})
     queues = deps.with_columns(
         queue=pl.concat_str(pl.col("work_pool").fill_null("?"), pl.col("work_queue_name"), separator="/")
     )

@@ -1,22 +1,47 @@
-"""Shared plumbing of chunked imports: a progress bar over all tables of one source."""
+"""Shared plumbing of the importers: batches of each table, parents first, into the models' writer."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
+import duckdb
 import polars as pl
-import pyarrow as pa
 from tqdm.auto import tqdm
 
-from deploykit.io._bulk import LOAD_ORDER, Loader
+from deploykit._errors import SourceError
 from deploykit.io._report import ImportReport
+from deploykit.models.writer import LOAD_ORDER, Batch, Writer
 from deploykit.store import Store
 
 CHUNK_ROWS = 100_000
 """Rows per batch of a chunked import: bounds memory whatever the source size."""
 
-Batches = Callable[[], Iterator[pl.DataFrame | pa.Table]]
+Batches = Callable[[], Iterator[Batch]]
 """A table's batches, produced lazily (one in memory at a time)."""
+
+
+def write_batches(
+    cur: duckdb.DuckDBPyConnection,
+    tables: Mapping[str, Callable[[], Iterable[Batch]]],
+    source: str,
+    report: ImportReport,
+    *,
+    done: Callable[[str, int], None] = lambda table, rows: None,
+) -> None:
+    """Upsert each table's batches by id, parents first, inside the caller's transaction.
+
+    Bad values raise :class:`SourceError` naming the source, row, field and value;
+    ``done`` hears of each batch written (table, rows).
+    """
+    writer = Writer(cur, invalid=SourceError)
+    for table in LOAD_ORDER:
+        if table not in tables:
+            continue
+        for batch in tables[table]():
+            inserted, updated = writer.write(table, batch, source=source)
+            report.add(table, inserted=inserted, updated=updated)
+            done(table, batch.height if isinstance(batch, pl.DataFrame) else batch.num_rows)
+    writer.finish(source)
 
 
 def load_chunked(
@@ -34,17 +59,14 @@ def load_chunked(
     report = ImportReport(source=source)
     total = sum(count for count, _ in tables.values())
     disable = None if progress is None else not progress
+
+    def done(table: str, rows: int) -> None:
+        bar.set_postfix_str(table)
+        bar.update(rows)
+
     with (
         tqdm(total=total, unit="rows", desc=f"import {source}", disable=disable) as bar,
         store.transaction() as cur,
     ):
-        loader = Loader(cur, report)
-        for table in LOAD_ORDER:
-            if table not in tables:
-                continue
-            bar.set_postfix_str(table)
-            for batch in tables[table][1]():
-                loader.load(table, batch, source)
-                bar.update(batch.num_rows if isinstance(batch, pa.Table) else batch.height)
-        loader.finish(source)
+        write_batches(cur, {t: batches for t, (_, batches) in tables.items()}, source, report, done=done)
     return report

@@ -2,7 +2,7 @@
 
 Prefect returns lists of JSON objects; this module recognises their kind, keeps the
 fields deploykit models (flattening a flow run's nested ``state`` into its state
-columns) and hands per-table frames to :class:`~deploykit.io._bulk.Loader`.
+columns) and hands per-table frames to the models' one writer (:class:`deploykit.models.writer.Writer`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from deploykit._errors import SourceError
-from deploykit.io._bulk import LOAD_ORDER, Loader
+from deploykit.io._chunks import write_batches
 from deploykit.io._report import ImportReport
 from deploykit.schemas.core import STORED_MODELS
 from deploykit.store import Store, table_columns
@@ -129,12 +129,19 @@ def body_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _text(value: Any) -> str | None:
-    """A scalar as text DuckDB can cast (booleans as true/false)."""
+def _scalar(source: str, table: str, body: Mapping[str, Any], name: str, value: Any) -> str | None:
+    """A scalar as text DuckDB can cast (booleans as true/false); an object or a list is
+    refused, naming the file, row, field and value (it must not be stored as its repr)."""
     if value is None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict | list):
+        shown = json.dumps(value)[:80]
+        raise SourceError(
+            f"{source}: {table} {body.get('id', '(no id)')}: column {name}: {shown} is a JSON "
+            f"{type(value).__name__.replace('dict', 'object')}, not a single value"
+        )
     return str(value)
 
 
@@ -175,9 +182,9 @@ def bodies_frame(table: str, items: Iterable[tuple[str, Mapping[str, Any]]]) -> 
                     )
                 data[col.name].append(value)
             else:
-                data[col.name].append(_text(value))
+                data[col.name].append(_scalar(source, table, body, col.name, value))
         for name in helper:
-            data[name].append(_text(flat.get(name)))
+            data[name].append(_scalar(source, table, body, name, flat.get(name)))
         data["_source"].append(source)
     schema = {
         name: pl.List(pl.String) if name in data and _is_list(table, name) else pl.String for name in data
@@ -199,11 +206,7 @@ def load_bodies(
     frames = {table: bodies_frame(table, items) for table, items in by_table.items()}
     report = ImportReport(source=source)
     with store.transaction() as cur:
-        loader = Loader(cur, report)
-        for table in LOAD_ORDER:
-            if table in frames:
-                loader.load(table, frames[table], source)
-        loader.finish(source)
+        write_batches(cur, {t: (lambda f=f: [f]) for t, f in frames.items()}, source, report)
     return report
 
 

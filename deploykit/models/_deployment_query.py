@@ -29,8 +29,21 @@ SCHEDULE_TYPE_SQL = (
     "WHEN json_exists(d.schedule, '$.cron') THEN 'cron' "
     "WHEN json_exists(d.schedule, '$.interval') THEN 'interval' ELSE 'rrule' END"
 )
+"""A deployment's schedule kind (``cron``, ``interval``, ``rrule`` or null): models-internal SQL;
+views get it as the ``schedule_type`` column of ``read_deployments`` / ``read_deployment_overview``."""
 SELECT_DEPLOYMENTS = sqlglot.parse_one(
     f"SELECT d.*, {SCHEDULE_TYPE_SQL} AS schedule_type FROM deployment AS d", dialect="duckdb"
+)
+SELECT_OVERVIEW = sqlglot.parse_one(
+    f"""
+    SELECT d.id, d.name, f.name AS flow_name, d.tags, d.work_queue_name, p.name AS work_pool_name,
+        {SCHEDULE_TYPE_SQL} AS schedule_type, d.is_schedule_active
+    FROM deployment AS d
+    JOIN flow AS f ON f.id = d.flow_id
+    LEFT JOIN work_queue AS q ON q.id = d.work_queue_id
+    LEFT JOIN work_pool AS p ON p.id = q.work_pool_id
+    """,
+    dialect="duckdb",
 )
 COUNT_DEPLOYMENTS = sqlglot.parse_one("SELECT count(*) FROM deployment AS d", dialect="duckdb")
 _FLOW_OF_DEPLOYMENT = sqlglot.parse_one("SELECT 1 FROM flow AS f WHERE f.id = d.flow_id")

@@ -6,6 +6,7 @@ schedule's ``get_dates``) and the runs are inserted by one statement.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,31 +26,35 @@ from deploykit.store import Store
 
 def preview_runs(
     session: Store,
-    start: datetime,
-    end: datetime,
+    start_time: datetime,
+    end_time: datetime,
     *,
     deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
     flow_filter: FlowFilter | Mapping[str, Any] | None = None,
     work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None = None,
     work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
     include_inactive: bool = False,
-    max_runs_per_deployment: int = 1000,
+    max_runs: int = 1000,
+    max_runs_per_deployment: int | None = None,
 ) -> pl.DataFrame:
-    """Every run the selected deployments' schedules would create in ``[start, end]``.
+    """Every run the selected deployments' schedules would create in ``[start_time, end_time]``.
 
     Nothing is written. Schedules are expanded in bulk (``deploykit.scheduling``), with
     the same dates as each schedule's ``get_dates``.
 
     Parameters
     ----------
-    start, end
-        The window, inclusive; timezone-aware, at most ``MAX_PREVIEW_WINDOW`` long.
+    start_time, end_time
+        The window, inclusive; timezone-aware, at most ``MAX_PREVIEW_WINDOW`` long
+        (named as :func:`schedule_all` names its window).
     deployment_filter, flow_filter, work_pool_filter, work_queue_filter
         Select deployments as :func:`read_deployments` does.
     include_inactive
         Also preview schedules that are switched off (``is_schedule_active`` False).
+    max_runs
+        At most this many (earliest) runs per deployment, as in :func:`schedule_all`.
     max_runs_per_deployment
-        At most this many (earliest) runs per deployment.
+        Deprecated name of ``max_runs``.
 
     Returns
     -------
@@ -74,14 +79,21 @@ def preview_runs(
     >>> runs.select("local_time", "dst_adjusted").rows()
     [(datetime.datetime(2023, 3, 11, 2, 30), False), (datetime.datetime(2023, 3, 12, 3, 0), True)]
     """
-    start = require_aware(start, "start")
-    end = require_aware(end, "end")
+    if max_runs_per_deployment is not None:
+        warnings.warn(
+            "preview_runs(max_runs_per_deployment=) is now max_runs=, as in schedule_all",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        max_runs = max_runs_per_deployment
+    start = require_aware(start_time, "start_time")
+    end = require_aware(end_time, "end_time")
     if end < start:
-        raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
+        raise ValueError(f"end_time {end.isoformat()} is before start_time {start.isoformat()}")
     if end - start > MAX_PREVIEW_WINDOW:
         raise ValueError(f"preview window {end - start} is longer than the limit {MAX_PREVIEW_WINDOW}")
-    if not 1 <= max_runs_per_deployment <= MAX_DATES:
-        raise ValueError(f"max_runs_per_deployment must be between 1 and {MAX_DATES}")
+    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or not 1 <= max_runs <= MAX_DATES:
+        raise ValueError(f"max_runs must be between 1 and {MAX_DATES}, got {max_runs!r}")
     selected = _scheduled_deployments(
         session,
         deployment_filter,
@@ -90,9 +102,7 @@ def preview_runs(
         work_queue_filter,
         include_inactive,
     )
-    dates = expand_schedules(
-        selected.select("id", "schedule"), start, end, max_per_schedule=max_runs_per_deployment
-    )
+    dates = expand_schedules(selected.select("id", "schedule"), start, end, max_per_schedule=max_runs)
     return (
         dates.join(selected.drop("schedule"), on="id", how="inner")
         .rename({"id": "deployment_id"})

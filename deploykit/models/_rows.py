@@ -12,6 +12,7 @@ import duckdb
 from pydantic_core import to_jsonable_python
 
 from deploykit.schemas._base import ORMModel
+from deploykit.schemas.frames import from_row
 from deploykit.store import rewritten_columns
 
 M = TypeVar("M", bound=ORMModel)
@@ -38,19 +39,6 @@ def db_value(model: type[ORMModel], name: str, value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     return value
-
-
-def from_row(model: type[M], row: dict[str, Any]) -> M:
-    """A validated model from a store row (JSON text decoded; extra columns ignored)."""
-    data = {}
-    for name in model.model_fields:
-        if name not in row:
-            continue
-        value = row[name]
-        if name in model.json_fields and isinstance(value, str):
-            value = json.loads(value)
-        data[name] = value
-    return model.model_validate(data)
 
 
 def fetch_model(

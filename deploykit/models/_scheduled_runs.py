@@ -17,6 +17,8 @@ from uuid import UUID
 import duckdb
 import polars as pl
 
+from deploykit._errors import IntegrityError
+from deploykit.models.writer import registered
 from deploykit.store import Store
 
 AUTO_SCHEDULED_TAG = "auto-scheduled"
@@ -84,13 +86,13 @@ def insert_fleet_runs(
     if dates.is_empty():
         return pl.DataFrame(schema=INSERTED_SCHEMA)
     cur = session.cursor()
-    cur.register("run_dates", dates)
-    try:
-        source = _FLEET_SOURCE.format(selected=selected, key=_FLEET_KEY)
-        query = _INSERT_RUNS.format(source=source, key=_FLEET_KEY)
-        return cur.sql(query, params=params | _params(auto_scheduled) | {"texts": texts}).pl()
-    finally:
-        cur.unregister("run_dates")
+    source = _FLEET_SOURCE.format(selected=selected, key=_FLEET_KEY)
+    query = _INSERT_RUNS.format(source=source, key=_FLEET_KEY)
+    with registered(cur, "run_dates", dates):
+        try:
+            return cur.sql(query, params=params | _params(auto_scheduled) | {"texts": texts}).pl()
+        except duckdb.ConstraintException as exc:
+            raise IntegrityError(f"schedule_all: a scheduled run breaks a store constraint: {exc}") from None
 
 
 def insert_deployment_runs(

@@ -11,12 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import duckdb
 import polars as pl
 import sqlglot
 
 from deploykit._collect import STREAMING_ENGINE
-from deploykit._errors import IntegrityError, ObjectNotFoundError
+from deploykit._errors import ObjectNotFoundError
 from deploykit.filters import (
     DeploymentFilter,
     FlowFilter,
@@ -31,12 +30,12 @@ from deploykit.models._deployment_bulk import create_deployments
 from deploykit.models._deployment_query import (
     COUNT_DEPLOYMENTS,
     ORDER_BY,
-    SCHEDULE_TYPE_SQL,
     SELECT_DEPLOYMENTS,
+    SELECT_OVERVIEW,
     filtered,
 )
 from deploykit.models._fleet import MAX_PREVIEW_WINDOW, preview_runs, schedule_all
-from deploykit.models._rows import db_value, fetch_model, insert_sql, to_row, update_sql
+from deploykit.models._rows import db_value, fetch_model, update_sql
 from deploykit.models._scheduled_runs import insert_deployment_runs
 from deploykit.models.work_pools import read_work_pool_by_name
 from deploykit.models.work_queues import (
@@ -44,6 +43,7 @@ from deploykit.models.work_queues import (
     ensure_work_queue_exists,
     read_work_queue_by_name,
 )
+from deploykit.models.writer import Writer, write_model
 from deploykit.predicates import SqlCompiler
 from deploykit.scheduling import plan_window
 from deploykit.schemas._base import utc_now
@@ -95,47 +95,41 @@ def create_deployment(session: Store, deployment: Deployment) -> Deployment:
     (True, ['prod'], 'etl', True)
     """
     deployment = coerce_model(deployment, Deployment, "deployment")
-    now = utc_now()
     with session.transaction() as cur:
-        found = cur.execute(
-            """
-            SELECT (SELECT count(*) FROM flow WHERE id = $flow_id) AS flow_exists, d.id, d.work_queue_name
-            FROM (SELECT 1) LEFT JOIN deployment d ON d.flow_id = $flow_id AND d.name = $name
-            """,
+        existing = cur.execute(
+            "SELECT work_queue_name FROM deployment WHERE flow_id = $flow_id AND name = $name",
             {"flow_id": deployment.flow_id, "name": deployment.name},
         ).fetchall()
-        flow_exists, existing_id, existing_queue = found[0]
-        if not flow_exists:
-            raise IntegrityError(f"flow_id {deployment.flow_id} does not refer to an existing flow")
-        given = deployment.model_fields_set
-        if existing_id is None:
-            row = to_row(deployment) | {"created": now, "updated": now}
-            queue_name = deployment.work_queue_name
-        else:
-            row = to_row(deployment, given - {"id", "created", "created_by", "updated"})
-            row |= {"updated": now, "id": existing_id}
-            queue_name = row.get("work_queue_name", existing_queue)
+        given = set(deployment.model_fields_set)
+        queue_name = (
+            existing[0][0] if existing and "work_queue_name" not in given else deployment.work_queue_name
+        )
         if queue_name and "work_queue_id" not in given:
-            row["work_queue_id"] = ensure_work_queue_exists(session, queue_name).id
-        try:
-            if existing_id is None:
-                stored = fetch_model(cur, Deployment, insert_sql("deployment", row) + " RETURNING *", row)
-            else:
-                columns = [c for c in row if c != "id"]
-                stored = fetch_model(cur, Deployment, update_sql("deployment", columns) + " RETURNING *", row)
-                _delete_scheduled_runs(session, existing_id, auto_only=True)
-        except duckdb.ConstraintException as exc:
-            raise _integrity_error(exc, deployment) from None
+            queue_id = ensure_work_queue_exists(session, queue_name).id
+            deployment = deployment.model_copy(update={"work_queue_id": queue_id})
+            given.add("work_queue_id")
+        write_model(
+            Writer(cur),
+            deployment,
+            source="create_deployment",
+            stamp=utc_now(),
+            key=("flow_id", "name"),
+            update=(given - _KEEP_ON_UPSERT) | {"updated"},
+        )
+        stored = fetch_model(
+            cur,
+            Deployment,
+            "SELECT * FROM deployment WHERE name = $name",
+            {"name": deployment.name},
+            {"flow_id": deployment.flow_id},
+        )
+        if existing:
+            _delete_scheduled_runs(session, stored.id, auto_only=True)  # type: ignore[union-attr]
         return stored  # type: ignore[return-value]
 
 
-def _integrity_error(exc: duckdb.ConstraintException, deployment: Deployment) -> IntegrityError:
-    """A readable message for the constraint a deployment write broke."""
-    if "foreign key" in str(exc).lower():
-        return IntegrityError(
-            f"work_queue_id {deployment.work_queue_id} does not refer to an existing work queue"
-        )
-    return IntegrityError(f"id {deployment.id} is already used by another deployment")
+_KEEP_ON_UPSERT = frozenset({"id", "created", "created_by", "updated", "flow_id", "name"})
+"""Fields an upsert never overwrites: identity, creation, and the (flow_id, name) key it matched on."""
 
 
 def update_deployment(session: Store, deployment_id: UUID | str, deployment: DeploymentUpdate) -> bool:
@@ -296,6 +290,50 @@ def read_deployments(
         query = query.offset(compiler.param(non_negative(offset, "offset")), copy=False)
     if limit is not None:
         query = query.limit(compiler.param(non_negative(limit, "limit")), copy=False)
+    return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
+
+
+def read_deployment_overview(
+    session: Store,
+    *,
+    flow_filter: FlowFilter | Mapping[str, Any] | None = None,
+    deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
+    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None = None,
+    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
+) -> pl.DataFrame:
+    """The selected deployments with the names views show beside them, by name then id.
+
+    Columns: ``id``, ``name``, ``flow_name``, ``tags``, ``work_queue_name``,
+    ``work_pool_name`` (of the queue ``work_queue_id`` points at), ``schedule_type``
+    (``"cron" | "interval" | "rrule" | None``) and ``is_schedule_active``: what the CLI's
+    and the widgets' summaries need, without SQL of their own.
+
+    See Also
+    --------
+    read_deployments : every field of each deployment.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from deploykit.models.flows import create_flow
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> _ = create_deployment(store, dk.Deployment(name="a", flow_id=flow.id, schedule={"cron": "0 * * * *"},
+    ...                                            work_queue_name="q"))
+    >>> read_deployment_overview(store).select("flow_name", "work_pool_name", "schedule_type").rows()
+    [('etl', 'default-agent-pool', 'cron')]
+    """
+    compiler = SqlCompiler()
+    query = filtered(
+        SELECT_OVERVIEW,
+        compiler,
+        flow_filter=flow_filter,
+        flow_run_filter=None,
+        task_run_filter=None,
+        deployment_filter=deployment_filter,
+        work_pool_filter=work_pool_filter,
+        work_queue_filter=work_queue_filter,
+    ).order_by("d.name", "d.id", copy=False)
     return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
 
 
@@ -521,7 +559,6 @@ def _update_value(update: DeploymentUpdate, name: str) -> Any:
 
 __all__ = [
     "MAX_PREVIEW_WINDOW",
-    "SCHEDULE_TYPE_SQL",
     "check_work_queues_for_deployment",
     "count_deployments",
     "create_deployment",
@@ -531,6 +568,7 @@ __all__ = [
     "queue_matches",
     "read_deployment",
     "read_deployment_by_name",
+    "read_deployment_overview",
     "read_deployments",
     "schedule_all",
     "schedule_runs",

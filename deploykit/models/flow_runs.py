@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from uuid import UUID
 
 import polars as pl
 from sqlglot import exp
 
-from deploykit._errors import IntegrityError
 from deploykit.filters import DeploymentFilter, FlowRunFilter
-from deploykit.models._args import coerce_filter, non_negative
-from deploykit.models._bulk import models_to_frame, normalise_frame
-from deploykit.models._rows import fetch_model, insert_sql, to_row
+from deploykit.models._args import as_uuid, coerce_filter, coerce_model, non_negative
+from deploykit.models._rows import fetch_model
+from deploykit.models.writer import Writer, rows_frame, write_model
 from deploykit.predicates import SqlCompiler
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.core import FlowRun
-from deploykit.schemas.states import StateType
 from deploykit.store import Store
 
 
-def create_flow_run(session: Store, flow_run: FlowRun) -> FlowRun:
+def create_flow_run(session: Store, flow_run: FlowRun | Mapping[str, Any]) -> FlowRun:
     """Create a flow run; with an ``idempotency_key`` already used for its flow, return that run.
+
+    ``flow_run`` may be a dict of the model's fields; the row is written by the one
+    writer (:mod:`deploykit.models.writer`).
+
+    Raises
+    ------
+    IntegrityError
+        ``flow_id`` names no flow, or the run's ``id`` is already used.
 
     Examples
     --------
@@ -30,26 +37,22 @@ def create_flow_run(session: Store, flow_run: FlowRun) -> FlowRun:
     >>> store = Store()
     >>> flow = create_flow(store, Flow(name="etl"))
     >>> a = create_flow_run(store, FlowRun(flow_id=flow.id, idempotency_key="k"))
-    >>> create_flow_run(store, FlowRun(flow_id=flow.id, idempotency_key="k")).id == a.id
+    >>> create_flow_run(store, {"flow_id": flow.id, "idempotency_key": "k"}).id == a.id
     True
     """
-    now = utc_now()
+    flow_run = coerce_model(flow_run, FlowRun, "flow_run")
     with session.transaction() as cur:
-        if not cur.execute("SELECT 1 FROM flow WHERE id = $id", {"id": flow_run.flow_id}).fetchall():
-            raise IntegrityError(f"flow_id {flow_run.flow_id} does not refer to an existing flow")
-        row = to_row(flow_run) | {"created": now, "updated": now}
-        inserted = cur.execute(
-            insert_sql("flow_run", row) + " ON CONFLICT (flow_id, idempotency_key) DO NOTHING RETURNING id",
-            row,
-        ).fetchall()
-        if inserted:
-            return read_flow_run(session, inserted[0][0])  # type: ignore[return-value]
-        return fetch_model(  # type: ignore[return-value]
-            cur,
-            FlowRun,
-            "SELECT * FROM flow_run WHERE flow_id = $f AND idempotency_key = $k",
-            {"f": flow_run.flow_id, "k": flow_run.idempotency_key},
-        )
+        if flow_run.idempotency_key is not None:
+            existing = fetch_model(
+                cur,
+                FlowRun,
+                "SELECT * FROM flow_run WHERE flow_id = $f AND idempotency_key = $k",
+                {"f": flow_run.flow_id, "k": flow_run.idempotency_key},
+            )
+            if existing is not None:
+                return existing
+        write_model(Writer(cur), flow_run, source="create_flow_run", stamp=utc_now(), on_conflict="error")
+        return read_flow_run(session, flow_run.id)  # type: ignore[return-value]
 
 
 def create_flow_runs(session: Store, flow_runs: pl.DataFrame | Sequence[FlowRun]) -> int:
@@ -72,62 +75,23 @@ def create_flow_runs(session: Store, flow_runs: pl.DataFrame | Sequence[FlowRun]
     3
     """
     if isinstance(flow_runs, pl.DataFrame):
-        frame = normalise_frame(flow_runs, FlowRun, required={"flow_id"})
-        frame = frame.with_columns(
-            pl.when(pl.col("name").is_null())
-            .then(pl.lit("run-") + pl.int_range(pl.len()).cast(pl.String))
-            .otherwise(pl.col("name"))
-            .alias("name")
-        )
+        numbered = pl.lit("run-") + pl.int_range(pl.len()).cast(pl.String)
+        name = pl.coalesce(pl.col("name"), numbered) if "name" in flow_runs.columns else numbered
+        frame = flow_runs.with_columns(name.alias("name"))
     else:
-        frame = models_to_frame(list(flow_runs), FlowRun)
-    if frame.is_empty():
-        return 0
-    bad_states = frame.filter(
-        pl.col("state_type").is_not_null() & ~pl.col("state_type").is_in([s.value for s in StateType])
-    )
-    if bad_states.height:
-        raise ValueError(f"FlowRun.state_type {bad_states['state_type'][0]!r} is not a known state type")
-    frame = frame.filter(
-        (pl.col("id").is_null() | pl.col("id").is_first_distinct())
-        & (pl.col("idempotency_key").is_null() | pl.struct("flow_id", "idempotency_key").is_first_distinct())
-    )
+        frame = rows_frame(list(flow_runs), FlowRun)
+    first = pl.lit(True)
+    if "id" in frame.columns:
+        first &= pl.col("id").is_null() | pl.col("id").is_first_distinct()
+    if {"flow_id", "idempotency_key"} <= set(frame.columns):
+        keyed = pl.struct("flow_id", "idempotency_key")
+        first &= pl.col("idempotency_key").is_null() | keyed.is_first_distinct()
     with session.transaction() as cur:
-        cur.register("new_flow_runs", frame)
-        try:
-            missing = cur.execute(
-                "SELECT DISTINCT n.flow_id FROM new_flow_runs n "
-                "ANTI JOIN flow f ON f.id = CAST(n.flow_id AS UUID) LIMIT 1"
-            ).fetchall()
-            if missing:
-                raise IntegrityError(f"flow_id {missing[0][0]} does not refer to an existing flow")
-            selects = ", ".join(
-                "coalesce(CAST(id AS UUID), uuid())"
-                if c == "id"
-                else "$now"
-                if c in ("created", "updated")
-                else c
-                for c in frame.columns
-            )
-            inserted = cur.execute(
-                f"INSERT INTO flow_run ({', '.join(frame.columns)}) SELECT {selects} FROM new_flow_runs n "
-                + _SKIP_EXISTING,
-                {"now": utc_now()},
-            ).fetchall()[0][0]
-        finally:
-            cur.unregister("new_flow_runs")
-    return int(inserted)
-
-
-_SKIP_EXISTING = """
-WHERE NOT EXISTS (SELECT 1 FROM flow_run r WHERE r.id = CAST(n.id AS UUID))
-AND NOT EXISTS (
-    SELECT 1 FROM flow_run r
-    WHERE r.flow_id = CAST(n.flow_id AS UUID) AND r.idempotency_key = n.idempotency_key
-)
-"""
-"""Runs already stored (same id, or same flow and idempotency key) are skipped with
-anti-joins: much faster than ``ON CONFLICT`` on a large table (see _scheduled_runs)."""
+        writer = Writer(cur)
+        inserted, _ = writer.write(
+            "flow_run", frame.filter(first), source="create_flow_runs", on_conflict="skip"
+        )
+    return inserted
 
 
 def read_flow_run(session: Store, flow_run_id: UUID | str) -> FlowRun | None:
@@ -136,7 +100,7 @@ def read_flow_run(session: Store, flow_run_id: UUID | str) -> FlowRun | None:
         session.cursor(),
         FlowRun,
         "SELECT * FROM flow_run WHERE id = $id",
-        {"id": UUID(str(flow_run_id))},
+        {"id": as_uuid(flow_run_id, "flow_run_id")},
     )
 
 
@@ -169,7 +133,7 @@ def read_flow_runs(
             .where(compiler.compile(deployment_filter.as_predicate(), "d"))
         )
         query = query.where(exp.Exists(this=dep))
-    if offset:
+    if offset is not None:
         query = query.offset(compiler.param(non_negative(offset, "offset")))
     if limit is not None:
         query = query.limit(compiler.param(non_negative(limit, "limit")))

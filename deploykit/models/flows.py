@@ -2,36 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from uuid import UUID
 
-from deploykit.models._rows import fetch_model, insert_sql, to_row
+from deploykit.models._args import as_uuid, coerce_model
+from deploykit.models._rows import fetch_model
+from deploykit.models.writer import Writer, write_model
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.core import Flow
 from deploykit.store import Store
 
 
-def create_flow(session: Store, flow: Flow) -> Flow:
+def create_flow(session: Store, flow: Flow | Mapping[str, Any]) -> Flow:
     """Create a flow, or return the existing flow of that name unchanged (Prefect's upsert).
+
+    ``flow`` may be a dict of the model's fields. Written by the one writer
+    (:mod:`deploykit.models.writer`).
+
+    Raises
+    ------
+    IntegrityError
+        The flow's ``id`` is already used by a flow of another name.
 
     Examples
     --------
     >>> from deploykit import Store
     >>> store = Store()
     >>> a = create_flow(store, Flow(name="etl"))
-    >>> create_flow(store, Flow(name="etl", tags=["x"])).id == a.id
+    >>> create_flow(store, {"name": "etl", "tags": ["x"]}).id == a.id
     True
     """
-    now = utc_now()
+    flow = coerce_model(flow, Flow, "flow")
     with session.transaction() as cur:
-        row = to_row(flow) | {"created": now, "updated": now}
-        cur.execute(insert_sql("flow", row) + " ON CONFLICT (name) DO NOTHING", row)
+        write_model(Writer(cur), flow, source="create_flow", stamp=utc_now(), key=("name",), update=())
         return read_flow_by_name(session, flow.name)  # type: ignore[return-value]
 
 
 def read_flow(session: Store, flow_id: UUID | str) -> Flow | None:
     """The flow with this id, or ``None``."""
     return fetch_model(
-        session.cursor(), Flow, "SELECT * FROM flow WHERE id = $id", {"id": UUID(str(flow_id))}
+        session.cursor(), Flow, "SELECT * FROM flow WHERE id = $id", {"id": as_uuid(flow_id, "flow_id")}
     )
 
 

@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from uuid import UUID
 
-from deploykit._errors import IntegrityError
-from deploykit.models._rows import fetch_model, insert_sql, to_row
+from deploykit.models._args import as_uuid, coerce_model
+from deploykit.models._rows import fetch_model
+from deploykit.models.writer import Writer, write_model
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.core import TaskRun
 from deploykit.store import Store
 
 
-def create_task_run(session: Store, task_run: TaskRun) -> TaskRun:
-    """Create a task run; its flow run must exist. An existing (flow run, key) is returned as is."""
-    now = utc_now()
+def create_task_run(session: Store, task_run: TaskRun | Mapping[str, Any]) -> TaskRun:
+    """Create a task run; its flow run must exist. An existing (flow run, key) is returned as is.
+
+    ``task_run`` may be a dict of the model's fields; the row is written by the one
+    writer (:mod:`deploykit.models.writer`).
+    """
+    task_run = coerce_model(task_run, TaskRun, "task_run")
     with session.transaction() as cur:
-        if not cur.execute("SELECT 1 FROM flow_run WHERE id = $id", {"id": task_run.flow_run_id}).fetchall():
-            raise IntegrityError(f"flow_run_id {task_run.flow_run_id} does not refer to an existing flow run")
-        row = to_row(task_run) | {"created": now, "updated": now}
-        cur.execute(
-            insert_sql("task_run", row) + " ON CONFLICT (flow_run_id, task_key, dynamic_key) DO NOTHING",
-            row,
-        )
-        return fetch_model(  # type: ignore[return-value]
+        existing = fetch_model(
             cur,
             TaskRun,
             "SELECT * FROM task_run WHERE flow_run_id = $f AND task_key = $k AND dynamic_key = $d",
             {"f": task_run.flow_run_id, "k": task_run.task_key, "d": task_run.dynamic_key},
         )
+        if existing is not None:
+            return existing
+        write_model(Writer(cur), task_run, source="create_task_run", stamp=utc_now(), on_conflict="error")
+        return read_task_run(session, task_run.id)  # type: ignore[return-value]
 
 
 def read_task_run(session: Store, task_run_id: UUID | str) -> TaskRun | None:
@@ -36,5 +40,5 @@ def read_task_run(session: Store, task_run_id: UUID | str) -> TaskRun | None:
         session.cursor(),
         TaskRun,
         "SELECT * FROM task_run WHERE id = $id",
-        {"id": UUID(str(task_run_id))},
+        {"id": as_uuid(task_run_id, "task_run_id")},
     )

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from uuid import UUID, uuid4
 
 from deploykit._errors import IntegrityError
-from deploykit.models._rows import fetch_model, insert_sql, to_row
+from deploykit.models._args import as_uuid, coerce_model
+from deploykit.models._rows import fetch_model
+from deploykit.models.writer import Writer, write_model
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.core import WorkPool, WorkQueue
 from deploykit.store import Store
@@ -15,32 +19,41 @@ DEFAULT_POOL_TYPE = "prefect-agent"
 DEFAULT_QUEUE_NAME = "default"
 
 
-def create_work_pool(session: Store, work_pool: WorkPool) -> WorkPool:
+def create_work_pool(session: Store, work_pool: WorkPool | Mapping[str, Any]) -> WorkPool:
     """Create a pool and its ``default`` queue; ``default_queue_id`` points at that queue.
+
+    ``work_pool`` may be a dict of the model's fields. Both rows are written by the one
+    writer (:mod:`deploykit.models.writer`).
+
+    Raises
+    ------
+    IntegrityError
+        A pool of that name exists, or the pool's ``id`` is already used.
 
     Examples
     --------
     >>> from deploykit import Store
-    >>> pool = create_work_pool(Store(), WorkPool(name="k8s", type="kubernetes"))
+    >>> pool = create_work_pool(Store(), {"name": "k8s", "type": "kubernetes"})
     >>> pool.default_queue_id is not None
     True
     """
+    work_pool = coerce_model(work_pool, WorkPool, "work_pool")
     now = utc_now()
     with session.transaction() as cur:
         if cur.execute("SELECT 1 FROM work_pool WHERE name = $n", {"n": work_pool.name}).fetchall():
             raise IntegrityError(f"a work pool named {work_pool.name!r} already exists")
-        queue_id = uuid4()
-        row = to_row(work_pool) | {"created": now, "updated": now, "default_queue_id": queue_id}
-        cur.execute(insert_sql("work_pool", row), row)
+        pool = work_pool.model_copy(update={"default_queue_id": uuid4()})
         queue = WorkQueue(
-            id=queue_id,
+            id=pool.default_queue_id,
             name=DEFAULT_QUEUE_NAME,
-            work_pool_id=work_pool.id,
+            work_pool_id=pool.id,
             description="The work pool's default queue.",
         )
-        qrow = to_row(queue) | {"created": now, "updated": now}
-        cur.execute(insert_sql("work_queue", qrow), qrow)
-        return read_work_pool(session, work_pool.id)  # type: ignore[return-value]
+        writer = Writer(cur)
+        write_model(writer, pool, source="create_work_pool", stamp=now, on_conflict="error")
+        write_model(writer, queue, source="create_work_pool", stamp=now, on_conflict="error")
+        writer.finish("create_work_pool")
+        return read_work_pool(session, pool.id)  # type: ignore[return-value]
 
 
 def read_work_pool(session: Store, work_pool_id: UUID | str) -> WorkPool | None:
@@ -49,7 +62,7 @@ def read_work_pool(session: Store, work_pool_id: UUID | str) -> WorkPool | None:
         session.cursor(),
         WorkPool,
         "SELECT * FROM work_pool WHERE id = $id",
-        {"id": UUID(str(work_pool_id))},
+        {"id": as_uuid(work_pool_id, "work_pool_id")},
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from uuid import UUID
 
 import polars as pl
@@ -9,25 +11,37 @@ from sqlglot import exp
 
 from deploykit._errors import IntegrityError, ObjectNotFoundError
 from deploykit.filters import WorkQueueFilter
-from deploykit.models._args import coerce_filter
-from deploykit.models._rows import fetch_model, insert_sql, to_row
+from deploykit.models._args import as_uuid, coerce_filter, coerce_model
+from deploykit.models._rows import fetch_model
 from deploykit.models.work_pools import DEFAULT_POOL_NAME, ensure_default_work_pool, read_work_pool
+from deploykit.models.writer import Writer, write_model
 from deploykit.predicates import SqlCompiler
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.core import WorkQueue
 from deploykit.store import Store
 
 
-def create_work_queue(session: Store, work_queue: WorkQueue) -> WorkQueue:
+def create_work_queue(session: Store, work_queue: WorkQueue | Mapping[str, Any]) -> WorkQueue:
     """Create a queue in its pool (the ``default-agent-pool`` unless ``work_pool_id`` is set).
+
+    ``work_queue`` may be a dict of the model's fields; the row is written by the one
+    writer (:mod:`deploykit.models.writer`).
+
+    Raises
+    ------
+    ObjectNotFoundError
+        ``work_pool_id`` names no pool.
+    IntegrityError
+        The pool has a queue of that name, or the queue's ``id`` is already used.
 
     Examples
     --------
     >>> from deploykit import Store
-    >>> q = create_work_queue(Store(), WorkQueue(name="etl", filter={"tags": ["etl"]}))
+    >>> q = create_work_queue(Store(), {"name": "etl", "filter": {"tags": ["etl"]}})
     >>> q.filter.tags
     ['etl']
     """
+    work_queue = coerce_model(work_queue, WorkQueue, "work_queue")
     now = utc_now()
     with session.transaction() as cur:
         if work_queue.work_pool_id is None:
@@ -42,9 +56,9 @@ def create_work_queue(session: Store, work_queue: WorkQueue) -> WorkQueue:
         ).fetchall()
         if clash:
             raise IntegrityError(f"work pool {pool_id} already has a queue named {work_queue.name!r}")
-        row = to_row(work_queue) | {"created": now, "updated": now, "work_pool_id": pool_id}
-        cur.execute(insert_sql("work_queue", row), row)
-        return read_work_queue(session, work_queue.id)  # type: ignore[return-value]
+        queue = work_queue.model_copy(update={"work_pool_id": pool_id})
+        write_model(Writer(cur), queue, source="create_work_queue", stamp=now, on_conflict="error")
+        return read_work_queue(session, queue.id)  # type: ignore[return-value]
 
 
 def read_work_queue(session: Store, work_queue_id: UUID | str) -> WorkQueue | None:
@@ -53,7 +67,7 @@ def read_work_queue(session: Store, work_queue_id: UUID | str) -> WorkQueue | No
         session.cursor(),
         WorkQueue,
         "SELECT * FROM work_queue WHERE id = $id",
-        {"id": UUID(str(work_queue_id))},
+        {"id": as_uuid(work_queue_id, "work_queue_id")},
     )
 
 
@@ -78,6 +92,7 @@ def read_work_queue_by_name(session: Store, name: str, work_pool_name: str | Non
 def ensure_work_queue_exists(session: Store, name: str) -> WorkQueue:
     """The queue named ``name`` (any pool, default pool first), created in the default pool if none."""
     with session.transaction():
+        ensure_default_work_pool(session)  # which may create the queue asked for: "default"
         queue = read_work_queue_by_name(session, name)
         if queue is None:
             queue = create_work_queue(session, WorkQueue(name=name))

@@ -1,15 +1,28 @@
-"""Turning DataFrame rows back into schema models."""
+"""Frames to schema objects: DataFrame rows (or store rows) validated as pydantic models."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+import json
+from typing import Any, TypeVar
 
 import polars as pl
 
-from deploykit.models._rows import from_row
 from deploykit.schemas._base import ORMModel
 
 M = TypeVar("M", bound=ORMModel)
+
+
+def from_row(model: type[M], row: dict[str, Any]) -> M:
+    """A validated model from a store row (JSON text decoded; extra columns ignored)."""
+    data = {}
+    for name in model.model_fields:
+        if name not in row:
+            continue
+        value = row[name]
+        if name in model.json_fields and isinstance(value, str):
+            value = json.loads(value)
+        data[name] = value
+    return model.model_validate(data)
 
 
 def to_models(df: pl.DataFrame, model: type[M]) -> list[M]:

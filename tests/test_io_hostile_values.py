@@ -1,0 +1,83 @@
+"""Imported values that would crash later reads are refused at import (issue 15, item 3).
+
+Each case names the file, the row, the field and the value, and leaves the store as it
+was; the same rules hold for Prefect API bodies and Prefect server databases, since
+both go through the models' one writer.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import assert_unchanged, snapshot
+
+import deploykit as dk
+from deploykit.io import SourceError, import_prefect_api, import_prefect_db
+from deploykit.models import flow_runs, flows
+
+FIXTURES = Path(__file__).parent / "fixtures" / "prefect-2.10"
+
+CASES = [
+    ("flows", "created", "1e999", "inf"),
+    ("flow_runs", "start_time", '"-infinity"', "-infinity"),
+    ("flow_runs", "expected_start_time", '"99999-01-01T00:00:00Z"', "99999-01-01"),
+]
+
+
+def _refused(store: dk.Store, call, *words: str) -> None:
+    before = snapshot(store)
+    with pytest.raises(SourceError) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+    assert_unchanged(before, store)
+
+
+@pytest.mark.parametrize(("kind", "field", "literal", "shown"), CASES)
+def test_api_bodies_with_values_later_reads_cannot_hold_are_refused(
+    store, flow, tmp_path, kind, field, literal, shown
+):
+    path = tmp_path / f"api-{kind}.json"
+    rows = json.loads((FIXTURES / path.name).read_text())
+    rows[0][field] = "__HOSTILE__"
+    path.write_text(json.dumps(rows).replace('"__HOSTILE__"', literal))
+    _refused(store, lambda: import_prefect_api(store, tmp_path), str(path), rows[0]["id"], field, shown)
+
+
+def test_a_name_given_as_a_json_object_is_refused_not_stored_as_its_repr(store, flow, tmp_path):
+    path = tmp_path / "api-flows.json"
+    rows = json.loads((FIXTURES / path.name).read_text())
+    rows[1]["name"] = {"a": 1}
+    path.write_text(json.dumps(rows))
+    _refused(store, lambda: import_prefect_api(store, tmp_path), str(path), rows[1]["id"], "name", '{"a": 1}')
+    assert flows.read_flow_by_name(store, "{'a': 1}") is None
+
+
+@pytest.mark.parametrize(("kind", "field", "literal", "shown"), CASES)
+def test_prefect_databases_with_values_later_reads_cannot_hold_are_refused(
+    store, flow, tmp_path, kind, field, literal, shown
+):
+    path = tmp_path / "prefect.db"
+    shutil.copy(FIXTURES / "prefect.db", path)
+    table = {"flows": "flow", "flow_runs": "flow_run"}[kind]
+    with sqlite3.connect(path) as conn:
+        [(row_id,)] = conn.execute(f"SELECT id FROM {table} ORDER BY id LIMIT 1").fetchall()
+        value = float("inf") if literal == "1e999" else json.loads(literal)
+        conn.execute(f"UPDATE {table} SET {field} = ? WHERE id = ?", (value, row_id))
+    conn.close()
+    _refused(store, lambda: import_prefect_db(store, path, progress=False), str(path), row_id, field, shown)
+
+
+def test_after_a_refused_import_every_read_still_works(store, flow, tmp_path):
+    path = tmp_path / "api-flow_runs.json"
+    rows = json.loads((FIXTURES / path.name).read_text())
+    rows[0]["start_time"] = "-infinity"
+    path.write_text(json.dumps(rows))
+    with pytest.raises(SourceError):
+        import_prefect_api(store, tmp_path)
+    assert dk.to_models(flow_runs.read_flow_runs(store), dk.FlowRun) == []
+    assert flows.read_flow(store, flow.id) == flow
