@@ -125,6 +125,24 @@ def test_body_dripping_a_byte_per_second_is_cut_off_at_timeout(store, flow):
     assert_unchanged(before, store)
 
 
+def test_headers_dripping_are_cut_off_at_timeout(store, flow):
+    def slow_headers(handler: Handler, request: Request) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]"
+        for i in range(len(head)):  # about 20 s in all: each read returns well within timeout
+            time.sleep(0.25)
+            handler._write(head[i : i + 1])
+
+    before = snapshot(store)
+    with serve(only_first(slow_headers)) as server:
+        start = time.monotonic()
+        with pytest.raises(
+            FetchError, match=r"/api/flows/filter: no complete answer within timeout=1 s after 1 attempt"
+        ):
+            fetch_prefect(store, server.url, timeout=1, **QUICK)
+        assert time.monotonic() - start < 3
+    assert_unchanged(before, store)
+
+
 def test_drip_with_retries_stops_at_the_total_deadline(store, flow):
     def drip(handler: Handler, request: Request) -> None:
         handler.drip(b"[" + b" " * 20 + b"]", every=0.3)

@@ -13,6 +13,8 @@ import contextlib
 import email.utils
 import json
 import math
+import socket
+import threading
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,50 @@ _API_HINT = "; is api_url the API root? A Prefect server serves it under /api, e
 
 class _SlowAnswer(Exception):
     """The answer did not arrive completely within ``timeout`` (retried like a timeout)."""
+
+
+class _Watchdog:
+    """Hangs up a request whose status line and headers outlive its time.
+
+    httpx bounds each network read, not a whole answer, so a server dripping its headers
+    byte by byte could hold a request for hours. The watchdog learns each new
+    connection's socket through httpcore's ``trace`` hook (the client keeps one
+    connection) and shuts it down when the time is up; the body is bounded by the
+    deadline check per chunk instead.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sock: socket.socket | None = None
+        self.timer: threading.Timer | None = None
+        self.fired = False
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: remember the socket a new connection reads from."""
+        if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            self.sock = info["return_value"].get_extra_info("socket")
+
+    def arm(self, seconds: float) -> None:
+        with self.lock:
+            self.fired = False
+            self.timer = threading.Timer(seconds, self._fire)
+            self.timer.daemon = True
+            self.timer.start()
+
+    def _fire(self) -> None:
+        with self.lock:
+            if self.timer is threading.current_thread() and self.sock is not None:
+                self.fired = True
+                with contextlib.suppress(OSError):  # the plain socket's shutdown, TLS or not
+                    socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+
+    def disarm(self) -> bool:
+        """Stop watching; whether the watchdog hung up."""
+        with self.lock:
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            return self.fired
 
 
 def retry_after(value: str) -> float | None:
@@ -92,6 +138,7 @@ class _Client:
         self.max_page_bytes = max_page_bytes
         self.max_pages = max_pages
         self.pages = 0
+        self.watchdog = _Watchdog()
 
     def error(self, message: str) -> FetchError:
         """A FetchError with ``message`` on one line, the API key blanked out."""
@@ -133,25 +180,44 @@ class _Client:
         if now >= self.ends:
             raise self._out_of_time(target)
         ends = min(now + self.timeout, self.ends)
-        with self.http.stream("POST", target, json=body, timeout=httpx.Timeout(ends - now)) as response:
-            cap = self.max_page_bytes if response.is_success else _ERROR_BODY
-            declared = response.headers.get("Content-Length", "")
-            if response.is_success and declared.isdigit() and int(declared) > cap:
-                raise self._too_large(target)
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > cap:
-                    if response.is_success:
-                        raise self._too_large(target)
-                    break  # an error answer: its start is enough
-                chunks.append(chunk)
-                if time.monotonic() > ends:
-                    if ends == self.ends:
-                        raise self._out_of_time(target)
-                    raise _SlowAnswer
-            return response, b"".join(chunks)
+        late = self._out_of_time(target) if ends == self.ends else _SlowAnswer()
+        self.watchdog.arm(ends - now)
+        try:
+            with self.http.stream(
+                "POST",
+                target,
+                json=body,
+                timeout=httpx.Timeout(ends - now),
+                extensions={"trace": self.watchdog.trace},
+            ) as response:
+                if self.watchdog.disarm():
+                    raise late
+                return response, self._read(target, response, ends, late)
+        except httpx.TransportError:
+            if self.watchdog.disarm():
+                raise late from None
+            raise
+        finally:
+            self.watchdog.disarm()
+
+    def _read(self, target: str, response: httpx.Response, ends: float, late: Exception) -> bytes:
+        """The body of ``response``, within ``max_page_bytes`` (an error's: its start) and ``ends``."""
+        cap = self.max_page_bytes if response.is_success else _ERROR_BODY
+        declared = response.headers.get("Content-Length", "")
+        if response.is_success and declared.isdigit() and int(declared) > cap:
+            raise self._too_large(target)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > cap:
+                if response.is_success:
+                    raise self._too_large(target)
+                break  # an error answer: its start is enough
+            chunks.append(chunk)
+            if time.monotonic() > ends:
+                raise late
+        return b"".join(chunks)
 
     def _too_large(self, target: str) -> FetchError:
         return self.error(
@@ -370,7 +436,7 @@ def fetch_prefect(
     bodies: list[tuple[str, str, list[dict[str, Any]]]] = []
     disable = None if progress is None else not progress
     with (
-        httpx.Client(headers=headers, timeout=timeout) as http,
+        httpx.Client(headers=headers, timeout=timeout, limits=httpx.Limits(max_connections=1)) as http,
         tqdm(unit="rows", desc=f"fetch {url}", disable=disable) as bar,
     ):
         client = _Client(
