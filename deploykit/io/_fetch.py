@@ -1,7 +1,7 @@
 """Pull deployments, runs, pools and queues from a running Prefect server or Prefect Cloud.
 
-The server is not trusted: every request is bounded in wall-clock time (a body that
-drips in byte by byte included) and in size, the whole fetch has a deadline and a page
+The server is not trusted: every request is bounded in wall-clock time (headers or a
+body that drip in byte by byte included) and in size, the whole fetch has a deadline and a page
 budget, a server that ignores ``offset`` is caught at its first repeated page, and
 redirects, bad ``Retry-After`` headers and non-JSON answers are reported, not guessed at.
 Every failure is one :class:`FetchError` line naming the URL (never the API key).
