@@ -300,8 +300,12 @@ class FileHandle:
         leaves some; the header still describes the last commit). A stat and one pragma: cheap
         at any size; damage inside the file is left to DuckDB's block checksums.
         The file is only stat'ed, never opened: closing a descriptor of it would drop
-        DuckDB's (POSIX) lock for the whole process.
+        DuckDB's (POSIX) lock for the whole process. With a write-ahead log beside it (a
+        process died mid-write) the block counts include the log's replay, held in
+        memory only, so the check is left to DuckDB.
         """
+        if os.path.exists(f"{self.path}.wal"):
+            return
         row = cur.execute(
             "SELECT total_blocks, block_size, free_blocks FROM pragma_database_size() "
             "WHERE database_name = current_database()"
