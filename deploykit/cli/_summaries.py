@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from deploykit.models import deployments as ops
+from deploykit.models.flows import read_flows
+from deploykit.models.work_queues import read_work_queues
 
 if TYPE_CHECKING:
     from deploykit.store import Store
@@ -22,14 +24,21 @@ def _counts(frame: pl.DataFrame, column: str, label: str) -> pl.DataFrame:
     )
 
 
+def fleet(store: Store) -> pl.DataFrame:
+    """Every deployment with its ``flow`` and ``work_pool`` names, read through the models."""
+    deployments = ops.read_deployments(store)
+    flows = read_flows(store).select(flow_id="id", flow="name")
+    pools = read_work_queues(store).select(work_queue_id="id", work_pool="work_pool_name")
+    return (
+        deployments.join(flows, on="flow_id", how="left", maintain_order="left")
+        .join(pools, on="work_queue_id", how="left", maintain_order="left")
+        .select("name", "flow", "tags", "work_queue_name", "work_pool", "schedule_type")
+    )
+
+
 def summaries(store: Store, hours: int = 24) -> dict[str, pl.DataFrame]:
     """The fleet's summary tables: per flow, tag, queue, schedule kind; matches; next runs."""
-    deps = store.sql(
-        "SELECT d.name, f.name AS flow, d.tags, d.work_queue_name, p.name AS work_pool, "
-        f"{ops.SCHEDULE_TYPE_SQL} AS schedule_type FROM deployment d "
-        "JOIN flow f ON f.id = d.flow_id LEFT JOIN work_queue q ON q.id = d.work_queue_id "
-        "LEFT JOIN work_pool p ON p.id = q.work_pool_id"
-    )
+    deps = fleet(store)
     queues = deps.with_columns(
         queue=pl.concat_str(pl.col("work_pool").fill_null("?"), pl.col("work_queue_name"), separator="/")
     )

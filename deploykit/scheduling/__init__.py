@@ -16,8 +16,16 @@ import polars as pl
 
 from deploykit._engine import POLARS_ENGINE
 from deploykit.scheduling._expand import OUTPUT_SCHEMA, expand_schedules
+from deploykit.scheduling._upcoming import RUNS_SCHEMA, upcoming_runs
 
-__all__ = ["OUTPUT_SCHEMA", "busiest_windows", "expand_schedules", "runs_per_period"]
+__all__ = [
+    "OUTPUT_SCHEMA",
+    "RUNS_SCHEMA",
+    "busiest_windows",
+    "expand_schedules",
+    "runs_per_period",
+    "upcoming_runs",
+]
 
 
 def _bucketed(

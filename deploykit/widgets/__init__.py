@@ -10,16 +10,13 @@ can be driven and checked from Python without a front-end.
 
 from deploykit.widgets._browser import DeploymentBrowser, browser_filters
 from deploykit.widgets._queues import QueueMatchInspector, queue_matrix, verdict_summary
-from deploykit.widgets._schedule import SchedulePreview, parse_interval, typed_schedule, upcoming_runs
+from deploykit.widgets._schedule import SchedulePreview
 
 __all__ = [
     "DeploymentBrowser",
     "QueueMatchInspector",
     "SchedulePreview",
     "browser_filters",
-    "parse_interval",
     "queue_matrix",
-    "typed_schedule",
-    "upcoming_runs",
     "verdict_summary",
 ]
