@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,10 +51,11 @@ def _markdown(frame: pl.DataFrame) -> str:
 
 
 def _figures(store: Store, runs: pl.DataFrame) -> dict[str, bytes]:
-    """The plots of ``deploykit.plots`` as PNG bytes (none if matplotlib is not installed)."""
+    """The plots of ``deploykit.plots`` as PNG bytes (none, said on stderr, without the ``widgets`` extra)."""
     try:
         from deploykit import plots
-    except ImportError:
+    except ImportError as exc:
+        print(f"deploykit: note: no figures: {exc}", file=sys.stderr)
         return {}
     from deploykit.models import deployments as ops
 

@@ -8,6 +8,14 @@ Each widget exposes its state and results as attributes (DataFrames, figures), s
 can be driven and checked from Python without a front-end.
 """
 
+from deploykit._extras import missing_extra
+
+try:
+    import ipywidgets as _ipywidgets  # noqa: F401 - fail here, with the extra's name
+    import matplotlib as _matplotlib  # noqa: F401
+except ImportError as _exc:
+    raise missing_extra("deploykit.widgets", "widgets", _exc) from _exc
+
 from deploykit.widgets._browser import DeploymentBrowser, browser_filters
 from deploykit.widgets._queues import QueueMatchInspector, queue_matrix, verdict_summary
 from deploykit.widgets._schedule import SchedulePreview
