@@ -1,8 +1,10 @@
 """The ``deploykit`` command line: import, list, preview, match, export and report in batch.
 
 Every subcommand takes ``--store PATH`` (default ``./deploykit.duckdb``; ``demo`` uses
-an in-memory store unless given one). Exit codes: 0 success, 2 usage error, 1 failure
-with a one-line ``deploykit: error: ...`` message on stderr.
+an in-memory store unless given one) and ``--timeout SECONDS`` (wait while another process
+holds the store file). Deployments are named ``FLOW/DEPLOYMENT``, by a bare name no other
+flow uses, or by id. Exit codes: 0 success, 2 usage error, 1 failure with a one-line
+``deploykit: error: ...`` message on stderr.
 
 Each command group is one module of this package exposing ``register(subparsers)``;
 :func:`build_parser` finds them all, so a new module plugs in without editing this file.
@@ -14,11 +16,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
 
-from deploykit.cli._common import error_text, is_user_error
+from deploykit.cli._common import add_timeout, error_text
 
 __all__ = ["build_parser", "main"]
 
@@ -36,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in _command_modules():
         importlib.import_module(f"{__name__}.{name}").register(sub)
+    for command in sub.choices.values():  # every subcommand waits for a busy store file on request
+        if not any("--timeout" in action.option_strings for action in command._actions):
+            add_timeout(command)
     return parser
 
 
@@ -44,12 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Examples
     --------
-    >>> main(["preview", "--cron", "0 9 * * *", "--timezone", "UTC", "-n", "2",
+    >>> main(["preview", "--cron", "0 9 * * *", "--timezone", "Europe/Berlin", "-n", "2",
     ...       "--start", "2024-01-01T00:00:00+00:00", "--format", "csv"])
-    # At 09:00...
-    run
-    2024-01-01T09:00:00+00:00
-    2024-01-02T09:00:00+00:00
+    scheduled_time,local_time,timezone,dst_adjusted,schedule
+    2024-01-01T08:00:00+00:00,2024-01-01T09:00:00,Europe/Berlin,false,At 09:00 AM (Europe/Berlin)
+    2024-01-02T08:00:00+00:00,2024-01-02T09:00:00,Europe/Berlin,false,At 09:00 AM (Europe/Berlin)
     0
     """
     parser = build_parser()
@@ -59,8 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         args.run(args)
-    except Exception as exc:
-        if not is_user_error(exc):
+    except Exception as exc:  # one line, never a traceback (unless asked for)
+        if os.environ.get("DEPLOYKIT_TRACEBACK"):
             raise
         print(f"deploykit: error: {error_text(exc)}", file=sys.stderr)
         return 1

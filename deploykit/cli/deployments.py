@@ -1,17 +1,36 @@
-"""``deploykit ls`` and ``deploykit match``: list deployments, and which queues pick one up."""
+"""``deploykit ls``, ``inspect`` and ``match``: list deployments, show one, which queues take it."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from typing import TYPE_CHECKING
 
-from deploykit.cli._common import emit, find_deployment, format_options, open_store, store_options
+from deploykit.cli._common import (
+    JSON_COLUMNS,
+    count,
+    emit,
+    find_deployment,
+    format_options,
+    open_store,
+    store_options,
+    with_names,
+)
+
+if TYPE_CHECKING:
+    import polars as pl
 
 SORTS = ("created_desc", "updated_desc", "name_asc", "name_desc")
 """``DeploymentSort``'s members in lower case (kept here: the parser must not import pydantic)."""
+FIRST = ("deployment", "flow_name", "name", "work_pool_name", "work_queue_name")
+"""Columns ``ls`` shows first: what a person names a deployment by, and where its runs go."""
+TABLE = (*FIRST[:1], *FIRST[3:], "tags", "schedule_type", "is_schedule_active", "updated", "id")
+"""The columns of ``ls --format table``."""
+REF = "FLOW/DEPLOYMENT, a deployment name no other flow uses, or an id"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``ls`` and ``match`` to the ``deploykit`` command."""
+    """Add ``ls``, ``inspect`` and ``match`` to the ``deploykit`` command."""
     parents = [store_options(), format_options()]
     ls = subparsers.add_parser("ls", parents=parents, help="list deployments")
     ls.add_argument("--name-like", help="case-insensitive substring of the name")
@@ -23,13 +42,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     active.add_argument("--active", dest="active", action="store_true", default=None)
     active.add_argument("--inactive", dest="active", action="store_false")
     ls.add_argument("--sort", choices=SORTS, default="name_asc")
-    ls.add_argument("--limit", type=int)
-    ls.add_argument("--offset", type=int)
+    ls.add_argument("--limit", type=count)
+    ls.add_argument("--offset", type=count)
     ls.set_defaults(run=run_ls)
 
+    inspect = subparsers.add_parser(
+        "inspect", parents=[store_options()], help="one deployment, every field, as JSON"
+    )
+    inspect.add_argument("deployment", help=REF)
+    inspect.set_defaults(run=run_inspect)
+
     match = subparsers.add_parser("match", parents=parents, help="which queues pick a deployment up")
-    match.add_argument("deployment", help="FLOW/DEPLOYMENT or id")
+    match.add_argument("deployment", help=REF)
     match.set_defaults(run=run_match)
+
+
+def ordered(frame: pl.DataFrame) -> pl.DataFrame:
+    """Names first (``flow/deployment``, pool, queue), ids last, the rest as read."""
+    first = [c for c in FIRST if c in frame.columns]
+    ids = [c for c in frame.columns if c == "id" or c.endswith("_id")]
+    return frame.select(*first, *(c for c in frame.columns if c not in first and c not in ids), *ids)
 
 
 def run_ls(args: argparse.Namespace) -> None:
@@ -53,9 +85,30 @@ def run_ls(args: argparse.Namespace) -> None:
             work_pool_filter={"name": {"any_": args.work_pool}} if args.work_pool else None,
             sort=args.sort.upper(),
         )
-        columns = ["id", "name", "flow_id", "tags", "work_queue_name", "schedule_type"]
-        columns += ["is_schedule_active", "updated"]
-        emit(frame.select(columns) if args.format == "table" else frame, args.format)
+        frame = ordered(with_names(store, frame))
+    emit(frame.select(TABLE) if args.format == "table" else frame, args.format, json_columns=JSON_COLUMNS)
+
+
+def run_inspect(args: argparse.Namespace) -> None:
+    from deploykit.models import deployments as ops
+
+    with open_store(args, read_only=True) as store:
+        deployment = find_deployment(store, args.deployment)
+        row = with_names(
+            store, ops.read_deployments(store, deployment_filter={"id": {"any_": [deployment.id]}})
+        )
+    names = row.select("deployment", "flow_name", "work_pool_name").row(0, named=True)
+    schedule = deployment.schedule
+    about = {
+        **names,
+        "schedule_description": schedule.describe() if schedule else None,
+        "schedule_status": "none"
+        if schedule is None
+        else "active"
+        if deployment.is_schedule_active
+        else "paused",
+    }
+    print(json.dumps({**about, **deployment.model_dump(mode="json")}, indent=2))
 
 
 def run_match(args: argparse.Namespace) -> None:
