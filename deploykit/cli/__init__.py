@@ -64,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         args.run(args)
+    except BrokenPipeError:  # `deploykit ls | head`: the reader has all it wants
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # one line, never a traceback (unless asked for)
         if os.environ.get("DEPLOYKIT_TRACEBACK"):
             raise

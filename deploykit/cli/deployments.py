@@ -13,6 +13,7 @@ from deploykit.cli._common import (
     find_deployment,
     format_options,
     open_store,
+    records,
     store_options,
     with_names,
 )
@@ -94,21 +95,13 @@ def run_inspect(args: argparse.Namespace) -> None:
 
     with open_store(args, read_only=True) as store:
         deployment = find_deployment(store, args.deployment)
-        row = with_names(
-            store, ops.read_deployments(store, deployment_filter={"id": {"any_": [deployment.id]}})
-        )
-    names = row.select("deployment", "flow_name", "work_pool_name").row(0, named=True)
+        found = ops.read_deployments(store, deployment_filter={"id": {"any_": [deployment.id]}})
+        row = records(ordered(with_names(store, found)), json_columns=JSON_COLUMNS)[0]
     schedule = deployment.schedule
-    about = {
-        **names,
-        "schedule_description": schedule.describe() if schedule else None,
-        "schedule_status": "none"
-        if schedule is None
-        else "active"
-        if deployment.is_schedule_active
-        else "paused",
-    }
-    print(json.dumps({**about, **deployment.model_dump(mode="json")}, indent=2))
+    status = "active" if deployment.is_schedule_active else "paused"
+    row["schedule_description"] = schedule.describe() if schedule else None
+    row["schedule_status"] = status if schedule else "no schedule"
+    print(json.dumps(row, indent=2))
 
 
 def run_match(args: argparse.Namespace) -> None:
