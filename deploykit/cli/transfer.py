@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from deploykit.cli._common import open_store, store_options
+from deploykit._errors import DeploykitError
+from deploykit.cli._common import error_text, open_store, store_options
 
 if TYPE_CHECKING:
     from deploykit.io import ImportReport
@@ -35,6 +37,13 @@ def import_source(store: Store, source: str, api_key: str | None) -> ImportRepor
     from deploykit import io
 
     if source.startswith(("http://", "https://")):
+        try:
+            parts = urlsplit(source)
+            parts.port  # noqa: B018 - parsed lazily; a bad port raises here
+        except ValueError as exc:
+            raise ValueError(f"{source!r} is not a valid URL: {exc}") from None
+        if not parts.hostname:
+            raise ValueError(f"{source!r} is not a valid URL: no host")
         return io.fetch_prefect(store, source, api_key)
     path = Path(source)
     if path.is_dir() and (path / "manifest.json").exists():
@@ -45,8 +54,31 @@ def import_source(store: Store, source: str, api_key: str | None) -> ImportRepor
 
 
 def run_import(args: argparse.Namespace) -> None:
-    with open_store(args) as store:
-        print(import_source(store, args.source, args.api_key))
+    """Import; a first import that fails leaves no store file behind."""
+    new = args.store not in (None, ":memory:") and not Path(args.store).exists()
+    try:
+        with open_store(args) as store:
+            report = import_source(store, args.source, args.api_key)
+    except Exception as exc:
+        if new:
+            for leftover in (Path(args.store), Path(f"{args.store}.wal")):
+                leftover.unlink(missing_ok=True)
+        raise _with_url_hint(exc, args.source) from exc
+    print(report)
+
+
+def _with_url_hint(exc: Exception, source: str) -> Exception:
+    """``exc``, with a hint when ``source`` is a URL that does not name a Prefect API (``.../api``)."""
+    if not source.startswith(("http://", "https://")):
+        return exc
+    try:
+        path = urlsplit(source).path
+    except ValueError:
+        return exc
+    if "/api" in path:
+        return exc
+    example = f"{source.rstrip('/')}/api"
+    return DeploykitError(f"{error_text(exc)} (hint: a Prefect API URL ends in /api, e.g. {example})")
 
 
 def run_export(args: argparse.Namespace) -> None:
