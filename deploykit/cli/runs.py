@@ -67,9 +67,8 @@ def run_runs(args: argparse.Namespace) -> None:
         flows = read_flows(store).select(flow_id="id", flow_name="name")
         runs = read_flow_runs(store, flow_run_filter=flow_run_filter or None, **({} if args.flow else page))
         if args.flow:  # flow runs have no flow filter: select by flow here, then page
-            runs = runs.filter(
-                pl.col("flow_id").is_in(flows.filter(pl.col("flow_name").is_in(args.flow))["flow_id"])
-            )
+            chosen = flows.filter(pl.col("flow_name").is_in(args.flow)).select("flow_id")
+            runs = runs.join(chosen, on="flow_id", how="semi", maintain_order="left")
             runs = runs.slice(args.offset or 0, args.limit)
         used = runs["deployment_id"].drop_nulls().unique().to_list()
         deployments = read_deployments(store, deployment_filter={"id": {"any_": used}})
