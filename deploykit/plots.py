@@ -14,10 +14,16 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 
-import numpy as np
 import polars as pl
-from matplotlib.colors import ListedColormap
-from matplotlib.figure import Figure
+
+from deploykit._extras import missing_extra
+
+try:
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+    from matplotlib.figure import Figure
+except ImportError as _exc:
+    raise missing_extra("deploykit.plots", "widgets", _exc) from _exc
 
 __all__ = ["load_heatmap", "queue_match_heatmap", "schedule_timeline", "to_png"]
 

@@ -1,7 +1,8 @@
 """Set up the project and run one of its jobs; needs only Python 3.11+ and the package registry.
 
     python3 scripts/dev.py demo    # install (locked) and run the demo on data/
-    python3 scripts/dev.py test    # install (locked, with dev tools and a browser) and run every check
+    python3 scripts/dev.py test    # install (locked, every extra and a browser) and run every check
+    python3 scripts/dev.py notebook  # install (locked, with JupyterLab) and open notebooks/ in JupyterLab
 
 The environment is ``.venv`` in the repository, created with the standard library's
 ``venv`` and filled from ``uv.lock`` by uv (itself installed from the registry into the
@@ -46,7 +47,7 @@ def demo(args: list[str]) -> None:
 
 
 def test(args: list[str]) -> None:
-    sync("dev", "e2e")
+    sync("dev", "e2e", "widgets", "notebook")
     run("bash", "scripts/install_browser.sh")
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
@@ -55,7 +56,12 @@ def test(args: list[str]) -> None:
     run(BIN / "pytest", "--nbval-lax", "-p", "no:cacheprovider", "notebooks/")
 
 
-JOBS = {"demo": demo, "test": test}
+def notebook(args: list[str]) -> None:
+    sync("notebook")
+    run(BIN / "jupyter", "lab", *(args or ["notebooks/"]))
+
+
+JOBS = {"demo": demo, "notebook": notebook, "test": test}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in JOBS:

@@ -64,7 +64,7 @@ def test_preview_and_match(db, capsys):
     dep = next(d for d in DEPLOYMENTS if d["schedule"] and "cron" in d["schedule"])
     ref = f"{FLOWS[dep['flow_id']]}/{dep['name']}"
     code, out, _ = run(capsys, "preview", ref, "--store", db, "-n", "3", "--format", "csv")
-    assert code == 0 and len(out.strip().splitlines()) == 5  # description, header, 3 runs
+    assert code == 0 and len(out.strip().splitlines()) == 4  # header, 3 runs (issue 13: no comment line)
     code, out, _ = run(
         capsys,
         "preview",

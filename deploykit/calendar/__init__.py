@@ -16,6 +16,7 @@ from deploykit.calendar._aware import as_utc, is_aware, require_aware
 from deploykit.calendar._cron import CRON_ALIASES, CronFields, cron_candidates, parse_cron
 from deploykit.calendar._dates import MAX_DATES, Occurrence, earliest_occurrences, interval_candidates
 from deploykit.calendar._describe import describe_cron, describe_interval, describe_rrule
+from deploykit.calendar._durations import parse_interval
 from deploykit.calendar._limits import (
     HORIZON,
     MAX_CANDIDATES,
@@ -83,6 +84,7 @@ __all__ = [
     "is_gap",
     "known_zone",
     "parse_cron",
+    "parse_interval",
     "require_aware",
     "rule_candidates",
     "rule_cron_fields",

@@ -6,9 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from deploykit.models._args import as_uuid, coerce_model
+import polars as pl
+from sqlglot import exp
+
+from deploykit.filters import FlowFilter
+from deploykit.models._args import as_uuid, coerce_filter, coerce_model
 from deploykit.models._rows import fetch_model
 from deploykit.models.writer import Writer, write_model
+from deploykit.predicates import SqlCompiler
 from deploykit.schemas._base import utc_now
 from deploykit.schemas.core import Flow
 from deploykit.store import Store
@@ -49,3 +54,30 @@ def read_flow(session: Store, flow_id: UUID | str) -> Flow | None:
 def read_flow_by_name(session: Store, name: str) -> Flow | None:
     """The flow with this name, or ``None``."""
     return fetch_model(session.cursor(), Flow, "SELECT * FROM flow WHERE name = $n", {"n": name})
+
+
+def read_flows(session: Store, flow_filter: FlowFilter | None = None) -> pl.DataFrame:
+    """Flows matching the filter (a model or a dict), by name.
+
+    The views' way to name flows (dropdown choices, ``flow/deployment`` labels) without SQL.
+
+    Examples
+    --------
+    >>> from deploykit import Store
+    >>> store = Store()
+    >>> etl = create_flow(store, Flow(name="etl"))
+    >>> _ = create_flow(store, Flow(name="backup"))
+    >>> read_flows(store)["name"].to_list()
+    ['backup', 'etl']
+    >>> read_flows(store, {"id": {"any_": [etl.id]}})["name"].to_list()
+    ['etl']
+    """
+    flow_filter = coerce_filter(flow_filter, FlowFilter, "flow_filter")
+    compiler = SqlCompiler()
+    query = (
+        exp.select("f.*")
+        .from_("flow AS f")
+        .where(compiler.compile((flow_filter or FlowFilter()).as_predicate(), "f"))
+        .order_by("f.name", "f.id")
+    )
+    return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()

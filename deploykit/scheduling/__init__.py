@@ -28,11 +28,13 @@ from deploykit.scheduling._expand import (
     expand_schedules,
     with_ids,
 )
+from deploykit.scheduling._upcoming import RUNS_SCHEMA, upcoming_runs
 from deploykit.scheduling._window import MAX_RUNS_LIMIT, RunWindow, plan_window
 
 __all__ = [
     "MAX_RUNS_LIMIT",
     "OUTPUT_SCHEMA",
+    "RUNS_SCHEMA",
     "Expansion",
     "RunWindow",
     "busiest_windows",
@@ -41,6 +43,7 @@ __all__ = [
     "expand_schedules",
     "plan_window",
     "runs_per_period",
+    "upcoming_runs",
     "with_ids",
 ]
 

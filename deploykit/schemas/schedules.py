@@ -87,6 +87,7 @@ from deploykit.calendar import (
     interval_candidates,
     known_zone,
     parse_cron,
+    parse_interval,
     rule_candidates,
     zone,
 )
@@ -101,6 +102,7 @@ __all__ = [
     "Schedule",
     "cached_schedule",
     "parse_schedule",
+    "typed_schedule",
 ]
 
 
@@ -462,3 +464,32 @@ def parse_schedule(
     if data is None:
         return None
     return _SCHEDULE.validate_python(data)
+
+
+def typed_schedule(kind: str, text: str, timezone: str | None, anchor: datetime) -> Schedule:
+    """The schedule model for text typed by a person (validated by the model itself).
+
+    ``kind`` is ``cron``, ``interval`` (seconds or a duration such as ``6h``, anchored at
+    ``anchor``, wall clock in ``timezone``) or ``rrule``; a blank time zone means the
+    model's default. Shared by the CLI's ``preview`` and the schedule widget.
+
+    Examples
+    --------
+    >>> typed_schedule("cron", "0 9 * * *", "Europe/Berlin", datetime(2023, 1, 1)).describe()
+    'At 09:00 AM (Europe/Berlin)'
+    >>> typed_schedule("interval", "6h", "UTC", datetime(2023, 1, 1)).interval
+    datetime.timedelta(seconds=21600)
+    >>> typed_schedule("cron", "61 * * * *", "UTC", datetime(2023, 1, 1))
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for CronSchedule
+    ...
+    """
+    zone = (timezone or "").strip() or None
+    if kind == "cron":
+        return CronSchedule(cron=text.strip(), timezone=zone)
+    if kind == "interval":
+        return IntervalSchedule(interval=parse_interval(text), anchor_date=anchor, timezone=zone)
+    if kind == "rrule":
+        return RRuleSchedule(rrule=text.strip(), timezone=zone or "UTC")
+    raise ValueError(f"unknown schedule kind {kind!r}; expected cron, interval or rrule")

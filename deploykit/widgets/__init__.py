@@ -8,18 +8,23 @@ Each widget exposes its state and results as attributes (DataFrames, figures), s
 can be driven and checked from Python without a front-end.
 """
 
+from deploykit._extras import missing_extra
+
+try:
+    import ipywidgets as _ipywidgets  # noqa: F401 - fail here, with the extra's name
+    import matplotlib as _matplotlib  # noqa: F401
+except ImportError as _exc:
+    raise missing_extra("deploykit.widgets", "widgets", _exc) from _exc
+
 from deploykit.widgets._browser import DeploymentBrowser, browser_filters
 from deploykit.widgets._queues import QueueMatchInspector, queue_matrix, verdict_summary
-from deploykit.widgets._schedule import SchedulePreview, parse_interval, typed_schedule, upcoming_runs
+from deploykit.widgets._schedule import SchedulePreview
 
 __all__ = [
     "DeploymentBrowser",
     "QueueMatchInspector",
     "SchedulePreview",
     "browser_filters",
-    "parse_interval",
     "queue_matrix",
-    "typed_schedule",
-    "upcoming_runs",
     "verdict_summary",
 ]

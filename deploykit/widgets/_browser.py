@@ -34,6 +34,8 @@ from deploykit.models.deployments import (
     read_deployment,
     read_deployments,
 )
+from deploykit.models.flows import read_flows
+from deploykit.models.work_queues import read_work_queues
 from deploykit.schemas.sorting import DeploymentSort
 from deploykit.store import Store
 from deploykit.widgets import _code, _html
@@ -315,13 +317,11 @@ class DeploymentBrowser(widgets.VBox):
 
 def _names(store: Store) -> dict[str, list[str]]:
     """Distinct flow, work pool and work queue names: the dropdowns' choices."""
-    frame = store.sql(
-        "SELECT 'flow' AS kind, name FROM flow UNION SELECT 'work_pool', name FROM work_pool "
-        "UNION SELECT 'work_queue', name FROM work_queue ORDER BY kind, name"
-    )
+    queues = read_work_queues(store)
     return {
-        kind: frame.filter(pl.col("kind") == kind)["name"].to_list()
-        for kind in ("flow", "work_pool", "work_queue")
+        "flow": read_flows(store)["name"].unique().sort().to_list(),
+        "work_pool": queues["work_pool_name"].unique().sort().to_list(),
+        "work_queue": queues["name"].unique().sort().to_list(),
     }
 
 

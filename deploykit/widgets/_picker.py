@@ -12,8 +12,9 @@ from collections.abc import Callable
 import ipywidgets as widgets
 import polars as pl
 
-from deploykit.filters import DeploymentFilter, DeploymentFilterName
+from deploykit.filters import DeploymentFilter, DeploymentFilterName, FlowFilter, FlowFilterId
 from deploykit.models.deployments import count_deployments, read_deployments
+from deploykit.models.flows import read_flows
 from deploykit.store import Store
 
 
@@ -40,11 +41,8 @@ def with_flow_names(store: Store, deployments: pl.DataFrame) -> pl.DataFrame:
     >>> with_flow_names(dk.Store(), read_deployments(dk.Store())).columns[-1]
     'flow_name'
     """
-    flows = store.sql(
-        "SELECT CAST(id AS VARCHAR) AS flow_id, name AS flow_name FROM flow "
-        "WHERE list_contains($ids, CAST(id AS VARCHAR))",
-        ids=deployments["flow_id"].unique().to_list(),
-    )
+    found = read_flows(store, FlowFilter(id=FlowFilterId(any_=deployments["flow_id"].unique().to_list())))
+    flows = found.select(pl.col("id").alias("flow_id"), pl.col("name").alias("flow_name"))
     return deployments.join(flows, on="flow_id", how="left", maintain_order="left")
 
 

@@ -8,33 +8,26 @@ Runs come from the schedule's ``occurrences`` (one schedule) and from
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import available_timezones
 
 import ipywidgets as widgets
 import polars as pl
-from matplotlib.figure import Figure
 from pydantic import ValidationError
 
 from deploykit import plots
 from deploykit.models.deployments import MAX_PREVIEW_WINDOW, preview_runs, read_deployment
-from deploykit.scheduling import busiest_windows
-from deploykit.schemas.schedules import MAX_DATES, CronSchedule, IntervalSchedule, RRuleSchedule
+from deploykit.scheduling import RUNS_SCHEMA, busiest_windows, upcoming_runs
+from deploykit.schemas.schedules import MAX_DATES, Schedule, typed_schedule
 from deploykit.store import Store
 from deploykit.widgets import _html
 from deploykit.widgets._picker import DeploymentPicker
 
-Schedule = IntervalSchedule | CronSchedule | RRuleSchedule
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 SOURCES = ("deployment", "cron", "interval", "rrule")
-RUNS_SCHEMA = pl.Schema(
-    {
-        "scheduled_time": pl.Datetime("us", "UTC"),
-        "local_time": pl.Datetime("us"),
-        "timezone": pl.String(),
-        "dst_adjusted": pl.Boolean(),
-    }
-)
 BUSIEST = 5
 """How many of the busiest hours the fleet view names."""
 BUSIEST_NAMES = 8
@@ -46,91 +39,6 @@ _PLACEHOLDERS = {
     "interval": "6h, 90m, 1d 12h or seconds (3600)",
     "rrule": "FREQ=WEEKLY;BYDAY=MO,WE;BYHOUR=9",
 }
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-
-
-def parse_interval(text: str) -> timedelta:
-    """An interval typed as seconds (``3600``) or a duration (``6h``, ``1d 12h``, ``90m``).
-
-    Raises
-    ------
-    ValueError
-        The text is neither; the message says what is accepted.
-
-    Examples
-    --------
-    >>> [parse_interval(t).total_seconds() for t in ("6h", "1d 12h", "90", "1.5m")]
-    [21600.0, 129600.0, 90.0, 90.0]
-    >>> parse_interval("6x")
-    Traceback (most recent call last):
-    ...
-    ValueError: interval '6x': expected seconds (3600) or a duration such as 6h, 90m, 1d 12h
-    """
-    cleaned = text.strip().lower()
-    try:
-        return timedelta(seconds=float(cleaned))
-    except ValueError:
-        pass
-    parts = _DURATION.findall(cleaned)
-    if not parts or _DURATION.sub("", cleaned).strip():
-        raise ValueError(f"interval {text!r}: expected seconds (3600) or a duration such as 6h, 90m, 1d 12h")
-    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[unit] for n, unit in parts))
-
-
-def typed_schedule(kind: str, text: str, timezone: str, start: datetime) -> Schedule:
-    """The schedule model for typed input (validated by the model itself).
-
-    An interval is anchored at ``start`` (wall clock in ``timezone``); a blank time
-    zone means the model's default.
-
-    Examples
-    --------
-    >>> typed_schedule("cron", "0 9 * * *", "Europe/Berlin", datetime(2023, 1, 1)).describe()
-    'At 09:00 AM (Europe/Berlin)'
-    >>> typed_schedule("cron", "61 * * * *", "UTC", datetime(2023, 1, 1))
-    Traceback (most recent call last):
-    ...
-    pydantic_core._pydantic_core.ValidationError: 1 validation error for CronSchedule
-    ...
-    """
-    zone = timezone.strip() or None
-    if kind == "cron":
-        return CronSchedule(cron=text.strip(), timezone=zone)
-    if kind == "interval":
-        return IntervalSchedule(interval=parse_interval(text), anchor_date=start, timezone=zone)
-    if kind == "rrule":
-        return RRuleSchedule(rrule=text.strip(), timezone=zone or "UTC")
-    raise ValueError(f"unknown schedule kind {kind!r}; expected cron, interval or rrule")
-
-
-def upcoming_runs(
-    schedule: Schedule, start: datetime, *, count: int | None, end: datetime | None
-) -> pl.DataFrame:
-    """The schedule's runs from ``start``: the next ``count``, or all up to ``end``.
-
-    Returns
-    -------
-    polars.DataFrame
-        ``scheduled_time`` (UTC), ``local_time`` (wall clock), ``timezone`` and
-        ``dst_adjusted`` (moved by a DST gap, or on a repeated wall time).
-
-    Examples
-    --------
-    >>> s = CronSchedule(cron="30 2 * * *", timezone="America/New_York")
-    >>> upcoming_runs(s, datetime(2023, 3, 11), count=2, end=None)["dst_adjusted"].to_list()
-    [False, True]
-    """
-    found = schedule.occurrences(count, start, end)
-    return pl.DataFrame(
-        {
-            "scheduled_time": [o.when.astimezone(UTC) for o in found],
-            "local_time": [o.when.replace(tzinfo=None) for o in found],
-            "timezone": [schedule.zone_name] * len(found),
-            "dst_adjusted": [o.dst_adjusted for o in found],
-        },
-        schema=RUNS_SCHEMA,
-    )
 
 
 def error_message(exc: ValueError) -> str:
@@ -138,6 +46,7 @@ def error_message(exc: ValueError) -> str:
 
     Examples
     --------
+    >>> from deploykit import CronSchedule
     >>> try:
     ...     CronSchedule(cron="0 9 * * *", timezone="Mars/Olympus")
     ... except ValidationError as exc:
@@ -166,7 +75,7 @@ class SchedulePreview(widgets.VBox):
     schedule
         The schedule shown (``None`` for a deployment without one, or on bad input).
     runs : polars.DataFrame
-        Its upcoming runs (see :func:`upcoming_runs`).
+        Its upcoming runs (see :func:`deploykit.scheduling.upcoming_runs`).
     figure : matplotlib.figure.Figure | None
         The timeline of :attr:`runs`.
     error : str | None
@@ -269,6 +178,7 @@ class SchedulePreview(widgets.VBox):
         """Recompute the schedule, its runs and timeline from the controls."""
         typed = self.source.value != "deployment"
         self._typed.layout.display = None if typed else "none"
+        self.expression.placeholder = _PLACEHOLDERS[self.source.value]
         self.count.layout.display = None if self.mode.value == "count" else "none"
         start = datetime.combine(self.start.value or datetime.now(UTC).date(), time())
         try:

@@ -1,0 +1,7 @@
+"""``python -m deploykit.cli``: the ``deploykit`` command."""
+
+import sys
+
+from deploykit.cli import main
+
+sys.exit(main())

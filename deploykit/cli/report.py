@@ -1,0 +1,69 @@
+"""``deploykit report``: the summary tables as CSV and Markdown, and the figures as PNG."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from deploykit.cli._common import open_store, store_options
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from deploykit.store import Store
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``report`` to the ``deploykit`` command."""
+    report = subparsers.add_parser("report", parents=[store_options()], help="summary tables and figures")
+    report.add_argument("out_dir")
+    report.add_argument("--hours", type=int, default=24, help="preview window (default 24)")
+    report.set_defaults(run=run_report)
+
+
+def run_report(args: argparse.Namespace) -> None:
+    import polars as pl
+
+    from deploykit.cli._summaries import summaries
+
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open_store(args, read_only=True) as store:
+        tables = summaries(store, hours=args.hours)
+        lines = ["# deploykit report", ""]
+        for name, frame in tables.items():
+            frame.with_columns(pl.col(pl.List(pl.String)).list.join(",")).write_csv(out / f"{name}.csv")
+            lines += [f"## {name.replace('_', ' ')}", "", _markdown(frame), ""]
+        (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
+        figures = _figures(store, tables["next_runs"])
+        for name, figure in figures.items():
+            (out / f"{name}.png").write_bytes(figure)
+    print(f"wrote {len(tables)} tables and {len(figures)} figures to {out}")
+
+
+def _markdown(frame: pl.DataFrame) -> str:
+    cells = [[("" if v is None else str(v)).replace("|", "\\|") for v in row] for row in frame.rows()]
+    head = f"| {' | '.join(frame.columns)} |\n|{'---|' * len(frame.columns)}"
+    return "\n".join([head, *(f"| {' | '.join(r)} |" for r in cells)])
+
+
+def _figures(store: Store, runs: pl.DataFrame) -> dict[str, bytes]:
+    """The plots of ``deploykit.plots`` as PNG bytes (none, said on stderr, without the ``widgets`` extra)."""
+    try:
+        from deploykit import plots
+    except ImportError as exc:
+        print(f"deploykit: note: no figures: {exc}", file=sys.stderr)
+        return {}
+    from deploykit.models import deployments as ops
+
+    start = datetime.now(UTC)
+    week = ops.preview_runs(store, start, start + timedelta(days=7))
+    figures = {
+        "schedule_timeline": plots.schedule_timeline(runs, lane="deployment_name"),
+        "load_heatmap": plots.load_heatmap(week),
+        "queue_matches": plots.queue_match_heatmap(ops.queue_matches(store, sort=True)),
+    }
+    return {name: plots.to_png(fig) for name, fig in figures.items()}
