@@ -59,13 +59,14 @@ __all__ = [
     "Writer",
     "registered",
     "rows_frame",
+    "stored_fields",
     "write_model",
 ]
 
 HELPER_COLUMNS = ("work_pool_name", "_source")
 """Columns a batch may carry besides the table's own."""
 
-LOAD_ORDER = ("work_pool", "work_queue", "flow", "deployment", "flow_run", "task_run")
+LOAD_ORDER = ("work_pool", "work_queue", "flow", "deployment", "deployment_schedule", "flow_run", "task_run")
 """Parents before children, so each batch's references can be checked when it arrives."""
 
 MAX_JSON_DEPTH = 254
@@ -74,6 +75,7 @@ MAX_JSON_DEPTH = 254
 _REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
     "work_queue": (("work_pool_id", "work_pool"),),
     "deployment": (("flow_id", "flow"), ("work_queue_id", "work_queue")),
+    "deployment_schedule": (("deployment_id", "deployment"),),
     "flow_run": (("flow_id", "flow"),),
     "task_run": (("flow_run_id", "flow_run"),),
 }
@@ -163,8 +165,11 @@ def _state_columns(table: str) -> tuple[str, ...]:
 def _checked_fields(table: str) -> dict[str, tuple[TypeAdapter[Any], bool]]:
     """Fields whose values only the schema can judge: JSON fields and constrained numbers."""
     model = STORED_MODELS[table]
+    columns = {c.name for c in table_columns(table)}
     checked: dict[str, tuple[TypeAdapter[Any], bool]] = {}
     for name, field in model.model_fields.items():
+        if name not in columns:
+            continue
         if name in model.json_fields:
             checked[name] = (TypeAdapter(field.annotation), True)
         elif field.metadata and name != "name":
@@ -214,7 +219,19 @@ def _dtype(model: type[ORMModel], name: str) -> pl.DataType:
         return pl.Boolean()
     if "datetime" in annotation.lower():
         return pl.Datetime("us", "UTC")
+    if annotation in ("int | None", "int"):
+        return pl.Int64()
+    if annotation in ("float | None", "float"):
+        return pl.Float64()
     return pl.String()
+
+
+@cache
+def stored_fields(model: type[ORMModel]) -> tuple[str, ...]:
+    """The fields of ``model`` a batch of its table carries: its columns and helper columns
+    (not views such as ``Deployment.schedule``, nor ``Deployment.schedules``, which has its own table)."""
+    columns = {c.name for c in table_columns(TABLE_OF[model])} | set(HELPER_COLUMNS)
+    return tuple(name for name in model.model_fields if name in columns)
 
 
 def rows_frame(rows: Sequence[ORMModel], model: type[ORMModel]) -> pl.DataFrame:
@@ -226,12 +243,13 @@ def rows_frame(rows: Sequence[ORMModel], model: type[ORMModel]) -> pl.DataFrame:
     >>> rows_frame([Flow(name="etl", tags=["a"])], Flow).select("name", "tags").rows()
     [('etl', ['a'])]
     """
-    schema = {name: _dtype(model, name) for name in model.model_fields}
+    fields = stored_fields(model)
+    schema = {name: _dtype(model, name) for name in fields}
     data = []
     for item in rows:
         if not isinstance(item, model):
             raise TypeError(f"expected {model.__name__} objects, got {type(item).__name__}")
-        data.append({k: str(v) if isinstance(v, UUID) else v for k, v in to_row(item).items()})
+        data.append({k: str(v) if isinstance(v, UUID) else v for k, v in to_row(item, fields).items()})
     return pl.DataFrame(data, schema=schema, orient="row") if data else pl.DataFrame(schema=schema)
 
 
