@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from deploykit.store import TABLES
+from deploykit.store import STORED_TABLES
 
 
 @dataclass
@@ -38,7 +38,7 @@ class ImportReport:
 
     def rows(self) -> list[tuple[str, int, int]]:
         """``(table, inserted, updated)`` for each table touched, in the store's table order."""
-        seen = [t for t in TABLES if t in self.inserted]
+        seen = [t for t in STORED_TABLES if t in self.inserted]
         return [(t, self.inserted[t], self.updated[t]) for t in seen]
 
     def __repr__(self) -> str:

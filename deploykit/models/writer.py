@@ -95,6 +95,8 @@ _FIXED_ON_UPDATE: dict[str, frozenset[str]] = {
 
 _ROW_LABEL = "CAST(s.id AS VARCHAR) || coalesce(' (' || s.name || ')', '')"
 """How error messages name a staged row: its id, and its name (an id may have been generated)."""
+_ROW_LABEL_UNNAMED = "CAST(s.id AS VARCHAR)"
+"""The same for tables without a name (``deployment_schedule``)."""
 _UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {}
 """Unique keys per table, read from the first store's catalog (``Writer._unique_keys``)."""
 TABLE_OF: dict[type[ORMModel], str] = {model: table for table, model in STORED_MODELS.items()}
@@ -563,8 +565,9 @@ class Writer:
                     f"{found[2]!r} (neither in the store nor in this write)"
                 )
         for column, parent in _REFERENCES.get(table, ()):
+            label = _ROW_LABEL if "name" in {c.name for c in table_columns(table)} else _ROW_LABEL_UNNAMED
             found = self._first(
-                f"SELECT {_ROW_LABEL}, CAST(s.{column} AS VARCHAR) FROM _dk_stage s "
+                f"SELECT {label}, CAST(s.{column} AS VARCHAR) FROM _dk_stage s "
                 f"WHERE s.{column} IS NOT NULL "
                 f"AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = s.{column}) "
                 "ORDER BY 1 LIMIT 1"
