@@ -67,7 +67,8 @@ def postgres_urls() -> Iterator[dict[str, str]]:
     try:
         yield {
             release: cluster.restore(
-                root / "tests" / "fixtures" / folder / "prefect.pg.sql.gz", f"prefect_{folder[8:].replace('.', '_')}"
+                root / "tests" / "fixtures" / folder / "prefect.pg.sql.gz",
+                f"prefect_{folder[8:].replace('.', '_')}",
             )
             for release, folder in PG_DUMPS.items()
         }

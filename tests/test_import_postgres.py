@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_unchanged, snapshot
-from test_import_releases import check_preview, check_store_equals_bodies
+from test_import_releases import check_preview, check_store_equals_bodies, preview_case
 
 import deploykit as dk
 from deploykit.io import SourceError, import_prefect_api, import_prefect_db
@@ -40,8 +40,8 @@ def test_postgres_run_bodies_import_too(store, release):
     check_store_equals_bodies(store, folder)
 
 
-@pytest.mark.parametrize("release", list(PG_RELEASES))
-def test_postgres_preview_equals_the_release_own_schedule_classes(store, postgres_urls, release):
+@pytest.mark.parametrize(("release", "route"), [c for r in PG_RELEASES for c in preview_case(r, "postgres")])
+def test_postgres_preview_equals_the_release_own_schedule_classes(store, postgres_urls, release, route):
     import_prefect_db(store, postgres_urls[release], progress=False)
     check_preview(store, FIXTURES / PG_RELEASES[release] / "postgres" / "expected-preview.json")
 

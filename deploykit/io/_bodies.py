@@ -259,8 +259,19 @@ def _overlay(body: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
 def _deploykit_only(kind: str) -> tuple[str, ...]:
     """Columns no Prefect release's body has (e.g. a legacy ``flow_runner``): given back when set."""
     every = set().union(*(set(BODY_KEYS[r].get(kind, ())) for r in BODY_KEYS))
-    mapped = {"paused", "infra_overrides", "state_message", "state_timestamp", "state_details",
-              "scheduled_time", "extra", "concurrency_limit", "work_queue_id", "job_variables", "labels"}
+    mapped = {
+        "paused",
+        "infra_overrides",
+        "state_message",
+        "state_timestamp",
+        "state_details",
+        "scheduled_time",
+        "extra",
+        "concurrency_limit",
+        "work_queue_id",
+        "job_variables",
+        "labels",
+    }
     return tuple(c.name for c in table_columns(KIND_TABLES[kind]) if c.name not in every | mapped)
 
 

@@ -16,7 +16,9 @@ from deploykit.schemas.core import STORED_MODELS
 from deploykit.store import Store
 
 _BATCH = 10_000
-_QUEUE_JOIN = " LEFT JOIN work_queue q ON q.id = t.work_queue_id LEFT JOIN work_pool p ON p.id = q.work_pool_id"
+_QUEUE_JOIN = (
+    " LEFT JOIN work_queue q ON q.id = t.work_queue_id LEFT JOIN work_pool p ON p.id = q.work_pool_id"
+)
 _HELPERS: dict[str, tuple[str, str]] = {
     "work_queue": (
         ", p.name AS work_pool_name",

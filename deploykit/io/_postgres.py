@@ -53,7 +53,9 @@ class PgTarget:
             raise SourceError(f"{redact(url)}: the port is not a number") from None
         database = unquote(parts.path.lstrip("/"))
         if not database:
-            raise SourceError(f"{redact(url)}: no database name (postgresql://user:password@host:port/DATABASE)")
+            raise SourceError(
+                f"{redact(url)}: no database name (postgresql://user:password@host:port/DATABASE)"
+            )
         return cls(
             host=parts.hostname or "localhost",
             port=port,

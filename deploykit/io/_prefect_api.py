@@ -210,7 +210,8 @@ def load_bodies(
 
 def drop_stale_schedules(cur: Any, deployments: pl.DataFrame, schedules: pl.DataFrame | None) -> None:
     """Delete the stored schedules of ``deployments`` that are not among ``schedules``."""
-    keep = pl.DataFrame({"id": [] if schedules is None else schedules["id"].to_list()}, schema={"id": pl.String})
+    kept = [] if schedules is None else schedules["id"].to_list()
+    keep = pl.DataFrame({"id": kept}, schema={"id": pl.String})
     ids = deployments.select("id")
     cur.register("_dk_deployments", ids)
     cur.register("_dk_schedules", keep)

@@ -142,20 +142,25 @@ def _queries(db: PrefectDb) -> dict[str, str]:
     stamps = "created updated"
     queries = {
         "flow": select(
-            c("f", "flow", "id", "text") + c("f", "flow", stamps, "time") + c("f", "flow", "name")
+            c("f", "flow", "id", "text")
+            + c("f", "flow", stamps, "time")
+            + c("f", "flow", "name")
             + c("f", "flow", "tags labels", "json"),
             "FROM flow f",
         ),
         "work_pool": select(
-            c("p", "work_pool", "id default_queue_id", "text") + c("p", "work_pool", stamps, "time")
+            c("p", "work_pool", "id default_queue_id", "text")
+            + c("p", "work_pool", stamps, "time")
             + c("p", "work_pool", "name type description is_paused concurrency_limit status")
             + c("p", "work_pool", "base_job_template storage_configuration", "json"),
             "FROM work_pool p",
         ),
         "work_queue": select(
-            c("q", "work_queue", "id work_pool_id", "text") + c("q", "work_queue", stamps, "time")
+            c("q", "work_queue", "id work_pool_id", "text")
+            + c("q", "work_queue", stamps, "time")
             + c("q", "work_queue", "name description is_paused concurrency_limit priority status")
-            + c("q", "work_queue", "filter", "json") + c("q", "work_queue", "last_polled", "time"),
+            + c("q", "work_queue", "filter", "json")
+            + c("q", "work_queue", "last_polled", "time"),
             "FROM work_queue q",
         ),
     }
@@ -190,8 +195,10 @@ def _queries(db: PrefectDb) -> dict[str, str]:
             extra = "NULL"
         parameters = db.col("s", s, "parameters", "json")
         queries[s] = select(
-            c("s", s, "id deployment_id", "text") + c("s", s, stamps, "time")
-            + c("s", s, "schedule", "json") + c("s", s, "active max_scheduled_runs slug")
+            c("s", s, "id deployment_id", "text")
+            + c("s", s, stamps, "time")
+            + c("s", s, "schedule", "json")
+            + c("s", s, "active max_scheduled_runs slug")
             + [f"COALESCE({parameters}, '{{}}') AS \"parameters\"", f'{extra} AS "extra"'],
             "FROM deployment_schedule s",
         )
@@ -213,7 +220,7 @@ def _queries(db: PrefectDb) -> dict[str, str]:
             'AS "work_queue_name"',
             f'{db.col("s", "flow_run_state", "message")} AS "state_message"',
             f"COALESCE({db.col('r', r, 'state_timestamp', 'time')}, "
-            f"{db.col('s', 'flow_run_state', 'timestamp', 'time')}) AS \"state_timestamp\"",
+            f'{db.col("s", "flow_run_state", "timestamp", "time")}) AS "state_timestamp"',
             f'{db.col("s", "flow_run_state", "state_details", "json")} AS "state_details"',
             f"{db.json_get(db.col('s', 'flow_run_state', 'state_details', 'json'), 'scheduled_time')} "
             'AS "scheduled_time"',
@@ -231,7 +238,7 @@ def _queries(db: PrefectDb) -> dict[str, str]:
         + c("t", t, "tags task_inputs empirical_policy labels", "json")
         + [
             f"COALESCE({db.col('t', t, 'state_timestamp', 'time')}, "
-            f"{db.col('s', 'task_run_state', 'timestamp', 'time')}) AS \"state_timestamp\"",
+            f'{db.col("s", "task_run_state", "timestamp", "time")}) AS "state_timestamp"',
             f'{db.col("s", "task_run_state", "message")} AS "state_message"',
             f'{db.col("s", "task_run_state", "state_details", "json")} AS "state_details"',
             f'{db.seconds("t", t, "total_run_time")} AS "total_run_time"',
