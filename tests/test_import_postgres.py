@@ -89,3 +89,14 @@ def test_unknown_revision_on_postgres(store, postgres_urls):
 
 def test_redact():
     assert redact("postgresql+asyncpg://u:p%40ss@h:5432/db") == "postgresql+asyncpg://u:***@h:5432/db"
+
+
+def test_cli_imports_a_postgres_url(postgres_urls, tmp_path, capsys):
+    from deploykit.cli import main
+
+    path = str(tmp_path / "s.duckdb")
+    assert main(["import", postgres_urls["3.x"], "--store", path]) == 0
+    out = capsys.readouterr().out
+    assert "deploykit:deploykit" not in out
+    with dk.Store(path) as store:
+        assert store.sql("SELECT count(*) AS n FROM deployment_schedule")["n"][0] == 24

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def import_source(store: Store, source: str, api_key: str | None) -> ImportReport:
-    """Pick the importer by the source's form: URL, database file, Parquet export, JSON."""
+    """Pick the importer by the source's form: URL, PostgreSQL URL, database file, Parquet export, JSON."""
     from deploykit import io
 
     if source.startswith(("http://", "https://")):
@@ -45,6 +45,8 @@ def import_source(store: Store, source: str, api_key: str | None) -> ImportRepor
         if not parts.hostname:
             raise ValueError(f"{source!r} is not a valid URL: no host")
         return io.fetch_prefect(store, source, api_key)
+    if source.lower().startswith(("postgresql://", "postgres://", "postgresql+")):
+        return io.import_prefect_db(store, source)
     path = Path(source)
     if path.is_dir() and (path / "manifest.json").exists():
         return io.import_parquet(store, path)
