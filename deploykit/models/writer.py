@@ -34,7 +34,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from uuid import UUID
 
 import duckdb
@@ -177,8 +177,9 @@ def _checked_fields(table: str) -> dict[str, tuple[TypeAdapter[Any], bool]]:
     for name, field in model.model_fields.items():
         if name not in columns:
             continue
-        if name in model.json_fields:
-            checked[name] = (TypeAdapter(field.annotation), True)
+        if name in model.json_fields:  # with its metadata: a schedule's discriminator, say
+            annotated = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+            checked[name] = (TypeAdapter(annotated), True)
         elif field.metadata and name != "name":
             checked[name] = (TypeAdapter(field.annotation), False)
     return checked
