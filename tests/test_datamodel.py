@@ -272,7 +272,8 @@ def test_schedule_runs_uses_each_active_schedule(store, flow):
     )
     fleet = D.schedule_all(store, start_time=START, deployment_filter={"id": {"any_": [again.id]}})
     made = store.sql(
-        f"SELECT parameters, expected_start_time FROM flow_run WHERE deployment_id = '{again.id}' ORDER BY 2, 1"
+        "SELECT parameters, expected_start_time FROM flow_run WHERE deployment_id = $id ORDER BY 2, 1",
+        id=again.id,
     )
     parsed = [(json.loads(p), t) for p, t in made.rows()]
     assert fleet.height == 5 and parsed == [(json.loads(p), t) for _, p, t in runs.rows()]
@@ -415,3 +416,10 @@ def test_store_table_keeps_the_2_10_columns(store, flow):
     D.create_deployment(store, dk.Deployment(name="d", flow_id=flow.id, schedule=DAILY_9, paused=True))
     row = store.table("deployment").select("schedule", "is_schedule_active", "paused").collect().row(0)
     assert json.loads(row[0])["cron"] == "0 9 * * *" and row[1:] == (False, True)
+
+
+def test_flow_runs_take_the_prefect_3_deployment_criteria(store, fleet, flow):
+    dep = D.read_deployment_by_name(store, "a", "etl")
+    flow_runs.create_flow_run(store, dk.FlowRun(flow_id=flow.id, deployment_id=dep.id))
+    for criteria in ({"flow_or_deployment_name": {"like_": "et"}}, {"is_schedule_active": {"eq_": False}}):
+        assert flow_runs.read_flow_runs(store, deployment_filter=criteria).height == 1

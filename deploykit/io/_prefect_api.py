@@ -160,9 +160,12 @@ def _flatten_state(body: Mapping[str, Any]) -> dict[str, Any]:
 
 def bodies_frame(table: str, items: Iterable[tuple[str, Mapping[str, Any]]]) -> pl.DataFrame:
     """Rows of ``table`` from ``(source, body)`` pairs, as text columns ready for the loader."""
+    items = list(items)
     columns = [c for c in table_columns(table)]
     json_columns = _JSON_COLUMNS.get(table, set())
     helper = ["work_pool_name"] if table in ("deployment", "flow_run") else []
+    if table == "deployment":  # Prefect 2.10's fields: the writer stores them as paused / schedules
+        helper += [v for v in ("schedule", "is_schedule_active") if any(v in body for _, body in items)]
     data: dict[str, list[Any]] = {c.name: [] for c in columns} | {h: [] for h in helper}
     data["_source"] = []
     for source, body in items:
@@ -184,7 +187,11 @@ def bodies_frame(table: str, items: Iterable[tuple[str, Mapping[str, Any]]]) -> 
             else:
                 data[col.name].append(_scalar(source, table, body, col.name, value))
         for name in helper:
-            data[name].append(_scalar(source, table, body, name, flat.get(name)))
+            value = flat.get(name)
+            if name in json_columns:
+                data[name].append(None if value is None else json.dumps(value))
+            else:
+                data[name].append(_scalar(source, table, body, name, value))
         data["_source"].append(source)
     schema = {
         name: pl.List(pl.String) if name in data and _is_list(table, name) else pl.String for name in data

@@ -40,8 +40,8 @@ from deploykit.models._deployment_query import (
 )
 from deploykit.models._fleet import MAX_PREVIEW_WINDOW, preview_runs, schedule_all
 from deploykit.models._rows import db_value, update_sql
-from deploykit.models._schedules import replace_schedules, schedules_frame, schedules_of, write_schedules
 from deploykit.models._scheduled_runs import idempotency_key, insert_deployment_runs
+from deploykit.models._schedules import replace_schedules, schedules_frame, schedules_of, write_schedules
 from deploykit.models.work_pools import read_work_pool_by_name
 from deploykit.models.work_queues import (
     create_work_queue,
@@ -327,9 +327,8 @@ def read_deployment_overview(
 
     Columns: ``id``, ``name``, ``flow_name``, ``tags``, ``work_queue_name``,
     ``work_pool_name`` (of the queue ``work_queue_id`` points at), ``schedule_type``
-    (``"cron" | "interval" | "rrule" | "mixed" | None``), ``is_schedule_active``, ``paused``
-    and ``schedule_count``: what the CLI's and the widgets' summaries need, without SQL of
-    their own.
+    (``"cron" | "interval" | "rrule" | "mixed" | None``) and ``is_schedule_active``: what
+    the CLI's and the widgets' summaries need, without SQL of their own.
 
     See Also
     --------

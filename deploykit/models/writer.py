@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 from deploykit._errors import IntegrityError
 from deploykit.models._rows import to_row, update_matched
+from deploykit.models._schedule_views import replace_schedule_rows, split_views
 from deploykit.schemas._base import INVALID_NAME_CHARS, ORMModel, validate_name
 from deploykit.schemas.core import STORED_MODELS
 from deploykit.schemas.states import StateType
@@ -363,11 +364,38 @@ class Writer:
         but the fixed ones when ``None``). With ``on_conflict="skip"``, rows whose id or
         unique key is already stored are skipped instead of updated or refused; with
         ``"error"``, they are an :class:`~deploykit.IntegrityError` naming the id or key.
+
+        A batch of deployments may carry Prefect 2.10's ``schedule`` and
+        ``is_schedule_active`` (columns before schema 4): ``is_schedule_active`` is written
+        as ``paused``, ``schedule`` as each deployment's one active schedule (null: none)
+        in ``deployment_schedule``.
         """
         key = {"update": key, "skip": (), "error": ("id",)}[on_conflict]
         arrow = _as_arrow(table, batch)
         if arrow.num_rows == 0:
             return 0, 0
+        schedules = None
+        if table == "deployment" and {"schedule", "is_schedule_active"} & set(arrow.column_names):
+            frame, schedules = split_views(pl.from_arrow(arrow))  # type: ignore[arg-type]
+            arrow = frame.to_arrow()
+            if update is not None and "is_schedule_active" in update:
+                update = {*update, "paused"}
+        written = self._write(table, arrow, source=source, key=key, update=update, on_conflict=on_conflict)
+        if schedules is not None:
+            replace_schedule_rows(self.cur, schedules, source=source, only_new=on_conflict != "update")
+        return written
+
+    def _write(
+        self,
+        table: str,
+        arrow: pa.Table,
+        *,
+        source: str,
+        key: tuple[str, ...],
+        update: Collection[str] | None,
+        on_conflict: Literal["update", "skip", "error"],
+    ) -> tuple[int, int]:
+        """:meth:`write` of a batch of the table's own columns (and the helpers)."""
         columns = table_columns(table)
         given = set(arrow.column_names)
         unknown = sorted(given - {c.name for c in columns} - set(HELPER_COLUMNS))
