@@ -20,6 +20,7 @@ from deploykit.schemas.core import Deployment, DeploymentSchedule
 
 _SCHEDULE_ROW = pl.Schema(
     {
+        "id": pl.String(),
         "flow_id": pl.String(),
         "name": pl.String(),
         "schedule": pl.String(),
@@ -59,8 +60,9 @@ def split_views(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]
             skip_nulls=True,
         )
     schedules = frame.select(
-        pl.col("flow_id").cast(pl.String),
-        pl.col("name"),
+        id=pl.lit(None, pl.String),
+        flow_id=pl.col("flow_id").cast(pl.String),
+        name=pl.col("name"),
         schedule=text,
         active=pl.lit(True),
         max_scheduled_runs=pl.lit(None, pl.Int64),
@@ -75,6 +77,7 @@ def schedules_of_models(models: list[Deployment]) -> pl.DataFrame:
     """The schedules of each model, as rows of ``deployment_schedule`` keyed by (flow_id, name)."""
     rows = [
         {
+            "id": str(s.id),
             "flow_id": str(m.flow_id),
             "name": m.name,
             "schedule": db_value(DeploymentSchedule, "schedule", s.schedule),
@@ -89,6 +92,7 @@ def schedules_of_models(models: list[Deployment]) -> pl.DataFrame:
     ]
     keys = [
         {
+            "id": None,
             "flow_id": str(m.flow_id),
             "name": m.name,
             "schedule": None,
@@ -102,6 +106,14 @@ def schedules_of_models(models: list[Deployment]) -> pl.DataFrame:
         if not m.schedules
     ]
     return pl.DataFrame(rows + keys, schema=_SCHEDULE_ROW)
+
+
+_DERIVED_ID = (
+    "regexp_replace(md5('deployment_schedule ' || CAST(d.id AS VARCHAR) || ' ' || n._order), "
+    "'^(.{8})(.{4})(.{4})(.{4})(.{12})$', '\\1-\\2-\\3-\\4-\\5')"
+)
+"""The id of a schedule given as a 2.10 ``schedule``: derived from its deployment's id, so that
+importing the same deployment again gives the same schedule id."""
 
 
 def replace_schedule_rows(
@@ -120,8 +132,8 @@ def replace_schedule_rows(
         if not only_new:
             cur.execute(f"DELETE FROM deployment_schedule WHERE deployment_id IN ({listed})")
         rows = cur.sql(
-            "SELECT CAST(uuid() AS VARCHAR) AS id, CAST(d.id AS VARCHAR) AS deployment_id, "
-            "now() + to_microseconds(n._order) AS created, now() AS updated, n.schedule, n.active, "
+            f"SELECT coalesce(n.id, {_DERIVED_ID}) AS id, CAST(d.id AS VARCHAR) AS deployment_id, "
+            "d.updated + to_microseconds(n._order) AS created, d.updated AS updated, n.schedule, n.active, "
             "n.max_scheduled_runs, n.parameters, n.slug FROM new_schedules n "
             "JOIN deployment d ON d.flow_id = CAST(n.flow_id AS UUID) AND d.name = n.name "
             "WHERE n.schedule IS NOT NULL" + (fresh if only_new else "")
