@@ -423,3 +423,27 @@ def test_flow_runs_take_the_prefect_3_deployment_criteria(store, fleet, flow):
     flow_runs.create_flow_run(store, dk.FlowRun(flow_id=flow.id, deployment_id=dep.id))
     for criteria in ({"flow_or_deployment_name": {"like_": "et"}}, {"is_schedule_active": {"eq_": False}}):
         assert flow_runs.read_flow_runs(store, deployment_filter=criteria).height == 1
+
+
+def test_reimporting_2_10_bodies_keeps_the_schedule_ids(store):
+    from pathlib import Path
+
+    from deploykit.io import import_prefect_api
+
+    fixtures = Path(__file__).parent / "fixtures" / "prefect-2.10"
+    import_prefect_api(store, fixtures)
+    first = store.sql("SELECT id, deployment_id, schedule FROM deployment_schedule ORDER BY id")
+    import_prefect_api(store, fixtures)
+    assert first.height > 0
+    assert store.sql("SELECT id, deployment_id, schedule FROM deployment_schedule ORDER BY id").equals(first)
+
+
+def test_parquet_round_trip_keeps_many_schedules(store, flow, tmp_path):
+    from deploykit.io import export_parquet, import_parquet
+
+    dep = _two(store, flow)
+    export_parquet(store, tmp_path / "out")
+    with dk.Store() as other:
+        import_parquet(other, tmp_path / "out", progress=False)
+        back = D.read_deployment(other, dep.id)
+        assert back == D.read_deployment(store, dep.id)
