@@ -144,8 +144,6 @@ class Deployment(ORMModel):
             "schedules",
         }
     )
-    view_fields: ClassVar[frozenset[str]] = frozenset({"schedule", "is_schedule_active", "schedules"})
-    """Fields that are not columns of table ``deployment`` (views, and the schedules' own table)."""
 
     name: Name
     flow_id: UUID
