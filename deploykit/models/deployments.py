@@ -46,8 +46,8 @@ from deploykit.models.work_queues import (
 from deploykit.models.writer import Writer, write_model
 from deploykit.predicates import SqlCompiler
 from deploykit.scheduling import plan_window
-from deploykit.schemas._base import utc_now
 from deploykit.schemas.actions import DeploymentUpdate
+from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import Deployment, WorkQueue
 from deploykit.schemas.schedules import cached_schedule
 from deploykit.schemas.sorting import DeploymentSort

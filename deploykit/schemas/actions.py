@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from deploykit.schemas._base import DeploykitModel, Name
+from deploykit.schemas.base import DeploykitModel, Name
 from deploykit.schemas.schedules import Schedule
 
 

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, Field
 
-from deploykit.schemas._base import DeploykitModel, Name, ORMModel
+from deploykit.schemas.base import DeploykitModel, Name, ORMModel
 from deploykit.schemas.schedules import Schedule
 from deploykit.schemas.states import StateType
 
