@@ -20,6 +20,7 @@ LAYERS = {
     "_errors": 0,
     "_collect": 0,
     "_extras": 0,
+    "_public": 0,
     "predicates": 10,
     "calendar": 10,
     "schemas": 20,

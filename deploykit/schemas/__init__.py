@@ -1,5 +1,6 @@
 """Pure pydantic v2 data: entities, updates, schedules, filters, sort orders, states."""
 
+from deploykit._public import present_as_deploykit
 from deploykit.schemas.actions import DeploymentUpdate
 from deploykit.schemas.core import (
     CreatedBy,
@@ -39,3 +40,5 @@ __all__ = [
     "WorkQueue",
     *_filter_names,
 ]
+
+present_as_deploykit(globals(), __all__)
