@@ -118,12 +118,25 @@ def run_metrics(
         keys.append(f"time_bucket({width}, expected_start_time, {query.param(bucket.origin)}) AS period")
     key_names = [*groups, *(["period"] if bucket is not None else [])]
     quantiles = ", ".join(str(q) for q in QUANTILES)
+    stats = [
+        f"count({metric}) AS count",
+        f"avg({metric}) AS mean",
+        f"min({metric}) AS min",
+        f"quantile_cont({metric}, [{quantiles}]) AS q",
+        f"max({metric}) AS max",
+    ]
+    outputs = [
+        *key_names,
+        "count",
+        "mean",
+        "min",
+        *(f"q[{i + 1}] AS p{round(q * 100)}" for i, q in enumerate(QUANTILES)),
+        "max",
+    ]
     sql = query.runs(since=since, until=until, as_of=as_of, names=names) + (
-        f"SELECT {', '.join(key_names)}, count, mean, min, q[1] AS p50, q[2] AS p90, q[3] AS p95,\n"
-        "    q[4] AS p99, max\n"
-        f"FROM (SELECT {', '.join([*keys, ''])} count({metric}) AS count, avg({metric}) AS mean,\n"
-        f"        min({metric}) AS min, quantile_cont({metric}, [{quantiles}]) AS q, max({metric}) AS max\n"
+        f"SELECT {', '.join(outputs)}\n"
+        f"FROM (SELECT {', '.join([*keys, *stats])}\n"
         f"    FROM runs WHERE {metric} IS NOT NULL{' GROUP BY ALL' if key_names else ''})\n"
-        f"{'ORDER BY ' + ', '.join(f'{k} NULLS LAST' for k in key_names) if key_names else ''}"
+        + ("ORDER BY " + ", ".join(f"{k} NULLS LAST" for k in key_names) if key_names else "")
     )
     return query.frame(session, sql)

@@ -108,7 +108,9 @@ def missed_runs(
     query = HistoryQuery(filters)
     rows = _schedule_rows(session, query)
     texts = rows.get_column("schedule").unique().sort().to_list()
-    keys = pl.DataFrame({"schedule": texts, "_key": range(len(texts))})
+    keys = pl.DataFrame(
+        {"schedule": texts, "_key": range(len(texts))}, schema={"schedule": pl.String, "_key": pl.Int64}
+    )
     keyed = rows.join(keys, on="schedule").drop("schedule")
     dates = _window_dates(texts, since, until)
     names = (f"_missed_rows_{uuid4().hex}", f"_missed_dates_{uuid4().hex}")
@@ -147,7 +149,10 @@ def _window_dates(texts: list[str], since: datetime, until: datetime) -> pl.Data
     round is one vectorised expansion of the schedules still going.
     """
     found: list[pl.DataFrame] = []
-    pending = pl.DataFrame({"id": [str(k) for k in range(len(texts))], "schedule": texts, "start": since})
+    pending = pl.DataFrame(
+        {"id": [str(k) for k in range(len(texts))], "schedule": texts},
+        schema={"id": pl.String, "schedule": pl.String},
+    ).with_columns(start=pl.lit(since, pl.Datetime("us", "UTC")))
     while not pending.is_empty():
         start = pending.get_column("start").min()
         dates = expand_schedules(pending.select("id", "schedule"), start, until, MAX_DATES)
