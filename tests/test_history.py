@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
-from history_reference import TERMINAL, Run, health, in_window, load, metrics
+from history_reference import Run, health, in_window, load, metrics
 
 import deploykit as dk
 from deploykit.history import deployment_health, late_runs, missed_runs, run_metrics
@@ -65,7 +65,7 @@ def test_health_matches_reference(loaded):
 
 
 def test_health_columns_and_status(loaded):
-    name, store, runs, _, as_of = loaded
+    name, store, _, _, as_of = loaded
     got = deployment_health(store, as_of=as_of)
     assert got.columns[:16] == [
         "deployment_id", "flow_name", "deployment_name", "runs", "completed", "failed", "crashed",
