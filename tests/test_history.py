@@ -11,7 +11,7 @@ import pytest
 from history_reference import Run, health, in_window, load, metrics
 
 import deploykit as dk
-from deploykit.history import deployment_health, late_runs, missed_runs, run_metrics
+from deploykit.history import deployment_health, late_runs, missed_runs, recent_runs, run_counts, run_metrics
 from deploykit.io import import_prefect_api
 from deploykit.models import deployments, flow_runs, flows, work_pools, work_queues
 
@@ -391,3 +391,20 @@ def test_missed_runs_past_the_expansion_cap(store):
 def test_bad_input_names_argument_and_value(store, call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call(store)
+
+
+def test_run_counts_and_recent_runs_match_reference(loaded):
+    _, store, runs, _, as_of = loaded
+    counts: dict[tuple, int] = {}
+    for r in runs:
+        day = r.expected.replace(hour=0, minute=0, second=0, microsecond=0)
+        counts[(r.state_type, day)] = counts.get((r.state_type, day), 0) + 1
+    got = run_counts(store)
+    assert {(s, p): n for s, p, n in got.rows()} == counts
+    newest = sorted(runs, key=lambda r: (r.expected, r.id), reverse=True)[:25]
+    recent = recent_runs(store, limit=25, as_of=as_of)
+    assert recent["flow_run_id"].to_list() == [r.id for r in newest]
+    for row, r in zip(recent.iter_rows(named=True), newest, strict=True):
+        assert row["duration"] == pytest.approx(r.duration()) and row["lateness"] == pytest.approx(
+            r.lateness(as_of)
+        )

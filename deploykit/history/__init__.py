@@ -12,10 +12,21 @@ and returns a polars.DataFrame; durations and lateness are in seconds.
   pool, queue or state, and bucketed by period.
 - :func:`missed_runs`: scheduled dates in a window that got no run.
 - :func:`late_runs`: unstarted runs past their time, with their pool's and queue's pause.
+- :func:`run_counts` (runs per state and day) and :func:`recent_runs` (the newest runs
+  with duration and lateness): the data of the activity heatmap and the state timeline.
 """
 
 from deploykit.history._health import STATUSES, deployment_health
-from deploykit.history._metrics import run_metrics
+from deploykit.history._metrics import run_counts, run_metrics
 from deploykit.history._missed import late_runs, missed_runs
+from deploykit.history._runs import recent_runs
 
-__all__ = ["STATUSES", "deployment_health", "late_runs", "missed_runs", "run_metrics"]
+__all__ = [
+    "STATUSES",
+    "deployment_health",
+    "late_runs",
+    "missed_runs",
+    "recent_runs",
+    "run_counts",
+    "run_metrics",
+]

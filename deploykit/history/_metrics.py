@@ -107,16 +107,7 @@ def run_metrics(
         flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
     )
     query = HistoryQuery(filters)
-    names = tuple(g for g in groups if g in ("flow_name", "work_pool_name", "work_queue_name"))
-    keys = [f"{_GROUP_SQL[g]} AS {g}" for g in groups]
-    if bucket is not None:
-        width = (
-            f"to_months({query.param(bucket.months)})"
-            if bucket.months is not None
-            else f"to_microseconds({query.param(bucket.micros)})"
-        )
-        keys.append(f"time_bucket({width}, expected_start_time, {query.param(bucket.origin)}) AS period")
-    key_names = [*groups, *(["period"] if bucket is not None else [])]
+    keys, key_names = _grouping(query, groups, bucket)
     quantiles = ", ".join(str(q) for q in QUANTILES)
     stats = [
         f"count({metric}) AS count",
@@ -133,10 +124,86 @@ def run_metrics(
         *(f"q[{i + 1}] AS p{round(q * 100)}" for i, q in enumerate(QUANTILES)),
         "max",
     ]
-    sql = query.runs(since=since, until=until, as_of=as_of, names=names) + (
+    sql = query.runs(since=since, until=until, as_of=as_of, names=_names(groups)) + (
         f"SELECT {', '.join(outputs)}\n"
         f"FROM (SELECT {', '.join([*keys, *stats])}\n"
         f"    FROM runs WHERE {metric} IS NOT NULL{' GROUP BY ALL' if key_names else ''})\n"
         + ("ORDER BY " + ", ".join(f"{k} NULLS LAST" for k in key_names) if key_names else "")
     )
     return query.frame(session, sql)
+
+
+def run_counts(
+    session: Store,
+    *,
+    by: str | Sequence[str] | None = "state_type",
+    every: str | None = "1d",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    flow_filter: FlowFilterArg = None,
+    flow_run_filter: FlowRunFilterArg = None,
+    task_run_filter: TaskRunFilterArg = None,
+    deployment_filter: DeploymentFilterArg = None,
+    work_pool_filter: WorkPoolFilterArg = None,
+    work_queue_filter: WorkQueueFilterArg = None,
+) -> pl.DataFrame:
+    """How many runs the selected deployments had, per group and period (all states).
+
+    ``by``, ``every``, the window and the filters mean what they mean for
+    :func:`run_metrics`; the default counts runs per state type and day, the data of an
+    activity heatmap.
+
+    Returns
+    -------
+    polars.DataFrame
+        The ``by`` columns, ``period`` (with ``every``) and ``runs``, sorted; only
+        non-empty groups appear.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from datetime import datetime, timezone
+    >>> from deploykit.models import deployments, flow_runs, flows
+    >>> store = dk.Store()
+    >>> flow = flows.create_flow(store, dk.Flow(name="etl"))
+    >>> dep = deployments.create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id))
+    >>> for day, state in [(1, "COMPLETED"), (1, "FAILED"), (2, "FAILED")]:
+    ...     _ = flow_runs.create_flow_run(store, dk.FlowRun(flow_id=flow.id, deployment_id=dep.id,
+    ...         state_type=state, expected_start_time=datetime(2024, 1, day, tzinfo=timezone.utc)))
+    >>> [(s, p.day, n) for s, p, n in run_counts(store).rows()]
+    [('COMPLETED', 1, 1), ('FAILED', 1, 1), ('FAILED', 2, 1)]
+    """
+    groups = _args.group_columns(by)
+    bucket = _args.every(every)
+    since, until = _args.window(since, until)
+    filters = selection(
+        flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
+    )
+    query = HistoryQuery(filters)
+    keys, key_names = _grouping(query, groups, bucket)
+    runs = query.runs(since=since, until=until, as_of=_args.as_of_or_now(None), names=_names(groups))
+    sql = runs + (
+        f"SELECT {', '.join([*keys, 'count(*) AS runs'])} FROM runs"
+        + (" GROUP BY ALL ORDER BY " + ", ".join(f"{k} NULLS LAST" for k in key_names) if key_names else "")
+    )
+    return query.frame(session, sql)
+
+
+def _names(groups: list[str]) -> tuple[str, ...]:
+    """The group columns that need a join (names of flows, queues, pools)."""
+    return tuple(g for g in groups if g in ("flow_name", "work_pool_name", "work_queue_name"))
+
+
+def _grouping(
+    query: HistoryQuery, groups: list[str], bucket: _args.Every | None
+) -> tuple[list[str], list[str]]:
+    """The SQL of the group keys (``by`` columns, then ``period``) and their names."""
+    keys = [f"{_GROUP_SQL[g]} AS {g}" for g in groups]
+    if bucket is not None:
+        width = (
+            f"to_months({query.param(bucket.months)})"
+            if bucket.months is not None
+            else f"to_microseconds({query.param(bucket.micros)})"
+        )
+        keys.append(f"time_bucket({width}, expected_start_time, {query.param(bucket.origin)}) AS period")
+    return keys, [*groups, *(["period"] if bucket is not None else [])]
