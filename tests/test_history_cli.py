@@ -91,3 +91,16 @@ def _as_of():
     from datetime import datetime
 
     return datetime.fromisoformat(AS_OF)
+
+
+def test_report_section_tables_and_figures(store_file):
+    with dk.Store(store_file, read_only=True) as store:
+        tables, figures = history_cli.report_section(store, as_of=_as_of())
+        assert tables["deployment_health"].equals(
+            deployment_health(
+                store, since=_as_of() - __import__("datetime").timedelta(days=7), as_of=_as_of()
+            )
+        )
+    assert tables["late_runs"].height > 0 and tables["missed_runs"].height > 0
+    assert set(figures) == {"run_activity", "run_duration"}
+    assert int(figures["run_activity"].axes[0].images[0].get_array().sum()) > 0

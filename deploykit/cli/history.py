@@ -11,6 +11,9 @@ from deploykit.cli._common import emit, open_store, store_options
 
 if TYPE_CHECKING:
     import polars as pl
+    from matplotlib.figure import Figure
+
+    from deploykit.store import Store
 
 FORMATS = ("table", "csv", "json", "markdown")
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)([dhm])")
@@ -149,3 +152,32 @@ def _print(frame: pl.DataFrame, fmt: str, table_columns: tuple[str, ...]) -> Non
     )
     with config:
         print(shown)
+
+
+def report_section(
+    store: Store, *, as_of: datetime | None = None
+) -> tuple[dict[str, pl.DataFrame], dict[str, Figure]]:
+    """The run-history part of ``deploykit report``: tables and figures.
+
+    Tables: ``deployment_health`` over the last 7 days, ``late_runs`` now, ``missed_runs``
+    of the last 7 days. Figures: runs per day and state, and the fleet's run duration
+    per day with the p50-p95 band, both over the last 30 days.
+    """
+    from deploykit import _history_plots as history_plots
+    from deploykit.history import deployment_health, late_runs, missed_runs, run_counts, run_metrics
+
+    now = as_of or datetime.now(UTC)
+    week, month = now - timedelta(days=7), now - timedelta(days=30)
+    tables = {
+        "deployment_health": deployment_health(store, since=week, as_of=now),
+        "late_runs": late_runs(store, as_of=now),
+        "missed_runs": missed_runs(store, week, now),
+    }
+    figures = {
+        "run_activity": history_plots.activity_heatmap(run_counts(store, since=month)),
+        "run_duration": history_plots.duration_over_time(
+            run_metrics(store, "duration", every="1d", since=month, as_of=now),
+            title="Run duration, whole fleet",
+        ),
+    }
+    return tables, figures

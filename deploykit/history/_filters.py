@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-from deploykit.filters import (
-    DeploymentFilter,
-    FlowFilter,
-    FlowRunFilter,
-    TaskRunFilter,
-    WorkPoolFilter,
-    WorkQueueFilter,
-)
+if TYPE_CHECKING:  # the filter models (pydantic) load when a filter is compiled, not on import
+    from deploykit.filters import (
+        DeploymentFilter,
+        FlowFilter,
+        FlowRunFilter,
+        TaskRunFilter,
+        WorkPoolFilter,
+        WorkQueueFilter,
+    )
 
-FlowFilterArg = FlowFilter | Mapping[str, Any] | None
-FlowRunFilterArg = FlowRunFilter | Mapping[str, Any] | None
-TaskRunFilterArg = TaskRunFilter | Mapping[str, Any] | None
-DeploymentFilterArg = DeploymentFilter | Mapping[str, Any] | None
-WorkPoolFilterArg = WorkPoolFilter | Mapping[str, Any] | None
-WorkQueueFilterArg = WorkQueueFilter | Mapping[str, Any] | None
+FlowFilterArg: TypeAlias = "FlowFilter | Mapping[str, Any] | None"
+FlowRunFilterArg: TypeAlias = "FlowRunFilter | Mapping[str, Any] | None"
+TaskRunFilterArg: TypeAlias = "TaskRunFilter | Mapping[str, Any] | None"
+DeploymentFilterArg: TypeAlias = "DeploymentFilter | Mapping[str, Any] | None"
+WorkPoolFilterArg: TypeAlias = "WorkPoolFilter | Mapping[str, Any] | None"
+WorkQueueFilterArg: TypeAlias = "WorkQueueFilter | Mapping[str, Any] | None"
 
 
 def selection(

@@ -13,20 +13,14 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-import sqlglot
 
-from deploykit.filters import SqlCompiler
-from deploykit.models._deployment_query import filtered
 from deploykit.store import Store
 
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 FAILED = ("FAILED", "CRASHED")
 UNSTARTED_WAITING = ("SCHEDULED", "PENDING")
 
-_SELECTED = sqlglot.parse_one(
-    "SELECT d.id, d.name, d.flow_id, d.work_queue_id, d.work_queue_name FROM deployment AS d",
-    dialect="duckdb",
-)
+_SELECTED = "SELECT d.id, d.name, d.flow_id, d.work_queue_id, d.work_queue_name FROM deployment AS d"
 
 DURATION_SQL = "(epoch_us(fr.end_time) - epoch_us(fr.start_time)) / 1e6"
 """Seconds from start to end; null unless the run has both."""
@@ -54,8 +48,14 @@ class HistoryQuery:
     """Builds one statement over the runs of the selected deployments."""
 
     def __init__(self, filters: Mapping[str, Any]) -> None:
+        import sqlglot  # sqlglot and the models' query builders load on first use, not on import
+
+        from deploykit.filters import SqlCompiler
+        from deploykit.models._deployment_query import filtered
+
         self.compiler = SqlCompiler()
-        self.selected = filtered(_SELECTED, self.compiler, **filters).sql("duckdb")
+        base = sqlglot.parse_one(_SELECTED, dialect="duckdb")
+        self.selected = filtered(base, self.compiler, **filters).sql("duckdb")
 
     def param(self, value: Any) -> str:
         """A placeholder (``$pN``) bound to ``value``."""
