@@ -73,3 +73,14 @@ def test_empty_store_and_deployment_without_runs():
         assert view.selected is not None and view.runs.height == 0
         assert view.figure.axes[0].texts[0].get_text() == "no duration in this window"
         assert "o&#x27;neil &quot;etl&quot;" in view.table_html.value
+
+
+def test_window_change_redraws_the_same_selection(store):
+    view = RunHistory(store, as_of=AS_OF, window="last 90 days")
+    chosen = view.selected
+    wide = view.metrics
+    view.window_dropdown.value = "last 7 days"
+    if chosen in set(view.health["deployment_id"].head(ROWS)):
+        assert view.selected == chosen
+    assert view.metrics["period"].min() is None or view.metrics["period"].min() >= AS_OF - timedelta(days=8)
+    assert not view.metrics.equals(wide) or wide.is_empty()

@@ -96,6 +96,7 @@ class RunHistory(widgets.VBox):
         self.lateness_figure: Figure | None = None
         self._all = pl.DataFrame()
         self._offering = False
+        self._stale = True
 
         self.window_dropdown = widgets.Dropdown(options=list(WINDOWS), value=window, description="Window")
         self.name_text = widgets.Text(description="Name", placeholder="contains…", continuous_update=False)
@@ -171,6 +172,7 @@ class RunHistory(widgets.VBox):
         if self._offering:
             return
         self._all = deployment_health(self._store, since=self.since, as_of=self.as_of, **self.filters)
+        self._stale = True  # the window may have changed: redraw the selection even if it stays
         self._offering = True
         try:
             _offer(self.flow_dropdown, self._all["flow_name"])
@@ -224,9 +226,9 @@ class RunHistory(widgets.VBox):
 
     def _show_selected(self) -> None:
         chosen = self.deployment_select.value
-        if chosen == self.selected and self.figure is not None:
+        if chosen == self.selected and not self._stale:
             return
-        self.selected = chosen
+        self.selected, self._stale = chosen, False
         if chosen is None:
             self.runs, self.metrics = pl.DataFrame(), pl.DataFrame()
             self.figure = self.timeline_figure = self.lateness_figure = None
