@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import numpy as np
 import polars as pl
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 __all__ = ["STATE_COLORS", "activity_heatmap", "duration_over_time", "state_timeline"]
@@ -93,6 +94,7 @@ def duration_over_time(
         periods, ordered["p50"].to_numpy(), ordered["p95"].to_numpy(), alpha=0.25, label="p50-p95"
     )
     ax.plot(periods, ordered["p50"].to_numpy(), marker="o", color="#1f77b4", label="p50")
+    _date_axis(ax)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     return figure
 
@@ -162,6 +164,7 @@ def state_timeline(runs: pl.DataFrame, *, title: str = "Recent runs") -> Figure:
             s=22,
             zorder=3,
         )
+    _date_axis(ax)
     ax.set_yticks(range(len(shown)), shown, parse_math=False)
     ax.set_ylim(-0.6, len(shown) - 0.4)
     ax.invert_yaxis()
@@ -228,3 +231,10 @@ def activity_heatmap(counts: pl.DataFrame, *, title: str = "Runs per day and sta
     )  # fmt: skip
     figure.colorbar(image, ax=ax, label="runs")
     return figure
+
+
+def _date_axis(ax: object) -> None:
+    """Short, non-overlapping date labels on the x axis (matplotlib's concise formatter)."""
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)  # type: ignore[attr-defined]
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[attr-defined]

@@ -99,11 +99,15 @@ def test_health_table_filters_and_selection_redraws(history_page):
     )
     assert "healthy" not in widget.locator(".dk-health").inner_text()
 
-    before = widget.locator(".dk-duration").get_attribute("src")
+    before = {
+        css: widget.locator(css).get_attribute("src")
+        for css in (".dk-duration", ".dk-timeline", ".dk-lateness")
+    }
     widget.locator(".dk-select select").select_option(index=2)
-    page.wait_for_function(
-        f"document.querySelector('.dk-duration').getAttribute('src') !== {before!r}", timeout=TIMEOUT_MS
-    )
+    for css, src in before.items():
+        page.wait_for_function(
+            f"document.querySelector('{css}').getAttribute('src') !== {src!r}", timeout=TIMEOUT_MS
+        )
     expect(widget.locator(".dk-details-pane")).to_contain_text("failing", timeout=TIMEOUT_MS)
     expect(widget.locator(".dk-timeline")).to_be_visible(timeout=TIMEOUT_MS)
     expect(widget.locator(".dk-lateness")).to_be_visible(timeout=TIMEOUT_MS)
