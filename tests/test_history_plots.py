@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 
 import deploykit as dk
-from deploykit._history_plots import activity_heatmap, duration_over_time, state_timeline
 from deploykit.history import recent_runs, run_counts, run_metrics
 from deploykit.io import import_prefect_api
-from deploykit.plots import to_png
+from deploykit.plots import activity_heatmap, duration_over_time, state_timeline, to_png
 
 SAMPLE = Path(__file__).parents[1] / "data"
 AS_OF = datetime(2023, 6, 1, tzinfo=UTC)

@@ -160,10 +160,10 @@ def report_section(
     """The run-history part of ``deploykit report``: tables and figures.
 
     Tables: ``deployment_health`` over the last 7 days, ``late_runs`` now, ``missed_runs``
-    of the last 7 days. Figures: runs per day and state, and the fleet's run duration
-    per day with the p50-p95 band, both over the last 30 days.
+    of the last 7 days. Figures (none without the ``widgets`` extra): runs per day and
+    state, and the fleet's run duration per day with the p50-p95 band, both over the last
+    30 days.
     """
-    from deploykit import _history_plots as history_plots
     from deploykit.history import deployment_health, late_runs, missed_runs, run_counts, run_metrics
 
     now = as_of or datetime.now(UTC)
@@ -173,9 +173,13 @@ def report_section(
         "late_runs": late_runs(store, as_of=now),
         "missed_runs": missed_runs(store, week, now),
     }
+    try:
+        from deploykit import plots
+    except ImportError:
+        return tables, {}
     figures = {
-        "run_activity": history_plots.activity_heatmap(run_counts(store, since=month)),
-        "run_duration": history_plots.duration_over_time(
+        "run_activity": plots.activity_heatmap(run_counts(store, since=month)),
+        "run_duration": plots.duration_over_time(
             run_metrics(store, "duration", every="1d", since=month, as_of=now),
             title="Run duration, whole fleet",
         ),

@@ -7,7 +7,7 @@ from uuid import uuid4
 
 import polars as pl
 
-from deploykit._engine import POLARS_ENGINE
+from deploykit._collect import POLARS_ENGINE
 from deploykit.history import _args
 from deploykit.history._filters import (
     DeploymentFilterArg,
@@ -114,14 +114,15 @@ def missed_runs(
     keyed = rows.join(keys, on="schedule").drop("schedule")
     dates = _window_dates(texts, since, until)
     names = (f"_missed_rows_{uuid4().hex}", f"_missed_dates_{uuid4().hex}")
-    cursor = session.cursor()
-    cursor.register(names[0], keyed)
-    cursor.register(names[1], dates)
-    try:
-        return query.frame(session, _MISSED_SQL.format(rows=names[0], dates=names[1]))
-    finally:
-        for name in names:
-            cursor.unregister(name)
+    with session.hold():  # one attachment of a file store, so the registered frames stay visible
+        cursor = session.cursor()
+        cursor.register(names[0], keyed)
+        cursor.register(names[1], dates)
+        try:
+            return query.frame(session, _MISSED_SQL.format(rows=names[0], dates=names[1]))
+        finally:
+            for name in names:
+                cursor.unregister(name)
 
 
 def _schedule_rows(session: Store, query: HistoryQuery) -> pl.DataFrame:

@@ -50,8 +50,8 @@ class HistoryQuery:
     def __init__(self, filters: Mapping[str, Any]) -> None:
         import sqlglot  # sqlglot and the models' query builders load on first use, not on import
 
-        from deploykit.filters import SqlCompiler
-        from deploykit.models._deployment_query import filtered
+        from deploykit.models import filter_deployments as filtered
+        from deploykit.predicates import SqlCompiler
 
         self.compiler = SqlCompiler()
         base = sqlglot.parse_one(_SELECTED, dialect="duckdb")

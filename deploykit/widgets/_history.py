@@ -15,7 +15,7 @@ import ipywidgets as widgets
 import polars as pl
 from matplotlib.figure import Figure
 
-from deploykit import _history_plots as history_plots
+from deploykit import plots as history_plots
 from deploykit.history import STATUSES, deployment_health, recent_runs, run_metrics
 from deploykit.plots import to_png
 from deploykit.store import Store
