@@ -51,8 +51,8 @@ from deploykit.models.work_queues import (
 from deploykit.models.writer import Writer, write_model
 from deploykit.predicates import SqlCompiler
 from deploykit.scheduling import plan_window
-from deploykit.schemas._base import utc_now
 from deploykit.schemas.actions import DeploymentScheduleCreate, DeploymentScheduleUpdate, DeploymentUpdate
+from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import Deployment, DeploymentSchedule, WorkQueue
 from deploykit.schemas.frames import from_row
 from deploykit.schemas.sorting import DeploymentSort

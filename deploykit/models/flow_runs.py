@@ -15,7 +15,7 @@ from deploykit.models._deployment_query import DEPLOYMENT_COLUMNS
 from deploykit.models._rows import fetch_model
 from deploykit.models.writer import Writer, rows_frame, write_model
 from deploykit.predicates import SqlCompiler
-from deploykit.schemas._base import utc_now
+from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import FlowRun
 from deploykit.store import Store
 

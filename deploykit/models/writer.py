@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 from deploykit._errors import IntegrityError
 from deploykit.models._rows import to_row, update_matched
 from deploykit.models._schedule_views import replace_schedule_rows, split_views
-from deploykit.schemas._base import INVALID_NAME_CHARS, ORMModel, validate_name
+from deploykit.schemas.base import INVALID_NAME_CHARS, ORMModel, validate_name
 from deploykit.schemas.core import STORED_MODELS
 from deploykit.schemas.states import StateType
 
@@ -155,7 +155,7 @@ def _optional(table: str) -> frozenset[str]:
 
 @cache
 def _named(table: str) -> bool:
-    """Whether the table's ``name`` is a :data:`~deploykit.schemas._base.Name` (banned characters)."""
+    """Whether the table's ``name`` is a :data:`~deploykit.schemas.base.Name` (banned characters)."""
     field = STORED_MODELS[table].model_fields.get("name")
     return field is not None and any(getattr(m, "func", None) is validate_name for m in field.metadata)
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import AliasChoices, AwareDatetime, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from deploykit.schemas._base import DeploykitModel, Name
+from deploykit.schemas.base import DeploykitModel, Name
 from deploykit.schemas.core import DeploymentStatus
 from deploykit.schemas.schedules import Schedule
 

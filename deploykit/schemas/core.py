@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 from pydantic import AliasChoices, AwareDatetime, Field, TypeAdapter, model_validator
 from pydantic_core import PydanticCustomError
 
-from deploykit.schemas._base import DeploykitModel, Name, ORMModel
+from deploykit.schemas.base import DeploykitModel, Name, ORMModel
 from deploykit.schemas.schedules import Schedule
 from deploykit.schemas.states import StateType
 
