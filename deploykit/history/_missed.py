@@ -135,8 +135,9 @@ def _schedule_rows(session: Store, query: HistoryQuery) -> pl.DataFrame:
     """
     sql = (
         f"WITH sel AS ({query.selected})\n"
-        "SELECT CAST(d.id AS VARCHAR) AS deployment_id, CASE WHEN (SELECT count(*) FROM deployment_schedule AS c "
-        "WHERE c.deployment_id = d.id) > 1 THEN CAST(s.id AS VARCHAR) END AS schedule_id, s.schedule\n"
+        "SELECT CAST(d.id AS VARCHAR) AS deployment_id, CASE WHEN (SELECT count(*) "
+        "FROM deployment_schedule AS c WHERE c.deployment_id = d.id) > 1 "
+        "THEN CAST(s.id AS VARCHAR) END AS schedule_id, s.schedule\n"
         "FROM deployment AS d JOIN sel ON sel.id = d.id\n"
         "JOIN deployment_schedule AS s ON s.deployment_id = d.id\n"
         "WHERE s.active AND NOT d.paused"
