@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
     from deploykit.schemas.frames import to_models  # noqa: F401
     from deploykit.store import ScheduleSettings, Store  # noqa: F401
 
-__version__ = "0.1.0"
+from deploykit._version import __version__ as __version__
 
 _HOMES = {
     "DeploykitError": "deploykit._errors",

@@ -78,11 +78,11 @@ def find_bindir() -> Path:
     for cand in candidates:
         if all(os.access(os.path.join(cand, n), os.X_OK) for n in needed):
             return Path(cand)
+    looked = ", ".join(candidates) or "PATH and /usr/lib/postgresql/*/bin"
     raise PgClusterError(
-        "PostgreSQL binaries not found (need %s; looked in %s). "
+        f"PostgreSQL binaries not found (need {', '.join(needed)}; looked in {looked}). "
         "Install them with scripts/install_postgres.sh (Debian's postgresql package), "
         "or point PG_BINDIR at the directory holding them."
-        % (", ".join(needed), ", ".join(candidates) or "PATH and /usr/lib/postgresql/*/bin")
     )
 
 
@@ -108,8 +108,14 @@ def _server_user() -> str | None:
 class PgCluster:
     """One throwaway PostgreSQL cluster; ``start()`` / ``stop()`` or ``with``."""
 
-    def __init__(self, dbname: str = "prefect", *, base_dir: str | None = None,
-                 user: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        dbname: str = "prefect",
+        *,
+        base_dir: str | None = None,
+        user: str | None = None,
+        port: int | None = None,
+    ) -> None:
         self.dbname = dbname
         self.base_dir = base_dir
         self.bindir = find_bindir()
@@ -151,13 +157,27 @@ class PgCluster:
             return argv
         runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin:/usr/bin:/bin")
         if not runuser:
-            raise PgClusterError("runuser not found (util-linux); needed to run PostgreSQL as a non-root user")
+            raise PgClusterError(
+                "runuser not found (util-linux); needed to run PostgreSQL as a non-root user"
+            )
         return [runuser, "-u", self.run_as, "--", *argv]
 
-    def _run(self, argv: list[str], *, server: bool = False, input: bytes | None = None,
-             check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-        env = {"PATH": f"{self.bindir}:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8",
-               "PGPASSWORD": PASSWORD, "TZ": "UTC"}
+    def _run(
+        self,
+        argv: list[str],
+        *,
+        server: bool = False,
+        input: bytes | None = None,
+        check: bool = True,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess:
+        env = {
+            "PATH": f"{self.bindir}:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LC_ALL": "C.UTF-8",
+            "LANG": "C.UTF-8",
+            "PGPASSWORD": PASSWORD,
+            "TZ": "UTC",
+        }
         if server:
             argv = self._as_server_user(argv)
         cwd = str(self.dir) if self.dir else None
@@ -176,7 +196,7 @@ class PgCluster:
         return ["-h", "127.0.0.1", "-p", str(self.port), "-U", SUPERUSER, "-d", dbname]
 
     # -- lifecycle ------------------------------------------------------
-    def start(self) -> "PgCluster":
+    def start(self) -> PgCluster:
         if self.started:
             return self
         self.dir = Path(tempfile.mkdtemp(prefix="pgcluster-", dir=self.base_dir))
@@ -195,8 +215,16 @@ class PgCluster:
             else:
                 raise last_err or PgClusterError("could not start PostgreSQL")
             self.started = True
-            (self.dir / STATE_FILE).write_text(json.dumps(
-                {"port": self.port, "dbname": self.dbname, "run_as": self.run_as, "bindir": str(self.bindir)}))
+            (self.dir / STATE_FILE).write_text(
+                json.dumps(
+                    {
+                        "port": self.port,
+                        "dbname": self.dbname,
+                        "run_as": self.run_as,
+                        "bindir": str(self.bindir),
+                    }
+                )
+            )
             self.create_database(self.dbname)
         except BaseException:
             self.stop()
@@ -213,24 +241,58 @@ class PgCluster:
             for p in (self.dir, self.sockdir, pwfile):
                 os.chown(p, ent.pw_uid, ent.pw_gid)
             os.chmod(self.dir, 0o700)
-        self._run([str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", SUPERUSER,
-                   f"--pwfile={pwfile}", "--auth-local=trust", "--auth-host=scram-sha-256",
-                   "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], server=True)
+        self._run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.datadir),
+                "-U",
+                SUPERUSER,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+            server=True,
+        )
         pwfile.unlink()
         conf = self.datadir / "postgresql.conf"
         with open(conf, "a") as fh:
-            fh.write("\n# pg_cluster.py: throwaway cluster\n"
-                     "listen_addresses = '127.0.0.1'\n"
-                     f"unix_socket_directories = '{self.sockdir}'\n"
-                     "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-                     "max_connections = 100\nshared_buffers = 64MB\ntimezone = 'UTC'\n")
+            fh.write(
+                "\n# pg_cluster.py: throwaway cluster\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.sockdir}'\n"
+                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                "max_connections = 100\nshared_buffers = 64MB\ntimezone = 'UTC'\n"
+            )
 
     def _pg_ctl_start(self) -> None:
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile),
-                   "-o", f"-p {self.port}", "-w", "-t", "60", "start"], server=True)
+        self._run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.logfile),
+                "-o",
+                f"-p {self.port}",
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            server=True,
+        )
         for _ in range(50):  # pg_ctl -w waited already; make sure TCP answers too
-            if self._run([str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
-                         check=False).returncode == 0:
+            if (
+                self._run(
+                    [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], check=False
+                ).returncode
+                == 0
+            ):
                 return
             time.sleep(0.1)
         raise PgClusterError(f"PostgreSQL did not answer on 127.0.0.1:{self.port}")
@@ -240,13 +302,16 @@ class PgCluster:
         if self.dir is None:
             return
         if self.datadir.joinpath("postmaster.pid").exists():
-            self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"],
-                      server=True, check=False)
+            self._run(
+                [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"],
+                server=True,
+                check=False,
+            )
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
         self.started = False
 
-    def __enter__(self) -> "PgCluster":
+    def __enter__(self) -> PgCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -255,8 +320,21 @@ class PgCluster:
     # -- using it ---------------------------------------------------------
     def psql(self, sql: str, dbname: str | None = None) -> str:
         """Run SQL with psql (ON_ERROR_STOP, unaligned, tuples only); return stdout."""
-        out = self._run([str(self.bindir / "psql"), *self._client_args(dbname or self.dbname),
-                         "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-"], input=sql.encode())
+        out = self._run(
+            [
+                str(self.bindir / "psql"),
+                *self._client_args(dbname or self.dbname),
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-f",
+                "-",
+            ],
+            input=sql.encode(),
+        )
         return out.stdout.decode()
 
     def create_database(self, dbname: str) -> None:
@@ -278,14 +356,34 @@ class PgCluster:
             raise PgClusterError(f"dump not found: {path}")
         data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
         self.create_database(dbname)
-        self._run([str(self.bindir / "psql"), *self._client_args(dbname), "-X", "-q",
-                   "-v", "ON_ERROR_STOP=1", "-f", "-"], input=data, timeout=600)
+        self._run(
+            [
+                str(self.bindir / "psql"),
+                *self._client_args(dbname),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-f",
+                "-",
+            ],
+            input=data,
+            timeout=600,
+        )
         return self.url_for(dbname)
 
     def dump(self, dbname: str, out_path: str | os.PathLike) -> Path:
         """pg_dump --no-owner --no-privileges as plain SQL (gzipped if out_path ends in .gz)."""
-        proc = self._run([str(self.bindir / "pg_dump"), *self._client_args(dbname),
-                          "--no-owner", "--no-privileges", "--format=plain"], timeout=600)
+        proc = self._run(
+            [
+                str(self.bindir / "pg_dump"),
+                *self._client_args(dbname),
+                "--no-owner",
+                "--no-privileges",
+                "--format=plain",
+            ],
+            timeout=600,
+        )
         out = Path(out_path)
         data = proc.stdout
         if out.suffix == ".gz":

@@ -69,11 +69,8 @@ _SUB_DAILY = frozenset({HOURLY, MINUTELY, SECONDLY})
 _FREQ_LENGTHS = {YEARLY: timedelta(days=366), MONTHLY: timedelta(days=31), **_FREQ_STEPS}
 """The longest span one period of each FREQ covers (for ``MAX_INTERVAL``)."""
 _DAYS_PER_PERIOD = {YEARLY: 366, MONTHLY: 31, WEEKLY: 7, DAILY: 1}
-_FREQ_NAMES = {YEARLY: "YEARLY", MONTHLY: "MONTHLY", WEEKLY: "WEEKLY", DAILY: "DAILY"} | {
-    HOURLY: "HOURLY",
-    MINUTELY: "MINUTELY",
-    SECONDLY: "SECONDLY",
-}
+_FREQ_NAMES = dict(enumerate(("YEARLY", "MONTHLY", "WEEKLY", "DAILY", "HOURLY", "MINUTELY", "SECONDLY")))
+"""dateutil's FREQ constants (0 = YEARLY ... 6 = SECONDLY) by name."""
 _DAY = timedelta(days=1)
 _LAST_MICROSECOND = timedelta(days=1, microseconds=-1)
 
@@ -150,12 +147,14 @@ def _walk_by_day(
     """
     start = rule._dtstart
     period = _FREQ_STEPS[rule._freq] * rule._interval
-    day = start.date() if count is not None else max(first, start).date()
+    # with COUNT, every date from DTSTART on counts; without, walls before ``first`` are skipped
+    skip_to = start if count is not None else max(first, start)
+    day = skip_to.date()
     while day <= last.date():
         if not test(day):
             day += _DAY
             continue
-        low = max(datetime.combine(day, time()), start)
+        low = max(datetime.combine(day, time()), skip_to)
         grid = start - (start - low) // period * period
         if grid.date() > day:
             day = grid.date()

@@ -79,22 +79,36 @@ def run_preview(args: argparse.Namespace) -> None:
     if args.deployment is not None:
         with open_store(args, read_only=True) as store:
             deployment = find_deployment(store, args.deployment)
-        schedule = deployment.schedule
-        if schedule is None:
+        if not deployment.schedules:
             raise ValueError(f"deployment {args.deployment!r} has no schedule")
-        if not deployment.is_schedule_active:
+        active = [s for s in deployment.schedules if s.active]
+        if deployment.paused or not active:
+            what = "is paused" if deployment.paused else "has no active schedule"
+            described = "; ".join(s.schedule.describe() for s in deployment.schedules)
             print(
-                f"deploykit: deployment {args.deployment!r}'s schedule ({schedule.describe()}) is paused: "
+                f"deploykit: deployment {args.deployment!r} {what} ({described}): "
                 "it creates no runs until it is resumed",
                 file=sys.stderr,
             )
             return
+        if len(active) > 1:  # each schedule's runs, marked by the schedule that makes them
+            parts = [
+                upcoming_runs(s.schedule, start, count=count, end=end).with_columns(
+                    schedule_id=pl.lit(str(s.id))
+                )
+                for s in active
+            ]
+            runs = pl.concat(parts).sort("scheduled_time")
+            description = "; ".join(s.schedule.describe() for s in active)
+        else:
+            schedule = active[0].schedule
     else:
         kind, text = typed
         anchor = instant(args.anchor, "--anchor") if args.anchor else start
         schedule = typed_schedule(kind, text, args.timezone, anchor)
-    runs = upcoming_runs(schedule, start, count=count, end=end)
-    description = schedule.describe()
+    if args.deployment is None or len(active) == 1:
+        runs = upcoming_runs(schedule, start, count=count, end=end)
+        description = schedule.describe()
     if args.format == "table":
         print(f"{description}: {runs.height} runs")
         emit(runs, "table")

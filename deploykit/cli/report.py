@@ -37,8 +37,15 @@ def run_report(args: argparse.Namespace) -> None:
         for name, frame in tables.items():
             frame.with_columns(pl.col(pl.List(pl.String)).list.join(",")).write_csv(out / f"{name}.csv")
             lines += [f"## {name.replace('_', ' ')}", "", _markdown(frame), ""]
+        history_tables, history_figures = _history(store)
+        if history_tables:
+            lines += ["# Run history", ""]
+        for name, frame in history_tables.items():
+            frame.with_columns(pl.col(pl.List(pl.String)).list.join(",")).write_csv(out / f"{name}.csv")
+            lines += [f"## {name.replace('_', ' ')}", "", _markdown(frame), ""]
         (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
-        figures = _figures(store, tables["next_runs"])
+        figures = {**_figures(store, tables["next_runs"]), **history_figures}
+        tables = {**tables, **history_tables}
         for name, figure in figures.items():
             (out / f"{name}.png").write_bytes(figure)
     print(f"wrote {len(tables)} tables and {len(figures)} figures to {out}")
@@ -67,3 +74,15 @@ def _figures(store: Store, runs: pl.DataFrame) -> dict[str, bytes]:
         "queue_matches": plots.queue_match_heatmap(ops.queue_matches(store, sort=True)),
     }
     return {name: plots.to_png(fig) for name, fig in figures.items()}
+
+
+def _history(store: Store) -> tuple[dict[str, pl.DataFrame], dict[str, bytes]]:
+    """The run-history tables, and its figures as PNG bytes (with the ``widgets`` extra)."""
+    from deploykit.cli.history import report_section
+
+    tables, figures = report_section(store)
+    if not figures:
+        return tables, {}
+    from deploykit import plots
+
+    return tables, {name: plots.to_png(fig) for name, fig in figures.items()}

@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import deploykit
 from deploykit._errors import SourceError
+from deploykit._version import __version__
 from deploykit.io._chunks import CHUNK_ROWS, load_chunked
 from deploykit.io._report import ImportReport
 from deploykit.store import SCHEMA_VERSION, STORED_TABLES, Store
@@ -26,7 +26,7 @@ def write_manifest(folder: Path, rows: dict[str, int]) -> None:
     manifest = {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
-        "deploykit_version": deploykit.__version__,
+        "deploykit_version": __version__,
         "tables": {t: {"file": f"{t}.parquet", "rows": n} for t, n in rows.items()},
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

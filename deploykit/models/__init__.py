@@ -2,9 +2,20 @@
 
 :mod:`deploykit.models.writer` is the one staged writer behind every write of rows: the
 ``create_*`` operations, the bulk ``create_deployments`` / ``create_flow_runs`` and the
-importers of :mod:`deploykit.io`.
+importers of :mod:`deploykit.io`. :func:`filter_deployments` restricts a deployment query
+by the six filter families, for the analyses above this layer (``deploykit.history``).
 """
 
 from deploykit.models import deployments, flow_runs, flows, task_runs, work_pools, work_queues, writer
+from deploykit.models._deployment_query import filtered as filter_deployments
 
-__all__ = ["deployments", "flow_runs", "flows", "task_runs", "work_pools", "work_queues", "writer"]
+__all__ = [
+    "deployments",
+    "filter_deployments",
+    "flow_runs",
+    "flows",
+    "task_runs",
+    "work_pools",
+    "work_queues",
+    "writer",
+]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import polars as pl
 from duckdb import DuckDBPyConnection
 
+from deploykit.models._schedule_views import replace_schedule_rows, schedules_of_models
 from deploykit.models.work_queues import ensure_work_queue_exists
 from deploykit.models.writer import Writer, registered, rows_frame
 from deploykit.schemas.core import Deployment
@@ -30,8 +31,10 @@ def create_deployments(session: Store, deployments: pl.DataFrame | Sequence[Depl
 
     A DataFrame's columns are the fields written (missing ones take the model's
     defaults on insert and are left alone on update); a list of models writes every
-    field. As with :func:`create_deployment`, existing rows keep ``id``, ``created`` and
-    ``created_by``, queues named by ``work_queue_name`` are ensured and linked, and the
+    field. A ``schedule`` column (2.10) replaces each row's schedules with that one active
+    schedule (null: none); ``is_schedule_active`` writes ``paused``; a list of models writes
+    their ``schedules``. As with :func:`create_deployment`, existing rows keep ``id``,
+    ``created`` and ``created_by``, queues named by ``work_queue_name`` are ensured and linked, and the
     updated deployments' auto-scheduled runs in SCHEDULED state are deleted. Rows are
     checked and written by :class:`deploykit.models.writer.Writer`, the importers' writer.
 
@@ -59,10 +62,13 @@ def create_deployments(session: Store, deployments: pl.DataFrame | Sequence[Depl
     >>> create_deployments(store, frame), count_deployments(store)
     (2, 2)
     """
+    schedules = None
     if isinstance(deployments, pl.DataFrame):
         frame = deployments
     else:
-        frame = rows_frame(list(deployments), Deployment)
+        models = list(deployments)
+        frame = rows_frame(models, Deployment)
+        schedules = schedules_of_models(models)
     if frame.is_empty():
         return 0
     given = set(frame.columns)
@@ -76,6 +82,8 @@ def create_deployments(session: Store, deployments: pl.DataFrame | Sequence[Depl
             key=_KEY,
             update=(written - _KEEP_ON_UPSERT) | {"updated"},
         )
+        if schedules is not None:
+            replace_schedule_rows(cur, schedules, source="create_deployments")
         if updated:
             _delete_auto_scheduled(cur, frame.select(pl.col("flow_id").cast(pl.String), "name"))
     return inserted + updated

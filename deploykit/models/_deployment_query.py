@@ -70,7 +70,7 @@ of the schedules, ``'mixed'`` when they differ, null without schedules), ``flow_
 SELECT_OVERVIEW = sqlglot.parse_one(
     f"""
     SELECT d.id, d.name, f.name AS flow_name, d.tags, d.work_queue_name, p.name AS work_pool_name,
-        s.schedule_type, NOT d.paused AS is_schedule_active, d.paused, coalesce(s.n, 0) AS schedule_count
+        s.schedule_type, NOT d.paused AS is_schedule_active
     FROM deployment AS d {_JOINS}
     """,
     dialect="duckdb",

@@ -24,7 +24,6 @@ from deploykit.predicates import SqlCompiler
 from deploykit.scheduling import OUTPUT_SCHEMA, RunWindow, expand_distinct, plan_window
 from deploykit.store import Store
 
-
 PREVIEW_MAX_RUNS = 1000
 """Default ``max_runs`` of :func:`preview_runs` (per schedule; pass ``None`` for every run)."""
 

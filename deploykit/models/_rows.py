@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import duckdb
 from pydantic_core import to_jsonable_python
 
-from deploykit.schemas._base import ORMModel
+from deploykit.schemas.base import ORMModel
 from deploykit.schemas.frames import from_row
 from deploykit.store import rewritten_columns
 

@@ -54,7 +54,9 @@ _FLEET_PARAMETERS = (
 )
 """The deployment's parameters updated by the schedule's (top-level keys, as ``dict.update``)."""
 _FLEET_SOURCE = """({selected}) AS d
-JOIN (SELECT unnest($texts) AS schedule, unnest($caps) AS cap, generate_subscripts($texts, 1) - 1 AS _key) AS t
+JOIN (
+    SELECT unnest($texts) AS schedule, unnest($caps) AS cap, generate_subscripts($texts, 1) - 1 AS _key
+) AS t
     ON t.schedule = d.schedule AND t.cap = least(coalesce(d.max_scheduled_runs, $max_runs), $max_runs)
 JOIN run_dates AS n ON n._key = t._key
 WHERE NOT EXISTS (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -40,8 +40,8 @@ from deploykit.models._deployment_query import (
 )
 from deploykit.models._fleet import MAX_PREVIEW_WINDOW, preview_runs, schedule_all
 from deploykit.models._rows import db_value, update_sql
-from deploykit.models._schedules import replace_schedules, schedules_of
 from deploykit.models._scheduled_runs import idempotency_key, insert_deployment_runs
+from deploykit.models._schedules import replace_schedules, schedules_frame, schedules_of, write_schedules
 from deploykit.models.work_pools import read_work_pool_by_name
 from deploykit.models.work_queues import (
     create_work_queue,
@@ -51,8 +51,8 @@ from deploykit.models.work_queues import (
 from deploykit.models.writer import Writer, write_model
 from deploykit.predicates import SqlCompiler
 from deploykit.scheduling import plan_window
-from deploykit.schemas._base import utc_now
-from deploykit.schemas.actions import DeploymentUpdate
+from deploykit.schemas.actions import DeploymentScheduleCreate, DeploymentScheduleUpdate, DeploymentUpdate
+from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import Deployment, DeploymentSchedule, WorkQueue
 from deploykit.schemas.frames import from_row
 from deploykit.schemas.sorting import DeploymentSort
@@ -327,9 +327,8 @@ def read_deployment_overview(
 
     Columns: ``id``, ``name``, ``flow_name``, ``tags``, ``work_queue_name``,
     ``work_pool_name`` (of the queue ``work_queue_id`` points at), ``schedule_type``
-    (``"cron" | "interval" | "rrule" | "mixed" | None``), ``is_schedule_active``, ``paused``
-    and ``schedule_count``: what the CLI's and the widgets' summaries need, without SQL of
-    their own.
+    (``"cron" | "interval" | "rrule" | "mixed" | None``) and ``is_schedule_active``: what
+    the CLI's and the widgets' summaries need, without SQL of their own.
 
     See Also
     --------
@@ -389,6 +388,155 @@ def count_deployments(
         work_queue_filter=work_queue_filter,
     )
     return session.cursor().execute(query.sql("duckdb"), compiler.params or None).fetchall()[0][0]
+
+
+# --- schedules (Prefect 3) ----------------------------------------------------------------
+
+
+def read_deployment_schedules(session: Store, deployment_id: UUID | str) -> pl.DataFrame:
+    """The deployment's schedules, one row each, in the order they were added (empty if none).
+
+    Columns are those of table ``deployment_schedule`` (ids as strings, ``schedule`` and
+    ``parameters`` as JSON text).
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from deploykit.models.flows import create_flow
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> d = create_deployment(store, dk.Deployment(name="d", flow_id=flow.id, schedule={"cron": "0 9 * * *"}))
+    >>> read_deployment_schedules(store, d.id).select("schedule", "active").rows()
+    [('{"cron": "0 9 * * *", "timezone": null, "day_or": true}', True)]
+    """
+    return schedules_frame(session.cursor(), as_uuid(deployment_id, "deployment_id"))
+
+
+def create_deployment_schedules(
+    session: Store,
+    deployment_id: UUID | str,
+    schedules: Sequence[DeploymentScheduleCreate | DeploymentSchedule | Mapping[str, Any]],
+) -> list[DeploymentSchedule]:
+    """Add schedules to a deployment; return them as stored.
+
+    The deployment's auto-scheduled runs still in SCHEDULED state are deleted, as on
+    every schedule change.
+
+    Raises
+    ------
+    ObjectNotFoundError
+        No deployment has this id (nothing is written).
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from deploykit.models.flows import create_flow
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> d = create_deployment(store, dk.Deployment(name="d", flow_id=flow.id, schedule={"cron": "0 9 * * *"}))
+    >>> added = create_deployment_schedules(store, d.id, [dk.DeploymentScheduleCreate(
+    ...     schedule={"interval": 3600}, active=False, parameters={"n": 2})])
+    >>> len(read_deployment(store, d.id).schedules), read_deployment(store, d.id).schedule
+    (2, None)
+    """
+    dep_id = as_uuid(deployment_id, "deployment_id")
+    rows = [_new_schedule(s, dep_id) for s in schedules]
+    with session.transaction() as cur:
+        _require_deployment(cur, dep_id)
+        stored = write_schedules(cur, dep_id, rows, stamp=utc_now(), source="create_deployment_schedules")
+        _delete_scheduled_runs(session, dep_id, auto_only=True)
+        return stored
+
+
+def update_deployment_schedule(
+    session: Store,
+    deployment_id: UUID | str,
+    deployment_schedule_id: UUID | str,
+    schedule: DeploymentScheduleUpdate | Mapping[str, Any],
+) -> bool:
+    """Write the fields set on ``schedule`` to that schedule of that deployment.
+
+    Deletes the deployment's auto-scheduled runs still in SCHEDULED state. Returns False
+    when the deployment has no schedule with this id.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from deploykit.models.flows import create_flow
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> d = create_deployment(store, dk.Deployment(name="d", flow_id=flow.id, schedule={"cron": "0 9 * * *"}))
+    >>> update_deployment_schedule(store, d.id, d.schedules[0].id, dk.DeploymentScheduleUpdate(active=False))
+    True
+    >>> read_deployment(store, d.id).schedules[0].active
+    False
+    """
+    dep_id = as_uuid(deployment_id, "deployment_id")
+    schedule_id = as_uuid(deployment_schedule_id, "deployment_schedule_id")
+    update = coerce_model(schedule, DeploymentScheduleUpdate, "schedule")
+    row: dict[str, Any] = {}
+    for name in update.model_fields_set:
+        value = getattr(update, name)
+        if value is None and name in _REQUIRED_SCHEDULE_FIELDS:
+            raise ValueError(f"DeploymentScheduleUpdate.{name} cannot be set to None")
+        row[name] = db_value(DeploymentSchedule, name, value)
+    row |= {"updated": utc_now(), "id": schedule_id, "deployment_id": dep_id}
+    sets = ", ".join(f"{c} = ${c}" for c in row if c not in ("id", "deployment_id"))
+    with session.transaction() as cur:
+        found = cur.execute(
+            f"UPDATE deployment_schedule SET {sets} WHERE id = $id AND deployment_id = $deployment_id "
+            "RETURNING id",
+            row,
+        ).fetchall()
+        if found:
+            _delete_scheduled_runs(session, dep_id, auto_only=True)
+        return bool(found)
+
+
+def delete_deployment_schedule(
+    session: Store, deployment_id: UUID | str, deployment_schedule_id: UUID | str
+) -> bool:
+    """Delete that schedule of that deployment (and the deployment's auto-scheduled runs
+    still in SCHEDULED state); False when the deployment has no schedule with this id.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from deploykit.models.flows import create_flow
+    >>> store = dk.Store()
+    >>> flow = create_flow(store, dk.Flow(name="etl"))
+    >>> d = create_deployment(store, dk.Deployment(name="d", flow_id=flow.id, schedule={"cron": "0 9 * * *"}))
+    >>> delete_deployment_schedule(store, d.id, d.schedules[0].id), read_deployment(store, d.id).schedules
+    (True, [])
+    """
+    dep_id = as_uuid(deployment_id, "deployment_id")
+    schedule_id = as_uuid(deployment_schedule_id, "deployment_schedule_id")
+    with session.transaction() as cur:
+        found = cur.execute(
+            "DELETE FROM deployment_schedule WHERE id = $id AND deployment_id = $dep RETURNING id",
+            {"id": schedule_id, "dep": dep_id},
+        ).fetchall()
+        if found:
+            _delete_scheduled_runs(session, dep_id, auto_only=True)
+        return bool(found)
+
+
+_REQUIRED_SCHEDULE_FIELDS = frozenset({"schedule", "active", "parameters"})
+
+
+def _new_schedule(
+    given: DeploymentScheduleCreate | DeploymentSchedule | Mapping[str, Any], deployment_id: UUID
+) -> DeploymentSchedule:
+    """A schedule to add, from any of the forms ``create_deployment_schedules`` takes."""
+    if isinstance(given, DeploymentSchedule):
+        return given.model_copy(update={"deployment_id": deployment_id})
+    create = coerce_model(given, DeploymentScheduleCreate, "schedules")
+    return DeploymentSchedule(**dict(create), deployment_id=deployment_id)
+
+
+def _require_deployment(cur: duckdb.DuckDBPyConnection, deployment_id: UUID) -> None:
+    if not cur.execute("SELECT 1 FROM deployment WHERE id = $id", {"id": deployment_id}).fetchall():
+        raise ObjectNotFoundError(f"deployment {deployment_id} does not exist")
 
 
 # --- scheduling ---------------------------------------------------------------------------
@@ -631,14 +779,18 @@ __all__ = [
     "check_work_queues_for_deployment",
     "count_deployments",
     "create_deployment",
+    "create_deployment_schedules",
     "create_deployments",
     "delete_deployment",
+    "delete_deployment_schedule",
     "preview_runs",
     "queue_matches",
     "read_deployment",
     "read_deployment_by_name",
     "read_deployment_overview",
+    "read_deployment_schedules",
     "read_deployments",
     "schedule_all",
     "schedule_runs",
+    "update_deployment_schedule",
 ]

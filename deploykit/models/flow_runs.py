@@ -11,10 +11,11 @@ from sqlglot import exp
 
 from deploykit.filters import DeploymentFilter, FlowRunFilter
 from deploykit.models._args import as_uuid, coerce_filter, coerce_model, non_negative
+from deploykit.models._deployment_query import DEPLOYMENT_COLUMNS
 from deploykit.models._rows import fetch_model
 from deploykit.models.writer import Writer, rows_frame, write_model
 from deploykit.predicates import SqlCompiler
-from deploykit.schemas._base import utc_now
+from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import FlowRun
 from deploykit.store import Store
 
@@ -130,7 +131,7 @@ def read_flow_runs(
             exp.select("1")
             .from_("deployment AS d")
             .where("d.id = fr.deployment_id")
-            .where(compiler.compile(deployment_filter.as_predicate(), "d"))
+            .where(compiler.compile(deployment_filter.as_predicate(), "d", columns=DEPLOYMENT_COLUMNS))
         )
         query = query.where(exp.Exists(this=dep))
     if offset is not None:

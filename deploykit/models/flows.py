@@ -14,7 +14,7 @@ from deploykit.models._args import as_uuid, coerce_filter, coerce_model
 from deploykit.models._rows import fetch_model
 from deploykit.models.writer import Writer, write_model
 from deploykit.predicates import SqlCompiler
-from deploykit.schemas._base import utc_now
+from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import Flow
 from deploykit.store import Store
 

@@ -9,7 +9,7 @@ from uuid import UUID
 from deploykit.models._args import as_uuid, coerce_model
 from deploykit.models._rows import fetch_model
 from deploykit.models.writer import Writer, write_model
-from deploykit.schemas._base import utc_now
+from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import TaskRun
 from deploykit.store import Store
 

@@ -10,7 +10,7 @@ from deploykit._errors import IntegrityError
 from deploykit.models._args import as_uuid, coerce_model
 from deploykit.models._rows import fetch_model
 from deploykit.models.writer import Writer, write_model
-from deploykit.schemas._base import utc_now
+from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import WorkPool, WorkQueue
 from deploykit.store import Store
 

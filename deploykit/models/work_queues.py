@@ -16,7 +16,7 @@ from deploykit.models._rows import fetch_model
 from deploykit.models.work_pools import DEFAULT_POOL_NAME, ensure_default_work_pool, read_work_pool
 from deploykit.models.writer import Writer, write_model
 from deploykit.predicates import SqlCompiler
-from deploykit.schemas._base import utc_now
+from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import WorkQueue
 from deploykit.store import Store
 

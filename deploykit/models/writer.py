@@ -34,7 +34,7 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from uuid import UUID
 
 import duckdb
@@ -48,7 +48,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 from deploykit._errors import IntegrityError
 from deploykit.models._rows import to_row, update_matched
-from deploykit.schemas._base import INVALID_NAME_CHARS, ORMModel, validate_name
+from deploykit.models._schedule_views import replace_schedule_rows, split_views
+from deploykit.schemas.base import INVALID_NAME_CHARS, ORMModel, validate_name
 from deploykit.schemas.core import STORED_MODELS
 from deploykit.schemas.states import StateType
 
@@ -154,7 +155,7 @@ def _optional(table: str) -> frozenset[str]:
 
 @cache
 def _named(table: str) -> bool:
-    """Whether the table's ``name`` is a :data:`~deploykit.schemas._base.Name` (banned characters)."""
+    """Whether the table's ``name`` is a :data:`~deploykit.schemas.base.Name` (banned characters)."""
     field = STORED_MODELS[table].model_fields.get("name")
     return field is not None and any(getattr(m, "func", None) is validate_name for m in field.metadata)
 
@@ -177,8 +178,9 @@ def _checked_fields(table: str) -> dict[str, tuple[TypeAdapter[Any], bool]]:
     for name, field in model.model_fields.items():
         if name not in columns:
             continue
-        if name in model.json_fields:
-            checked[name] = (TypeAdapter(field.annotation), True)
+        if name in model.json_fields:  # with its metadata: a schedule's discriminator, say
+            annotated = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+            checked[name] = (TypeAdapter(annotated), True)
         elif field.metadata and name != "name":
             checked[name] = (TypeAdapter(field.annotation), False)
     return checked
@@ -362,11 +364,38 @@ class Writer:
         but the fixed ones when ``None``). With ``on_conflict="skip"``, rows whose id or
         unique key is already stored are skipped instead of updated or refused; with
         ``"error"``, they are an :class:`~deploykit.IntegrityError` naming the id or key.
+
+        A batch of deployments may carry Prefect 2.10's ``schedule`` and
+        ``is_schedule_active`` (columns before schema 4): ``is_schedule_active`` is written
+        as ``paused``, ``schedule`` as each deployment's one active schedule (null: none)
+        in ``deployment_schedule``.
         """
         key = {"update": key, "skip": (), "error": ("id",)}[on_conflict]
         arrow = _as_arrow(table, batch)
         if arrow.num_rows == 0:
             return 0, 0
+        schedules = None
+        if table == "deployment" and {"schedule", "is_schedule_active"} & set(arrow.column_names):
+            frame, schedules = split_views(pl.from_arrow(arrow))  # type: ignore[arg-type]
+            arrow = frame.to_arrow()
+            if update is not None and "is_schedule_active" in update:
+                update = {*update, "paused"}
+        written = self._write(table, arrow, source=source, key=key, update=update, on_conflict=on_conflict)
+        if schedules is not None:
+            replace_schedule_rows(self.cur, schedules, source=source, only_new=on_conflict != "update")
+        return written
+
+    def _write(
+        self,
+        table: str,
+        arrow: pa.Table,
+        *,
+        source: str,
+        key: tuple[str, ...],
+        update: Collection[str] | None,
+        on_conflict: Literal["update", "skip", "error"],
+    ) -> tuple[int, int]:
+        """:meth:`write` of a batch of the table's own columns (and the helpers)."""
         columns = table_columns(table)
         given = set(arrow.column_names)
         unknown = sorted(given - {c.name for c in columns} - set(HELPER_COLUMNS))

@@ -1,5 +1,6 @@
 """Pure pydantic v2 data: entities, updates, schedules, filters, sort orders, states."""
 
+from deploykit._public import present_as_deploykit
 from deploykit.schemas.actions import DeploymentScheduleCreate, DeploymentScheduleUpdate, DeploymentUpdate
 from deploykit.schemas.core import (
     CreatedBy,
@@ -43,3 +44,5 @@ __all__ = [
     "WorkQueue",
     *_filter_names,
 ]
+
+present_as_deploykit(globals(), __all__)

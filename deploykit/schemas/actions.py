@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import AliasChoices, AwareDatetime, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from deploykit.schemas._base import DeploykitModel, Name
+from deploykit.schemas.base import DeploykitModel, Name
 from deploykit.schemas.core import DeploymentStatus
 from deploykit.schemas.schedules import Schedule
 
@@ -88,16 +88,16 @@ class DeploymentUpdate(DeploykitModel):
 
     @model_validator(mode="after")
     def _agree(self) -> DeploymentUpdate:
-        """``is_schedule_active`` / ``paused`` and ``schedule`` / ``schedules`` must agree when both are set."""
+        """``is_schedule_active`` / ``paused`` and ``schedule`` / ``schedules`` agree when both are set."""
         given = self.model_fields_set
-        if {"is_schedule_active", "paused"} <= given and self.is_schedule_active is not None:
-            if self.paused is not None and self.paused == self.is_schedule_active:
-                raise PydanticCustomError(
-                    "conflicting_paused",
-                    "is_schedule_active={active} and paused={paused} disagree "
-                    "(is_schedule_active means not paused); give one of them",
-                    {"active": str(self.is_schedule_active), "paused": str(self.paused)},
-                )
+        both = {"is_schedule_active", "paused"} <= given
+        if both and self.paused is not None and self.paused == self.is_schedule_active:
+            raise PydanticCustomError(
+                "conflicting_paused",
+                "is_schedule_active={active} and paused={paused} disagree "
+                "(is_schedule_active means not paused); give one of them",
+                {"active": str(self.is_schedule_active), "paused": str(self.paused)},
+            )
         if {"schedule", "schedules"} <= given and self.schedules is not None:
             one = [s.schedule for s in self.schedules]
             if one != ([] if self.schedule is None else [self.schedule]):

@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 from pydantic import AliasChoices, AwareDatetime, Field, TypeAdapter, model_validator
 from pydantic_core import PydanticCustomError
 
-from deploykit.schemas._base import DeploykitModel, Name, ORMModel
+from deploykit.schemas.base import DeploykitModel, Name, ORMModel
 from deploykit.schemas.schedules import Schedule
 from deploykit.schemas.states import StateType
 
@@ -144,8 +144,6 @@ class Deployment(ORMModel):
             "schedules",
         }
     )
-    view_fields: ClassVar[frozenset[str]] = frozenset({"schedule", "is_schedule_active", "schedules"})
-    """Fields that are not columns of table ``deployment`` (views, and the schedules' own table)."""
 
     name: Name
     flow_id: UUID
@@ -192,6 +190,11 @@ class Deployment(ORMModel):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        if isinstance(data.get("schedules"), list):  # DeploymentScheduleCreate objects, say
+            data["schedules"] = [
+                dict(s) if isinstance(s, DeploykitModel) and not isinstance(s, DeploymentSchedule) else s
+                for s in data["schedules"]
+            ]
         if "schedule" in data:
             wanted = [] if data["schedule"] is None else [{"schedule": data["schedule"]}]
             if "schedules" not in data or data["schedules"] is None:
@@ -256,9 +259,7 @@ def _same_schedules(schedule: Any, given: Any) -> bool:
     """Whether ``schedule`` is what reading ``schedules`` (as given) shows: the one schedule
     when there is exactly one, else None."""
     try:
-        theirs = _SCHEDULE_LIST.validate_python(
-            [s.model_dump() if isinstance(s, DeploykitModel) else s for s in given]
-        )
+        theirs = _SCHEDULE_LIST.validate_python(given)
         if schedule is None:
             return len(theirs) != 1
         ours = DeploymentSchedule(schedule=schedule).schedule

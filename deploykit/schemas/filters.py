@@ -37,7 +37,7 @@ from deploykit.predicates import (
     Like,
     Predicate,
 )
-from deploykit.schemas._base import DeploykitModel
+from deploykit.schemas.base import DeploykitModel
 from deploykit.schemas.states import StateType
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import polars as pl
 
-from deploykit.schemas._base import ORMModel
+from deploykit.schemas.base import ORMModel
 
 M = TypeVar("M", bound=ORMModel)
 

@@ -6,6 +6,7 @@ writers read from DuckDB's catalog (``Column``, ``table_columns``, ``rewritten_c
 The modules beneath (``_connection``, ``_ddl``, ``_catalog``, ``_migrations``) are private.
 """
 
+from deploykit._public import present_as_deploykit
 from deploykit.store._catalog import Column, rewritten_columns, table_columns
 from deploykit.store._ddl import SCHEMA_VERSION, STORED_TABLES, TABLES
 from deploykit.store._store import ScheduleSettings, Store
@@ -20,3 +21,5 @@ __all__ = [
     "rewritten_columns",
     "table_columns",
 ]
+
+present_as_deploykit(globals(), ["ScheduleSettings", "Store"])

@@ -194,11 +194,6 @@ class FileHandle:
         """This thread's cursor while it is inside an operation on this file, else ``None``."""
         return getattr(self.local, "cursor", None)
 
-    @property
-    def writable(self) -> bool:
-        """Whether the file is attached writable right now."""
-        return self._alias is not None and self._writable
-
     @contextmanager
     def operation(self, *, write: bool, timeout: float) -> Iterator[duckdb.DuckDBPyConnection]:
         """Attach the file for the block (or join this thread's running operation); yield a cursor."""
@@ -207,7 +202,7 @@ class FileHandle:
             if write and not self._writable:
                 raise StoreError(
                     f"store {self.path}: cannot write inside a read-only operation; "
-                    "start the write outside it"
+                    "start the write outside it (or hold the store with hold(write=True))"
                 )
             yield cur
             return
@@ -350,7 +345,6 @@ class MemoryHandle:
         self._cursors: list[duckdb.DuckDBPyConnection] = []
         self.write_lock = threading.RLock()
         self.local = threading.local()
-        self.writable = True
 
     def current(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor (DuckDB connections are not shared across threads)."""

@@ -222,3 +222,14 @@ CREATE INDEX deployment_schedule_deployment ON deployment_schedule (deployment_i
 
 DDL = META_DDL + "".join(TABLE_DDL[t] for t in STORED_TABLES) + "\n" + INDEX_DDL
 """The whole schema of a new store."""
+
+TABLE_SOURCES: dict[str, str] = {
+    "deployment": (
+        "SELECT d.*, NOT d.paused AS is_schedule_active, "
+        "(SELECT CASE WHEN count(*) = 1 THEN any_value(s.schedule) END FROM deployment_schedule AS s "
+        "WHERE s.deployment_id = d.id) AS schedule FROM deployment AS d"
+    ),
+}
+"""What ``Store.table`` reads for a table when it is more than ``FROM table``: deployments
+with Prefect 2.10's views ``is_schedule_active`` (not paused) and ``schedule`` (the one
+schedule, else null), as they were columns before schema 4."""

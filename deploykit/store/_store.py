@@ -37,7 +37,7 @@ from deploykit.store._connection import (
     file_handle,
     forget,
 )
-from deploykit.store._ddl import DDL, SCHEMA_VERSION, STORED_TABLES
+from deploykit.store._ddl import DDL, SCHEMA_VERSION, STORED_TABLES, TABLE_SOURCES
 from deploykit.store._migrations import migrate, record
 
 T = TypeVar("T")
@@ -284,6 +284,9 @@ class Store:
     def table(self, name: str) -> pl.LazyFrame:
         """A table (``flow``, ``deployment``, ``flow_run``, ...) as a Polars LazyFrame.
 
+        ``deployment`` also carries Prefect 2.10's ``is_schedule_active`` and ``schedule``
+        (views of ``paused`` and of table ``deployment_schedule``, SPEC.md section 6).
+
         A file store reads the table when the frame is collected (column selections,
         filters and ``head`` are pushed into DuckDB), holding the lock only then.
 
@@ -297,12 +300,12 @@ class Store:
             raise ValueError(f"unknown table {name!r}; tables are: {', '.join(STORED_TABLES)}")
         handle = self._live()
         if isinstance(handle, MemoryHandle):
-            return handle.current().sql(f"FROM {name}").pl(lazy=True)
+            return handle.current().sql(TABLE_SOURCES.get(name, f"FROM {name}")).pl(lazy=True)
         from polars.io.plugins import register_io_source
 
         def collect(columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None) -> pl.DataFrame:
             def work(cur: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-                frame = cur.sql(f"FROM {name}").pl(lazy=True)
+                frame = cur.sql(TABLE_SOURCES.get(name, f"FROM {name}")).pl(lazy=True)
                 if columns is not None:
                     frame = frame.select(columns)
                 if predicate is not None:

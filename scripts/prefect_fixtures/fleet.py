@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import inspect
 import json
@@ -31,10 +32,10 @@ from prefect import flow, get_client, task
 VERSION = prefect.__version__
 MAJOR, MINOR = (int(p) for p in VERSION.split(".")[:2])
 V2 = MAJOR == 2
-MULTI_SCHEDULES = MAJOR >= 3 or (V2 and MINOR >= 18)   # DeploymentSchedule rows + `active`
-PAUSED_FIELD = MAJOR >= 3 or (V2 and MINOR >= 19)      # deployment.paused
-BASE = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
-PREVIEW_START = dt.datetime(2026, 10, 29, tzinfo=dt.timezone.utc)  # window holds New York's DST end
+MULTI_SCHEDULES = MAJOR >= 3 or (V2 and MINOR >= 18)  # DeploymentSchedule rows + `active`
+PAUSED_FIELD = MAJOR >= 3 or (V2 and MINOR >= 19)  # deployment.paused
+BASE = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+PREVIEW_START = dt.datetime(2026, 10, 29, tzinfo=dt.UTC)  # window holds New York's DST end
 PREVIEW_DAYS = 7
 PREVIEW_N = 1000
 
@@ -71,8 +72,10 @@ S = {
     "F": {"interval": 3600, "anchor_date": "2026-11-01T09:00:00", "timezone": "Europe/Berlin"},
     "G": {"interval": 86400, "anchor_date": "2026-11-01T00:30:00", "timezone": "America/New_York"},
     "H": {"interval": 900, "anchor_date": "2026-11-01T00:00:00+00:00", "timezone": "UTC"},
-    "I": {"rrule": "DTSTART:20261101T090000\nRRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=9,17",
-          "timezone": "America/New_York"},
+    "I": {
+        "rrule": "DTSTART:20261101T090000\nRRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=9,17",
+        "timezone": "America/New_York",
+    },
     "J": {"rrule": "DTSTART:20261101T060000\nRRULE:FREQ=DAILY;INTERVAL=2", "timezone": "Europe/Berlin"},
     "K": {"cron": "0 12 * * *", "timezone": "Asia/Tokyo"},
     "L": {"cron": "0 8 1-7 * MON", "timezone": "Australia/Sydney", "day_or": False},
@@ -104,44 +107,194 @@ DEPLOYMENT_FLOWS = ["etl", "train-model", "report", "ingest"]
 # job_variables, concurrency_limit
 DEPLOYMENTS = [
     ("d00-manual", "etl", [], False, "proc-pool", "high", ["etl"], {"n": 0}, {}, None),
-    ("d01-ny-daily", "etl", [("A", True, None)], False, "proc-pool", "default", ["etl", "nightly"],
-     {"n": 1, "mode": "full"}, {"env": {"MODE": "full"}}, None),
-    ("d02-berlin-30min", "train-model", [("B", True, None)], False, "k8s-pool", "gpu", ["ml"],
-     {"epochs": 3}, {"image": "repo/train:1", "namespace": "ml"}, None),
+    (
+        "d01-ny-daily",
+        "etl",
+        [("A", True, None)],
+        False,
+        "proc-pool",
+        "default",
+        ["etl", "nightly"],
+        {"n": 1, "mode": "full"},
+        {"env": {"MODE": "full"}},
+        None,
+    ),
+    (
+        "d02-berlin-30min",
+        "train-model",
+        [("B", True, None)],
+        False,
+        "k8s-pool",
+        "gpu",
+        ["ml"],
+        {"epochs": 3},
+        {"image": "repo/train:1", "namespace": "ml"},
+        None,
+    ),
     ("d03-utc-weekdays", "report", [("C", True, None)], False, "proc-pool", "low", [], {}, {}, None),
-    ("d04-berlin-hourly", "ingest", [("F", True, None)], False, "k8s-pool", "batch", ["ingest"],
-     {"source": "s3"}, {}, None),
-    ("d05-ny-rrule", "report", [("I", True, None)], False, "proc-pool", "default", ["report", "critical"],
-     {}, {}, None),
-    ("d06-two", "etl", [("A", True, None), ("F", True, None)], False, "proc-pool", "high", ["etl"],
-     {"n": 6}, {}, None),
-    ("d07-three", "ingest", [("B", True, None), ("H", True, None), ("J", True, None)], False,
-     "k8s-pool", "default", ["ingest", "ml"], {"source": "gcs"}, {"cpu": 2}, None),
-    ("d08-paused", "train-model", [("D", True, None)], True, "k8s-pool", "gpu", ["ml", "nightly"],
-     {"epochs": 10}, {}, None),
+    (
+        "d04-berlin-hourly",
+        "ingest",
+        [("F", True, None)],
+        False,
+        "k8s-pool",
+        "batch",
+        ["ingest"],
+        {"source": "s3"},
+        {},
+        None,
+    ),
+    (
+        "d05-ny-rrule",
+        "report",
+        [("I", True, None)],
+        False,
+        "proc-pool",
+        "default",
+        ["report", "critical"],
+        {},
+        {},
+        None,
+    ),
+    (
+        "d06-two",
+        "etl",
+        [("A", True, None), ("F", True, None)],
+        False,
+        "proc-pool",
+        "high",
+        ["etl"],
+        {"n": 6},
+        {},
+        None,
+    ),
+    (
+        "d07-three",
+        "ingest",
+        [("B", True, None), ("H", True, None), ("J", True, None)],
+        False,
+        "k8s-pool",
+        "default",
+        ["ingest", "ml"],
+        {"source": "gcs"},
+        {"cpu": 2},
+        None,
+    ),
+    (
+        "d08-paused",
+        "train-model",
+        [("D", True, None)],
+        True,
+        "k8s-pool",
+        "gpu",
+        ["ml", "nightly"],
+        {"epochs": 10},
+        {},
+        None,
+    ),
     ("d09-ny-dst", "etl", [("E", True, None)], False, "proc-pool", "low", ["etl"], {"n": 9}, {}, None),
     ("d10-inactive", "report", [("G", False, None)], False, "proc-pool", "default", [], {}, {}, None),
-    ("d11-tokyo-sydney", "ingest", [("K", True, None), ("L", False, None)], False, "k8s-pool", "batch",
-     ["ingest"], {}, {}, None),
-    ("d12-berlin-rrule", "train-model", [("J", True, None)], False, "k8s-pool", "default", ["ml"],
-     {"epochs": 1}, {}, None),
+    (
+        "d11-tokyo-sydney",
+        "ingest",
+        [("K", True, None), ("L", False, None)],
+        False,
+        "k8s-pool",
+        "batch",
+        ["ingest"],
+        {},
+        {},
+        None,
+    ),
+    (
+        "d12-berlin-rrule",
+        "train-model",
+        [("J", True, None)],
+        False,
+        "k8s-pool",
+        "default",
+        ["ml"],
+        {"epochs": 1},
+        {},
+        None,
+    ),
     ("d13-sydney", "report", [("L", True, None)], False, "proc-pool", "high", ["report"], {}, {}, None),
-    ("d14-limited", "etl", [], False, "proc-pool", "high", ["etl", "critical"], {"n": 14},
-     {"env": {"LIMITED": "1"}}, 2),
-    ("d15-utc-15min", "ingest", [("H", True, {"source": "kafka"})], False, "proc-pool", "default",
-     ["ingest"], {"source": "s3"}, {}, None),
-    ("d16-paused-two", "etl", [("A", True, None), ("C", False, None)], True, "proc-pool", "low", ["etl"],
-     {"n": 16}, {}, None),
-    ("d17-ny-rrule-2", "report", [("I", True, {"fmt": "pdf"}), ("K", True, {"fmt": "html"})], False,
-     "proc-pool", "low", ["report"], {"fmt": "csv"}, {}, 1),
-    ("d18-paused-pool", "train-model", [("C", True, None)], False, "paused-pool", "late-night", ["ml"],
-     {}, {}, None),
+    (
+        "d14-limited",
+        "etl",
+        [],
+        False,
+        "proc-pool",
+        "high",
+        ["etl", "critical"],
+        {"n": 14},
+        {"env": {"LIMITED": "1"}},
+        2,
+    ),
+    (
+        "d15-utc-15min",
+        "ingest",
+        [("H", True, {"source": "kafka"})],
+        False,
+        "proc-pool",
+        "default",
+        ["ingest"],
+        {"source": "s3"},
+        {},
+        None,
+    ),
+    (
+        "d16-paused-two",
+        "etl",
+        [("A", True, None), ("C", False, None)],
+        True,
+        "proc-pool",
+        "low",
+        ["etl"],
+        {"n": 16},
+        {},
+        None,
+    ),
+    (
+        "d17-ny-rrule-2",
+        "report",
+        [("I", True, {"fmt": "pdf"}), ("K", True, {"fmt": "html"})],
+        False,
+        "proc-pool",
+        "low",
+        ["report"],
+        {"fmt": "csv"},
+        {},
+        1,
+    ),
+    (
+        "d18-paused-pool",
+        "train-model",
+        [("C", True, None)],
+        False,
+        "paused-pool",
+        "late-night",
+        ["ml"],
+        {},
+        {},
+        None,
+    ),
     ("d19-tokyo", "ingest", [("K", True, None)], False, "k8s-pool", "batch", [], {}, {}, None),
 ]
 
 # states driven onto deployment flow runs: each deployment gets a rotating slice of these
-RUN_STATES = ["COMPLETED", "FAILED", "CRASHED", "CANCELLED", "SCHEDULED", "PENDING", "RUNNING",
-              "LATE", "COMPLETED", "SCHEDULED"]
+RUN_STATES = [
+    "COMPLETED",
+    "FAILED",
+    "CRASHED",
+    "CANCELLED",
+    "SCHEDULED",
+    "PENDING",
+    "RUNNING",
+    "LATE",
+    "COMPLETED",
+    "SCHEDULED",
+]
 
 
 # -- flows executed in-process (real engine, real task runs) --------------------
@@ -192,6 +345,7 @@ def flaky(x: int = 1) -> int:
 # -- build -----------------------------------------------------------------------
 def schedule_obj(key: str):
     from prefect.client.schemas import schedules as sch
+
     d = dict(S[key])
     cls = sch.CronSchedule if "cron" in d else sch.IntervalSchedule if "interval" in d else sch.RRuleSchedule
     if "interval" in d:
@@ -200,24 +354,45 @@ def schedule_obj(key: str):
 
 
 async def build() -> None:
-    from prefect.client.schemas.actions import WorkPoolCreate
     from prefect import states as st
+    from prefect.client.schemas.actions import WorkPoolCreate
 
     async with get_client() as client:
         # work pools
         for name, typ, paused, limit, desc in POOLS:
-            wp = validate(WorkPoolCreate, {k: v for k, v in dict(
-                name=name, type=typ, is_paused=paused, concurrency_limit=limit, description=desc,
-            ).items() if v is not None})
+            wp = validate(
+                WorkPoolCreate,
+                {
+                    k: v
+                    for k, v in dict(
+                        name=name,
+                        type=typ,
+                        is_paused=paused,
+                        concurrency_limit=limit,
+                        description=desc,
+                    ).items()
+                    if v is not None
+                },
+            )
             await client.create_work_pool(work_pool=wp)
         log("work pools made")
         # work queues in pools
         for name, pool, paused, limit, prio in QUEUES:
-            await client.create_work_queue(**kwargs_for(
-                client.create_work_queue, name=name, work_pool_name=pool, is_paused=paused,
-                concurrency_limit=limit, priority=prio, description=f"{name} in {pool}"))
+            await client.create_work_queue(
+                **kwargs_for(
+                    client.create_work_queue,
+                    name=name,
+                    work_pool_name=pool,
+                    is_paused=paused,
+                    concurrency_limit=limit,
+                    priority=prio,
+                    description=f"{name} in {pool}",
+                )
+            )
         for name, paused in STANDALONE_QUEUES:
-            await client.create_work_queue(**kwargs_for(client.create_work_queue, name=name, is_paused=paused))
+            await client.create_work_queue(
+                **kwargs_for(client.create_work_queue, name=name, is_paused=paused)
+            )
         if V2:
             for name, tags in LEGACY_QUEUES:
                 await client.create_work_queue(name=name, tags=tags, description="legacy tag filter")
@@ -232,12 +407,20 @@ async def build() -> None:
         dep_ids = {}
         if MULTI_SCHEDULES:
             from prefect.client.schemas.actions import DeploymentScheduleCreate
-        for (name, fname, scheds, paused, pool, queue, tags, params, jobvars, climit) in DEPLOYMENTS:
-            kw = dict(flow_id=flow_ids[fname], name=name, version=f"1.{len(dep_ids)}",
-                      description=f"{name} ({fname})", parameters=params, tags=tags,
-                      work_pool_name=pool, work_queue_name=queue, path="/opt/flows",
-                      entrypoint=f"flows/{fname.replace('-', '_')}.py:main",
-                      enforce_parameter_schema=False)
+        for name, fname, scheds, paused, pool, queue, tags, params, jobvars, climit in DEPLOYMENTS:
+            kw = dict(
+                flow_id=flow_ids[fname],
+                name=name,
+                version=f"1.{len(dep_ids)}",
+                description=f"{name} ({fname})",
+                parameters=params,
+                tags=tags,
+                work_pool_name=pool,
+                work_queue_name=queue,
+                path="/opt/flows",
+                entrypoint=f"flows/{fname.replace('-', '_')}.py:main",
+                enforce_parameter_schema=False,
+            )
             if MULTI_SCHEDULES:
                 kw["schedules"] = []
                 for key, active, sparams in scheds:
@@ -265,9 +448,15 @@ async def build() -> None:
 
         # a few auto-scheduled runs through the server's own scheduling endpoint (fixed window)
         for name in ("d01-ny-daily", "d07-three", "d13-sydney"):
-            r = await client._client.post(f"/deployments/{dep_ids[name]}/schedule", json={
-                "start_time": BASE.isoformat(), "end_time": (BASE + dt.timedelta(days=2)).isoformat(),
-                "max_runs": 4, "min_runs": 0})
+            r = await client._client.post(
+                f"/deployments/{dep_ids[name]}/schedule",
+                json={
+                    "start_time": BASE.isoformat(),
+                    "end_time": (BASE + dt.timedelta(days=2)).isoformat(),
+                    "max_runs": 4,
+                    "min_runs": 0,
+                },
+            )
             r.raise_for_status()
 
         # deployment flow runs driven through states
@@ -279,8 +468,11 @@ async def build() -> None:
                 target = RUN_STATES[(di + j) % len(RUN_STATES)]
                 when = BASE + dt.timedelta(hours=di, minutes=15 * j)
                 fr = await client.create_flow_run_from_deployment(
-                    dep_ids[name], name=f"{name}-run-{j}", state=st.Scheduled(scheduled_time=when),
-                    tags=["manual"] if j % 3 == 0 else None)
+                    dep_ids[name],
+                    name=f"{name}-run-{j}",
+                    state=st.Scheduled(scheduled_time=when),
+                    tags=["manual"] if j % 3 == 0 else None,
+                )
                 await drive(client, fr.id, target, when)
                 n_runs += 1
                 if target == "COMPLETED" and "completed_run" not in locals():
@@ -296,24 +488,34 @@ async def api_task_runs(client, flow_run_id) -> None:
     store (3.x) and leaves task_run.cache_key empty; these fill the column.
     """
     from prefect import states as st
+
     prev = None
-    for i, (name, final) in enumerate([("api-fetch", "COMPLETED"), ("api-parse", "FAILED"),
-                                       ("api-store", "RUNNING")]):
+    for _i, (name, final) in enumerate(
+        [("api-fetch", "COMPLETED"), ("api-parse", "FAILED"), ("api-store", "RUNNING")]
+    ):
         inputs = {"x": [{"input_type": "task_run", "id": str(prev)}] if prev else []}
-        body = {"name": f"{name}-0", "flow_run_id": str(flow_run_id), "task_key": f"fleet.{name}",
-                "dynamic_key": "0", "cache_key": f"fixture-{name}",
-                "cache_expiration": (BASE + dt.timedelta(days=30)).isoformat(),
-                "tags": ["api", name], "task_inputs": inputs,
-                "state": {"type": "PENDING", "name": "Pending"}}
+        body = {
+            "name": f"{name}-0",
+            "flow_run_id": str(flow_run_id),
+            "task_key": f"fleet.{name}",
+            "dynamic_key": "0",
+            "cache_key": f"fixture-{name}",
+            "cache_expiration": (BASE + dt.timedelta(days=30)).isoformat(),
+            "tags": ["api", name],
+            "task_inputs": inputs,
+            "state": {"type": "PENDING", "name": "Pending"},
+        }
         r = await client._client.post("/task_runs/", json=body)
         r.raise_for_status()
         tr_id = uuid.UUID(r.json()["id"])
-        steps = {"COMPLETED": [st.Running, st.Completed], "FAILED": [st.Running, lambda: st.Failed(message="boom")],
-                 "RUNNING": [st.Running]}[final]
+        steps = {
+            "COMPLETED": [st.Running, st.Completed],
+            "FAILED": [st.Running, lambda: st.Failed(message="boom")],
+            "RUNNING": [st.Running],
+        }[final]
         for make in steps:
             await client.set_task_run_state(tr_id, make(), force=True)
         prev = tr_id
-
 
 
 def run_flows() -> None:
@@ -321,15 +523,14 @@ def run_flows() -> None:
     for n in (2, 3, 3, 5):
         etl(n=n, mode="full" if n % 2 else "incremental")
     for x in (1, 2):
-        try:
+        with contextlib.suppress(Exception):
             flaky(x=x)
-        except Exception:
-            pass
     log("in-process flows ran")
 
 
 async def drive(client, flow_run_id, target: str, when: dt.datetime) -> None:
     from prefect import states as st
+
     steps = {
         "SCHEDULED": [],
         "LATE": [lambda: st.Late(scheduled_time=when)],
@@ -338,7 +539,11 @@ async def drive(client, flow_run_id, target: str, when: dt.datetime) -> None:
         "COMPLETED": [st.Pending, st.Running, st.Completed],
         "FAILED": [st.Pending, st.Running, lambda: st.Failed(message="boom (fixture)")],
         "CRASHED": [st.Pending, st.Running, lambda: st.Crashed(message="infrastructure lost (fixture)")],
-        "CANCELLED": [st.Pending, lambda: st.Cancelling(), lambda: st.Cancelled(message="cancelled (fixture)")],
+        "CANCELLED": [
+            st.Pending,
+            lambda: st.Cancelling(),
+            lambda: st.Cancelled(message="cancelled (fixture)"),
+        ],
     }[target]
     for make in steps:
         await client.set_flow_run_state(flow_run_id, make(), force=True)
@@ -380,8 +585,14 @@ def write_json(path: Path, data) -> None:
 async def dump(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     async with get_client() as client:
-        sorts = {"deployments": "NAME_ASC", "flows": "NAME_ASC", "flow_runs": "EXPECTED_START_TIME_ASC",
-                 "task_runs": "EXPECTED_START_TIME_ASC", "work_pools": None, "work_queues": None}
+        sorts = {
+            "deployments": "NAME_ASC",
+            "flows": "NAME_ASC",
+            "flow_runs": "EXPECTED_START_TIME_ASC",
+            "task_runs": "EXPECTED_START_TIME_ASC",
+            "work_pools": None,
+            "work_queues": None,
+        }
         for kind, sort in sorts.items():
             rows = await filter_all(client, f"/{kind}/filter", {"sort": sort} if sort else None)
             write_json(out / f"api-{kind}.json", rows)
@@ -398,6 +609,7 @@ async def dump(out: Path) -> None:
 # -- preview ------------------------------------------------------------------------
 def server_schedule(d: dict):
     from prefect.server.schemas import schedules as sch
+
     cls = sch.CronSchedule if "cron" in d else sch.IntervalSchedule if "interval" in d else sch.RRuleSchedule
     return validate(cls, d)
 
@@ -407,6 +619,7 @@ async def dates(d: dict) -> list:
     end = start + dt.timedelta(days=PREVIEW_DAYS)
     if V2 and MINOR < 30:
         import pendulum
+
         start, end = pendulum.instance(start), pendulum.instance(end)
     got = await server_schedule(d).get_dates(n=PREVIEW_N, start=start, end=end)
     return [x.isoformat() for x in got]
@@ -424,16 +637,31 @@ async def preview(deployments: list) -> dict:
         if "schedules" in dep and (dep["schedules"] or not dep.get("schedule")):
             scheds = [(s["id"], s["schedule"], s.get("active", True)) for s in dep["schedules"]]
         else:
-            scheds = [("schedule", dep["schedule"], dep.get("is_schedule_active", True))] if dep.get("schedule") else []
+            scheds = (
+                [("schedule", dep["schedule"], dep.get("is_schedule_active", True))]
+                if dep.get("schedule")
+                else []
+            )
         for sid, sched, is_active in scheds:
             got = await dates(sched)
             if is_active and not paused:
                 active.setdefault(dep["id"], {})[sid] = got
             else:
-                inactive.append({"deployment_id": dep["id"], "deployment_name": dep["name"], "schedule_id": sid,
-                                 "reason": ("is_schedule_active=false" if "paused" not in dep
-                                            else "paused deployment" if paused else "inactive schedule"),
-                                 "dates": got})
+                inactive.append(
+                    {
+                        "deployment_id": dep["id"],
+                        "deployment_name": dep["name"],
+                        "schedule_id": sid,
+                        "reason": (
+                            "is_schedule_active=false"
+                            if "paused" not in dep
+                            else "paused deployment"
+                            if paused
+                            else "inactive schedule"
+                        ),
+                        "dates": got,
+                    }
+                )
     return {
         "prefect_version": VERSION,
         "start": PREVIEW_START.isoformat(),

@@ -55,9 +55,17 @@ REPO = HERE.parent.parent
 sys.path.insert(0, str(REPO))
 from scripts.pg_cluster import PgCluster  # noqa: E402
 
-PEER_210_PINS = next((p for p in (Path("/work/shared/peer/requirements-prefect-2.10.txt"),
-                                   REPO.parent / "shared" / "peer" / "requirements-prefect-2.10.txt")
-                      if p.exists()), Path("/work/shared/peer/requirements-prefect-2.10.txt"))
+PEER_210_PINS = next(
+    (
+        p
+        for p in (
+            Path("/work/shared/peer/requirements-prefect-2.10.txt"),
+            REPO.parent / "shared" / "peer" / "requirements-prefect-2.10.txt",
+        )
+        if p.exists()
+    ),
+    Path("/work/shared/peer/requirements-prefect-2.10.txt"),
+)
 
 # release short name -> (version prefix for --resolve, extra pip requirements, postgres run?)
 RELEASES = {
@@ -80,9 +88,10 @@ def run(argv, **kw) -> subprocess.CompletedProcess:
 
 # -- venvs -------------------------------------------------------------------
 def newest_version(prefix: str) -> str:
-    out = run([sys.executable, "-m", "pip", "index", "versions", "prefect"],
-              capture_output=True, text=True).stdout
-    line = next(l for l in out.splitlines() if l.startswith("Available versions:"))
+    out = run(
+        [sys.executable, "-m", "pip", "index", "versions", "prefect"], capture_output=True, text=True
+    ).stdout
+    line = next(row for row in out.splitlines() if row.startswith("Available versions:"))
     versions = [v.strip() for v in line.split(":", 1)[1].split(",")]
     finals = [v for v in versions if v.startswith(prefix) and all(p.isdigit() for p in v.split("."))]
     if not finals:
@@ -111,8 +120,15 @@ def ensure_venv(release: str, venvs: Path, resolve: bool) -> tuple[Path, str]:
         version = prefix if release == "2.10" else newest_version(prefix)
     venv = venvs / version
     py = venv / "bin" / "python"
-    ok = py.exists() and run([py, "-c", f"import prefect, asyncpg; assert prefect.__version__ == '{version}'"],
-                             check=False, capture_output=True).returncode == 0
+    ok = (
+        py.exists()
+        and run(
+            [py, "-c", f"import prefect, asyncpg; assert prefect.__version__ == '{version}'"],
+            check=False,
+            capture_output=True,
+        ).returncode
+        == 0
+    )
     if not ok:
         log(f"building venv {venv} for prefect {version}")
         shutil.rmtree(venv, ignore_errors=True)
@@ -126,14 +142,17 @@ def ensure_venv(release: str, venvs: Path, resolve: bool) -> tuple[Path, str]:
             run([py, "-m", "pip", "install", "-q", f"prefect=={version}", "asyncpg", *extras])
     if release != "2.10" and (resolve or not pins_file(release).exists()):
         frozen = run([py, "-m", "pip", "freeze", "--exclude-editable"], capture_output=True, text=True).stdout
-        pins_file(release).write_text(f"# pip freeze of the prefect {version} venv made by make.py (Python "
-                                      f"{sys.version_info.major}.{sys.version_info.minor})\n" + frozen)
+        pins_file(release).write_text(
+            f"# pip freeze of the prefect {version} venv made by make.py (Python "
+            f"{sys.version_info.major}.{sys.version_info.minor})\n" + frozen
+        )
     return venv, version
 
 
 # -- servers -----------------------------------------------------------------
 def free_port() -> int:
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -142,34 +161,49 @@ def free_port() -> int:
 def server_env(home: Path, db_url: str, port: int) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     api = f"http://127.0.0.1:{port}/api"
-    env.update({
-        "PREFECT_HOME": str(home),
-        "PREFECT_API_URL": api,
-        "PREFECT_API_DATABASE_CONNECTION_URL": db_url,
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": db_url,
-        "PREFECT_SERVER_API_HOST": "127.0.0.1",
-        "PREFECT_SERVER_API_PORT": str(port),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_SERVER_UI_ENABLED": "false",
-        "PREFECT_LOGGING_TO_API_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-        "PREFECT_API_DATABASE_TIMEOUT": "30",
-        "PREFECT_API_DATABASE_CONNECTION_TIMEOUT": "30",
-        "PREFECT_SERVER_DATABASE_TIMEOUT": "30",
-        "PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT": "30",
-        "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false",
-        "PREFECT_HOME_DIR_CREATE": "true",
-        "TZ": "UTC",
-    })
+    env.update(
+        {
+            "PREFECT_HOME": str(home),
+            "PREFECT_API_URL": api,
+            "PREFECT_API_DATABASE_CONNECTION_URL": db_url,
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": db_url,
+            "PREFECT_SERVER_API_HOST": "127.0.0.1",
+            "PREFECT_SERVER_API_PORT": str(port),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "false",
+            "PREFECT_SERVER_UI_ENABLED": "false",
+            "PREFECT_LOGGING_TO_API_ENABLED": "false",
+            "PREFECT_LOGGING_LEVEL": "WARNING",
+            "PREFECT_API_DATABASE_TIMEOUT": "30",
+            "PREFECT_API_DATABASE_CONNECTION_TIMEOUT": "30",
+            "PREFECT_SERVER_DATABASE_TIMEOUT": "30",
+            "PREFECT_SERVER_DATABASE_CONNECTION_TIMEOUT": "30",
+            "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false",
+            "PREFECT_HOME_DIR_CREATE": "true",
+            "TZ": "UTC",
+        }
+    )
     # No background service may add or change rows behind the fleet's back (the
     # scheduler would add hundreds of runs relative to "now", late_runs renames
     # states; the event persister would add ~3 MB of events). 3.x keeps its
     # task_run_recorder: task runs are written from client events there.
-    for svc in ("SCHEDULER", "LATE_RUNS", "FLOW_RUN_NOTIFICATIONS", "PAUSE_EXPIRATIONS",
-                "CANCELLATION_CLEANUP", "FOREMAN", "TRIGGERS", "PROACTIVE_TRIGGERS",
-                "REACTIVE_TRIGGERS", "ACTIONS", "TELEMETRY", "REPOSSESSOR", "DB_VACUUM",
-                "EVENT_PERSISTER", "EVENT_LOGGER"):
+    for svc in (
+        "SCHEDULER",
+        "LATE_RUNS",
+        "FLOW_RUN_NOTIFICATIONS",
+        "PAUSE_EXPIRATIONS",
+        "CANCELLATION_CLEANUP",
+        "FOREMAN",
+        "TRIGGERS",
+        "PROACTIVE_TRIGGERS",
+        "REACTIVE_TRIGGERS",
+        "ACTIONS",
+        "TELEMETRY",
+        "REPOSSESSOR",
+        "DB_VACUUM",
+        "EVENT_PERSISTER",
+        "EVENT_LOGGER",
+    ):
         env[f"PREFECT_API_SERVICES_{svc}_ENABLED"] = "false"
         env[f"PREFECT_SERVER_SERVICES_{svc}_ENABLED"] = "false"
     return env
@@ -181,17 +215,31 @@ class Server:
         self.env = server_env(home, db_url, self.port)
         self.api = self.env["PREFECT_API_URL"]
         self.logfile = home / "server.log"
-        cmd = [venv / "bin" / "prefect", "orion" if old_cli else "server", "start",
-               "--host", "127.0.0.1", "--port", str(self.port)]
-        self.proc = subprocess.Popen([str(c) for c in cmd], env=self.env, cwd=home,
-                                     stdout=open(self.logfile, "w"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        cmd = [
+            venv / "bin" / "prefect",
+            "orion" if old_cli else "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+        self.proc = subprocess.Popen(
+            [str(c) for c in cmd],
+            env=self.env,
+            cwd=home,
+            stdout=open(self.logfile, "w"),  # noqa: SIM115 - the server outlives this call
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait(self, timeout=180) -> None:
         t0 = time.time()
         while time.time() - t0 < timeout:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self.logfile.read_text()[-4000:]}")
+                raise RuntimeError(
+                    f"server exited ({self.proc.returncode}):\n{self.logfile.read_text()[-4000:]}"
+                )
             try:
                 with urllib.request.urlopen(self.api + "/health", timeout=2) as r:
                     if r.status == 200:
@@ -252,13 +300,16 @@ def run_backend(venv: Path, version: str, db_kind: str, out: Path, pg: PgCluster
                 data = dump.read_bytes()
                 dump.unlink()
                 import gzip
+
                 dump = dump.with_suffix(".sql.gz")
                 dump.write_bytes(gzip.compress(data, mtime=0))
             (dump.parent / "alembic_version.pg.txt").write_text(rev + "\n")
         info["alembic"] = rev
     finally:
         if (home / "server.log").exists():  # kept for post-mortems, outside the repo
-            shutil.copyfile(home / "server.log", Path(tempfile.gettempdir()) / f"prefect-fixtures-{version}-{db_kind}.log")
+            shutil.copyfile(
+                home / "server.log", Path(tempfile.gettempdir()) / f"prefect-fixtures-{version}-{db_kind}.log"
+            )
         shutil.rmtree(home, ignore_errors=True)
     return info
 
@@ -283,7 +334,8 @@ def write_readme(folder: Path, release: str, version: str, infos: dict) -> None:
         f"Made by `scripts/prefect_fixtures/make.py --releases {release}` on "
         f"{dt.date.today().isoformat()}: Prefect **{version}**'s own server (`prefect server start`, "
         "127.0.0.1, background services off except 3.x's task-run recorder) on a",
-        "fresh SQLite database" + (" and, separately, a fresh PostgreSQL database" if "postgres" in infos else "")
+        "fresh SQLite database"
+        + (" and, separately, a fresh PostgreSQL database" if "postgres" in infos else "")
         + "; the fleet was built through Prefect's own client (`scripts/prefect_fixtures/fleet.py`).",
         f"Pins: `scripts/prefect_fixtures/requirements-{release}.txt`.",
         "",
@@ -295,25 +347,27 @@ def write_readme(folder: Path, release: str, version: str, infos: dict) -> None:
         "| `api-<kind>.json` | `POST /api/<kind>/filter` bodies (SQLite run), all pages concatenated |",
         "| `api-work_pool_queues-<pool>.json` | `POST /api/work_pools/<pool>/queues/filter` |",
         "| `expected-preview.json` | dates from this release's own schedule classes, see below |",
-        f"| `prefect.db` | the SQLite server database (VACUUMed), alembic `{infos['sqlite']['alembic']}` (`alembic_version.txt`) |",
+        f"| `prefect.db` | the SQLite server database (VACUUMed), alembic `{infos['sqlite']['alembic']}` "
+        "(`alembic_version.txt`) |",
     ]
     if "postgres" in infos:
         pgdump = "prefect.pg.sql.gz" if (folder / "prefect.pg.sql.gz").exists() else "prefect.pg.sql"
         lines += [
             f"| `{pgdump}` | `pg_dump --no-owner --no-privileges` (plain SQL) of the PostgreSQL run, alembic "
             f"`{infos['postgres']['alembic']}` (`alembic_version.pg.txt`); load with `PgCluster.restore()` |",
-            "| `postgres/` | the PostgreSQL run's own `api-*.json` and `expected-preview.json` (its ids differ) |",
+            "| `postgres/` | the PostgreSQL run's own `api-*.json` and `expected-preview.json` "
+            "(its ids differ) |",
         ]
     lines += [
         "",
         "Counts (SQLite run): " + ", ".join(f"{k} {v}" for k, v in c.items()),
         "",
-        "`expected-preview.json`: `{\"prefect_version\", \"start\", \"end\", \"n\", \"active\": "
-        "{deployment_id: {schedule_id: [iso dates]}}, \"inactive\": [...]}`. `active` holds every schedule "
+        '`expected-preview.json`: `{"prefect_version", "start", "end", "n", "active": '
+        '{deployment_id: {schedule_id: [iso dates]}}, "inactive": [...]}`. `active` holds every schedule '
         "that is active on a deployment that is not paused; each schedule's dates are "
         f"`schedule.get_dates(n={prev['n']}, start=S, end=E)` with S = {prev['start']}, E = {prev['end']} "
         "(the window holds New York's DST end on 2026-11-01) from this "
-        "release's own schedule classes (on 2.10/2.14 a deployment has one schedule, keyed `\"schedule\"`). "
+        'release\'s own schedule classes (on 2.10/2.14 a deployment has one schedule, keyed `"schedule"`). '
         "`inactive` lists the others (`deployment_id`, `schedule_id`, `reason`, `dates`).",
         "",
     ]
@@ -355,13 +409,20 @@ def make_release(release: str, venvs: Path, fixtures: Path, resolve: bool) -> di
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--releases", default="3,2.20,2.14,2.10",
-                    help="comma list of 2.10, 2.14, 2.20, 3 (default: all)")
-    ap.add_argument("--venvs", default=os.environ.get("PREFECT_FIXTURE_VENVS", "/work/prefect-venvs"),
-                    help="where the per-release venvs live (outside the tracked tree)")
+    ap.add_argument(
+        "--releases", default="3,2.20,2.14,2.10", help="comma list of 2.10, 2.14, 2.20, 3 (default: all)"
+    )
+    ap.add_argument(
+        "--venvs",
+        default=os.environ.get("PREFECT_FIXTURE_VENVS", "/work/prefect-venvs"),
+        help="where the per-release venvs live (outside the tracked tree)",
+    )
     ap.add_argument("--fixtures", default=str(REPO / "tests" / "fixtures"))
-    ap.add_argument("--resolve", action="store_true",
-                    help="ignore the committed pins: newest patch of each release, re-freeze the pins")
+    ap.add_argument(
+        "--resolve",
+        action="store_true",
+        help="ignore the committed pins: newest patch of each release, re-freeze the pins",
+    )
     args = ap.parse_args()
     venvs = Path(args.venvs)
     venvs.mkdir(parents=True, exist_ok=True)

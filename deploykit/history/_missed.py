@@ -1,0 +1,244 @@
+"""``missed_runs`` and ``late_runs``: the runs that should have happened and did not (yet)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import uuid4
+
+import polars as pl
+
+from deploykit._collect import POLARS_ENGINE
+from deploykit.history import _args
+from deploykit.history._filters import (
+    DeploymentFilterArg,
+    FlowFilterArg,
+    FlowRunFilterArg,
+    TaskRunFilterArg,
+    WorkPoolFilterArg,
+    WorkQueueFilterArg,
+    selection,
+)
+from deploykit.history._query import UNSTARTED_WAITING, HistoryQuery, in_list
+from deploykit.scheduling import expand_schedules
+from deploykit.schemas.schedules import MAX_DATES
+from deploykit.store import Store
+
+_MISSED_SQL = """
+SELECT CAST(s.deployment_id AS VARCHAR) AS deployment_id, d.name AS deployment_name,
+    f.name AS flow_name, s.schedule_id, e.scheduled_time
+FROM {rows} AS s
+JOIN {dates} AS e ON e._key = s._key
+JOIN deployment AS d ON d.id = CAST(s.deployment_id AS UUID)
+LEFT JOIN flow AS f ON f.id = d.flow_id
+ANTI JOIN flow_run AS fr
+    ON fr.deployment_id = CAST(s.deployment_id AS UUID) AND fr.expected_start_time = e.scheduled_time
+ORDER BY e.scheduled_time, flow_name, deployment_name, deployment_id, s.schedule_id
+"""
+
+_LATE_SQL = """
+SELECT CAST(fr.id AS VARCHAR) AS flow_run_id, fr.name AS flow_run_name,
+    CAST(fr.deployment_id AS VARCHAR) AS deployment_id, sel.name AS deployment_name, f.name AS flow_name,
+    fr.state_type, fr.state_name, fr.expected_start_time, runs.lateness,
+    coalesce(wq.name, fr.work_queue_name) AS work_queue_name, wp.name AS work_pool_name,
+    wq.is_paused AS work_queue_paused, wp.is_paused AS work_pool_paused
+FROM runs JOIN flow_run AS fr ON fr.id = runs.id
+JOIN sel ON sel.id = fr.deployment_id
+LEFT JOIN flow AS f ON f.id = sel.flow_id
+LEFT JOIN work_queue AS wq ON wq.id = coalesce(fr.work_queue_id, sel.work_queue_id)
+LEFT JOIN work_pool AS wp ON wp.id = wq.work_pool_id
+WHERE runs.start_time IS NULL AND runs.state_type IN {waiting} AND runs.lateness > {threshold}
+ORDER BY runs.lateness DESC, fr.expected_start_time, fr.id
+"""
+
+
+def missed_runs(
+    session: Store,
+    since: datetime,
+    until: datetime,
+    *,
+    flow_filter: FlowFilterArg = None,
+    flow_run_filter: FlowRunFilterArg = None,
+    task_run_filter: TaskRunFilterArg = None,
+    deployment_filter: DeploymentFilterArg = None,
+    work_pool_filter: WorkPoolFilterArg = None,
+    work_queue_filter: WorkQueueFilterArg = None,
+) -> pl.DataFrame:
+    """Dates in ``[since, until)`` that a schedule gave and no flow run took.
+
+    A date is missed when an active schedule of a selected deployment that is not
+    paused gives it (SPEC.md section 4, every date in the window) and no flow run of
+    that deployment has exactly that ``expected_start_time``: a scheduler outage, a
+    paused queue whose runs were never created. Pauses are not kept in history, so a
+    deployment paused now reports no missed dates at all.
+
+    Parameters
+    ----------
+    session
+        The store.
+    since, until
+        The window, timezone-aware.
+    flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
+        Select deployments exactly as :func:`deploykit.models.deployments.read_deployments` does.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``deployment_id``, ``deployment_name``, ``flow_name``, ``schedule_id`` (null for
+        a deployment's single 2.10 schedule) and ``scheduled_time`` (UTC), by time.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from datetime import datetime, timezone
+    >>> from deploykit.models import deployments, flows
+    >>> store = dk.Store()
+    >>> flow = flows.create_flow(store, dk.Flow(name="etl"))
+    >>> dep = deployments.create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id,
+    ...     schedule=dk.CronSchedule(cron="0 2 * * *")))
+    >>> start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    >>> _ = deployments.schedule_runs(store, dep.id, start_time=start, max_runs=2)
+    >>> missed = missed_runs(store, start, datetime(2024, 1, 4, tzinfo=timezone.utc))
+    >>> [t.isoformat() for t in missed["scheduled_time"]]
+    ['2024-01-03T02:00:00+00:00']
+    """
+    since, until = _args.closed_window(since, until)
+    filters = selection(
+        flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
+    )
+    query = HistoryQuery(filters)
+    rows = _schedule_rows(session, query)
+    texts = rows.get_column("schedule").unique().sort().to_list()
+    keys = pl.DataFrame(
+        {"schedule": texts, "_key": range(len(texts))}, schema={"schedule": pl.String, "_key": pl.Int64}
+    )
+    keyed = rows.join(keys, on="schedule").drop("schedule")
+    dates = _window_dates(texts, since, until)
+    names = (f"_missed_rows_{uuid4().hex}", f"_missed_dates_{uuid4().hex}")
+    with session.hold():  # one attachment of a file store, so the registered frames stay visible
+        cursor = session.cursor()
+        cursor.register(names[0], keyed)
+        cursor.register(names[1], dates)
+        try:
+            return query.frame(session, _MISSED_SQL.format(rows=names[0], dates=names[1]))
+        finally:
+            for name in names:
+                cursor.unregister(name)
+
+
+def _schedule_rows(session: Store, query: HistoryQuery) -> pl.DataFrame:
+    """``deployment_id``, ``schedule_id``, ``schedule`` (JSON): every active schedule of a
+    selected deployment that is not paused.
+
+    The one place that knows where schedules live: table ``deployment_schedule``.
+    ``schedule_id`` names the schedule of a deployment with several (as Prefect 3's
+    idempotency key does); a deployment with one schedule keeps the 2.10 answer, null.
+    """
+    sql = (
+        f"WITH sel AS ({query.selected})\n"
+        "SELECT CAST(d.id AS VARCHAR) AS deployment_id, CASE WHEN (SELECT count(*) "
+        "FROM deployment_schedule AS c WHERE c.deployment_id = d.id) > 1 "
+        "THEN CAST(s.id AS VARCHAR) END AS schedule_id, s.schedule\n"
+        "FROM deployment AS d JOIN sel ON sel.id = d.id\n"
+        "JOIN deployment_schedule AS s ON s.deployment_id = d.id\n"
+        "WHERE s.active AND NOT d.paused"
+    )
+    return query.frame(session, sql)
+
+
+def _window_dates(texts: list[str], since: datetime, until: datetime) -> pl.DataFrame:
+    """``_key`` (position in ``texts``) and ``scheduled_time``: every date of each schedule
+    in ``[since, until)``.
+
+    The bulk expansion yields at most ``MAX_DATES`` dates per schedule and call, so a
+    schedule that filled them is expanded again from just after its last date; each
+    round is one vectorised expansion of the schedules still going.
+    """
+    found: list[pl.DataFrame] = []
+    pending = pl.DataFrame(
+        {"id": [str(k) for k in range(len(texts))], "schedule": texts},
+        schema={"id": pl.String, "schedule": pl.String},
+    ).with_columns(start=pl.lit(since, pl.Datetime("us", "UTC")))
+    while not pending.is_empty():
+        start = pending.get_column("start").min()
+        dates = expand_schedules(pending.select("id", "schedule"), start, until, MAX_DATES)
+        kept = dates.join(pending.select("id", "start"), on="id").filter(
+            pl.col("scheduled_time") >= pl.col("start"), pl.col("scheduled_time") < until
+        )
+        found.append(kept.select(pl.col("id").cast(pl.Int64).alias("_key"), "scheduled_time"))
+        last = dates.group_by("id").agg(n=pl.len(), last=pl.col("scheduled_time").max())
+        full = last.filter(pl.col("n") == MAX_DATES)
+        pending = pending.join(full, on="id").select(
+            "id", "schedule", start=pl.col("last") + timedelta(microseconds=1)
+        )
+    return pl.concat(found).lazy().unique().collect(engine=POLARS_ENGINE) if found else _NO_DATES
+
+
+_NO_DATES = pl.DataFrame(schema={"_key": pl.Int64, "scheduled_time": pl.Datetime("us", "UTC")})
+
+
+def late_runs(
+    session: Store,
+    *,
+    as_of: datetime | None = None,
+    threshold: timedelta | float = timedelta(seconds=15),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    flow_filter: FlowFilterArg = None,
+    flow_run_filter: FlowRunFilterArg = None,
+    task_run_filter: TaskRunFilterArg = None,
+    deployment_filter: DeploymentFilterArg = None,
+    work_pool_filter: WorkPoolFilterArg = None,
+    work_queue_filter: WorkQueueFilterArg = None,
+) -> pl.DataFrame:
+    """SCHEDULED / PENDING runs not started whose lateness at ``as_of`` exceeds ``threshold``.
+
+    Lateness is ``as_of - expected_start_time`` (SPEC.md section 7); 15 s is when
+    Prefect's late-runs service marks a run Late. Each run comes with its work queue
+    and pool and whether either is paused: the first thing to check.
+
+    Parameters
+    ----------
+    session
+        The store.
+    as_of
+        "Now" (timezone-aware; default: now).
+    threshold
+        Lateness a run must exceed (a timedelta or seconds).
+    since, until
+        The window on expected start time, timezone-aware; None leaves that end open.
+    flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
+        Select deployments exactly as :func:`deploykit.models.deployments.read_deployments` does.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``flow_run_id``, ``flow_run_name``, ``deployment_id``, ``deployment_name``,
+        ``flow_name``, ``state_type``, ``state_name``, ``expected_start_time``,
+        ``lateness`` (seconds), ``work_queue_name``, ``work_pool_name``,
+        ``work_queue_paused``, ``work_pool_paused``; latest first.
+
+    Examples
+    --------
+    >>> import deploykit as dk
+    >>> from datetime import datetime, timezone
+    >>> from deploykit.models import deployments, flows
+    >>> store = dk.Store()
+    >>> flow = flows.create_flow(store, dk.Flow(name="etl"))
+    >>> dep = deployments.create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id,
+    ...     work_queue_name="etl", schedule=dk.CronSchedule(cron="0 2 * * *")))
+    >>> start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    >>> _ = deployments.schedule_runs(store, dep.id, start_time=start, max_runs=3)
+    >>> late = late_runs(store, as_of=datetime(2024, 1, 2, 3, tzinfo=timezone.utc))
+    >>> late.select("lateness", "work_queue_name", "work_queue_paused").rows()
+    [(90000.0, 'etl', False), (3600.0, 'etl', False)]
+    """
+    since, until = _args.window(since, until)
+    as_of = _args.as_of_or_now(as_of)
+    seconds = _args.threshold_seconds(threshold, "threshold")
+    filters = selection(
+        flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
+    )
+    query = HistoryQuery(filters)
+    runs = query.runs(since=since, until=until, as_of=as_of)
+    sql = runs + _LATE_SQL.format(waiting=in_list(UNSTARTED_WAITING), threshold=query.param(seconds))
+    return query.frame(session, sql)
