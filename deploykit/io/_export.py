@@ -40,6 +40,12 @@ def body_query(table: str, where: str = "") -> str:
         joins = (
             " LEFT JOIN work_queue q ON q.id = t.work_queue_id LEFT JOIN work_pool p ON p.id = q.work_pool_id"
         )
+    if table == "deployment":  # Prefect 2.10's fields, views of paused and deployment_schedule
+        values += [
+            "NOT t.paused AS is_schedule_active",
+            "(SELECT CASE WHEN count(*) = 1 THEN CAST(any_value(s.schedule) AS JSON) END "
+            "FROM deployment_schedule s WHERE s.deployment_id = t.id) AS schedule",
+        ]
     if table in ("flow_run", "task_run"):
         message = "t.state_message" if table == "flow_run" else "NULL::VARCHAR"
         scheduled = _ts("t.scheduled_time") if table == "flow_run" else "NULL::VARCHAR"
