@@ -338,10 +338,33 @@ class Writer:
         unique key is already stored are skipped instead of updated or refused; with
         ``"error"``, they are an :class:`~deploykit.IntegrityError` naming the id or key.
         """
+        inserted, updated, _ = self._write(table, batch, source, key, update, on_conflict, keep_same=False)
+        return inserted, updated
+
+    def write_changes(self, table: str, batch: Batch, *, source: str) -> tuple[int, int, int]:
+        """Upsert ``batch`` by id, leaving stored rows that are identical untouched:
+        ``(inserted, updated, unchanged)``.
+
+        What an incremental sync needs: a row read again with the same content is
+        counted as unchanged and not written.
+        """
+        return self._write(table, batch, source, ("id",), None, "update", keep_same=True)
+
+    def _write(
+        self,
+        table: str,
+        batch: Batch,
+        source: str,
+        key: tuple[str, ...],
+        update: Collection[str] | None,
+        on_conflict: str,
+        *,
+        keep_same: bool,
+    ) -> tuple[int, int, int]:
         key = {"update": key, "skip": (), "error": ("id",)}[on_conflict]
         arrow = _as_arrow(table, batch)
         if arrow.num_rows == 0:
-            return 0, 0
+            return 0, 0, 0
         columns = table_columns(table)
         given = set(arrow.column_names)
         unknown = sorted(given - {c.name for c in columns} - set(HELPER_COLUMNS))
@@ -363,9 +386,9 @@ class Writer:
                 self._check_new_ids(table, source)
             self._check_staged(table, source, check_unique=on_conflict != "skip", one=arrow.num_rows == 1)
             if on_conflict != "update":
-                written = self._insert_new(table, columns), 0
+                written = self._insert_new(table, columns), 0, 0
             else:
-                written = self._upsert(table, columns, key, update)
+                written = self._upsert(table, columns, key, update, keep_same=keep_same)
         except duckdb.ConstraintException as exc:
             raise IntegrityError(f"{source}: {table}: {exc}") from None
         finally:
@@ -636,19 +659,34 @@ class Writer:
                     raise self.invalid(f"{source}: {table} {row_id}: {name} {shown!r} is invalid: {problem}")
 
     def _upsert(
-        self, table: str, columns: tuple[Column, ...], key: tuple[str, ...], update: Collection[str] | None
-    ) -> tuple[int, int]:
-        """Update the staged rows that exist, insert the others; ``(inserted, updated)``."""
+        self,
+        table: str,
+        columns: tuple[Column, ...],
+        key: tuple[str, ...],
+        update: Collection[str] | None,
+        *,
+        keep_same: bool,
+    ) -> tuple[int, int, int]:
+        """Update the staged rows that exist, insert the others; ``(inserted, updated, unchanged)``.
+
+        With ``keep_same``, staged rows equal to their stored row on every updated column
+        are dropped first (counted as unchanged, never written)."""
         on = " AND ".join(f"t.{k} = s.{k}" for k in key)
         fixed = _FIXED_ON_UPDATE.get(table, frozenset()) | {"id", *key}
         names = [c.name for c in columns]
         updated = [c for c in names if c not in fixed and (update is None or c in update)]
+        same = 0
+        if keep_same:
+            equal = " AND ".join(f"t.{c} IS NOT DISTINCT FROM s.{c}" for c in updated) or "true"
+            same = self.cur.execute(
+                f"DELETE FROM _dk_stage AS s USING {table} AS t WHERE {on} AND {equal}"
+            ).fetchall()[0][0]
         existing = update_matched(self.cur, table, "_dk_stage", on, updated)
         inserted = self.cur.execute(
             f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(f's.{c}' for c in names)} "
             f"FROM _dk_stage AS s ANTI JOIN {table} AS t ON {on}"
         )
-        return inserted.fetchall()[0][0], existing
+        return inserted.fetchall()[0][0], existing, same
 
     def _insert_new(self, table: str, columns: tuple[Column, ...]) -> int:
         """Insert the staged rows whose id and unique keys are not stored yet; how many."""
