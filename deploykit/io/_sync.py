@@ -13,7 +13,8 @@ first, and references to it from surviving rows are cleared, as Prefect's own
 created in the store itself are removed too.
 
 Everything happens in one transaction, watermarks included: a failed sync leaves the
-store as it was.
+store as it was. The one exception: work pools and queues the source deleted are
+deleted right after, in transactions of their own (see :data:`_KEY_TARGETS`).
 """
 
 from __future__ import annotations
@@ -38,21 +39,22 @@ from deploykit.store import Store
 WATERMARK_PREFIX = "sync:"
 """``deploykit_meta`` keys of the watermarks: ``sync:<source>:<table>``."""
 
-_REFERENCES: tuple[tuple[str, str, str], ...] = (
-    ("work_pool", "default_queue_id", "work_queue"),
-    ("work_queue", "work_pool_id", "work_pool"),
-    ("deployment", "flow_id", "flow"),
+_SET_NULL: tuple[tuple[str, str, str], ...] = (
     ("deployment", "work_queue_id", "work_queue"),
-    ("deployment_schedule", "deployment_id", "deployment"),
-    ("flow_run", "flow_id", "flow"),
-    ("flow_run", "deployment_id", "deployment"),
     ("flow_run", "work_queue_id", "work_queue"),
     ("flow_run", "parent_task_run_id", "task_run"),
-    ("task_run", "flow_run_id", "flow_run"),
 )
-"""``(table, column, parent)``: a surviving row's reference to a deleted parent is cleared
-(in the source, a cascade deleted the row itself, or ``SET NULL`` cleared the column
-without stamping ``updated``)."""
+"""``(table, column, parent)``: Prefect's ``ON DELETE SET NULL`` foreign keys. Deleting the
+parent clears the column in the source without stamping ``updated``, so a sync clears it
+in the rows that survive (the cascading keys delete the rows themselves, which the id
+comparison finds)."""
+
+
+_KEY_TARGETS = ("work_queue", "work_pool")
+"""Tables DuckDB foreign keys point at, children first. DuckDB checks a deletion against
+the referencing rows as they were when the transaction began, so a pool or queue whose
+references this sync cleared or deleted is deleted in a transaction of its own, after
+the sync's (should that fail, the next sync deletes it)."""
 
 
 class SourceReader(Protocol):
@@ -209,7 +211,7 @@ def sync_from(
             written[table] = inserted, updated
             if high is not None:
                 marks[key] = str(high)
-        present = _delete_missing(cur, reader, report)
+        present, deferred = _delete_missing(cur, reader, report)
         writer.finish(reader.key)
         for table in reader.tables:
             inserted, updated = written[table]
@@ -218,6 +220,13 @@ def sync_from(
         for key, value in marks.items():
             if _meta(cur, key) != value:
                 cur.execute("INSERT OR REPLACE INTO deploykit_meta VALUES ($k, $v)", {"k": key, "v": value})
+    for table in _KEY_TARGETS:  # now unreferenced: deletable
+        if deferred.get(table):
+            with store.transaction() as cur:
+                cur.execute(
+                    f"DELETE FROM {table} WHERE id IN (SELECT CAST(unnest($ids) AS UUID))",
+                    {"ids": deferred[table]},
+                )
     return report
 
 
@@ -228,11 +237,13 @@ def _meta(cur: duckdb.DuckDBPyConnection, key: str) -> str | None:
 
 def _delete_missing(
     cur: duckdb.DuckDBPyConnection, reader: SourceReader, report: ImportReport
-) -> dict[str, int]:
-    """Delete the stored rows whose ids the source no longer has; the source's row count per table.
+) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """Delete the stored rows whose ids the source no longer has.
 
     References to a deleted row from surviving rows are cleared first, then rows are
-    deleted children first (DuckDB checks its foreign keys on each statement).
+    deleted children first. Returns the source's row count per table, and the ids of
+    the pools and queues to delete once this transaction is committed
+    (:data:`_KEY_TARGETS`).
     """
     present: dict[str, int] = {}
     gone: dict[str, str] = {}
@@ -251,16 +262,21 @@ def _delete_missing(
         cur.execute(f"DROP TABLE {ids}")
     counts = {t: cur.execute(f"SELECT count(*) FROM {g}").fetchall()[0][0] for t, g in gone.items()}
     if any(counts.values()):
-        for table, column, parent in _REFERENCES:
+        for table, column, parent in _SET_NULL:
             if counts.get(parent) and table in gone:
                 cur.execute(
                     f"UPDATE {table} SET {column} = NULL WHERE {column} IN (SELECT id FROM {gone[parent]}) "
                     f"AND id NOT IN (SELECT id FROM {gone[table]})"
                 )
         for table in reversed(reader.tables):
-            if counts[table]:
+            if counts[table] and table not in _KEY_TARGETS:
                 cur.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM {gone[table]})")
+    deferred = {
+        t: [str(r[0]) for r in cur.execute(f"SELECT id FROM {gone[t]}").fetchall()]
+        for t in _KEY_TARGETS
+        if counts.get(t)
+    }
     for table in reader.tables:
         report.add(table, deleted=counts[table])
         cur.execute(f"DROP TABLE {gone[table]}")
-    return present
+    return present, deferred
