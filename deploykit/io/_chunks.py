@@ -50,11 +50,13 @@ def load_chunked(
     source: str,
     *,
     progress: bool | None = None,
+    after: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> ImportReport:
     """Load each table's batches, parents first, in one transaction with one progress bar.
 
     ``tables`` maps a table to ``(row count, batch factory)``. ``progress=None`` shows
-    the bar only on a terminal or in a notebook (tqdm's automatic choice).
+    the bar only on a terminal or in a notebook (tqdm's automatic choice). ``after``
+    runs inside the transaction once every batch is written.
     """
     report = ImportReport(source=source)
     total = sum(count for count, _ in tables.values())
@@ -69,4 +71,6 @@ def load_chunked(
         store.transaction() as cur,
     ):
         write_batches(cur, {t: batches for t, (_, batches) in tables.items()}, source, report, done=done)
+        if after is not None:
+            after(cur)
     return report

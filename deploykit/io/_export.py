@@ -1,65 +1,92 @@
-"""The store as Prefect REST API bodies: what ``POST /api/<kind>/filter`` would return."""
+"""The store as Prefect REST API bodies: what ``POST /api/<kind>/filter`` of a release would return."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
-from deploykit.io._prefect_api import KIND_TABLES
+from deploykit._errors import SourceError
+from deploykit.io._bodies import KIND_TABLES, row_body
+from deploykit.io._releases import RELEASES
 from deploykit.schemas.core import STORED_MODELS
-from deploykit.store import Store, table_columns
+from deploykit.store import Store
 
-_JSON_COLUMNS = frozenset().union(*(model.json_fields for model in STORED_MODELS.values()))
-_RUN_STATE = {"state_message", "state_timestamp", "scheduled_time"}
-
-
-def _ts(expr: str) -> str:
-    """ISO 8601 text with an explicit UTC offset, as Prefect writes timestamps."""
-    return f"strftime({expr}, '%Y-%m-%dT%H:%M:%S.%f') || '+00:00'"
-
-
-def _value(alias: str, name: str, kind: str) -> str:
-    """How column ``name`` of table alias ``alias`` appears in a body."""
-    col = f"{alias}.{name}"
-    if name in _JSON_COLUMNS:
-        return f"CAST({col} AS JSON) AS {name}"
-    if kind == "TIMESTAMP WITH TIME ZONE":
-        return f"{_ts(col)} AS {name}"
-    if kind == "UUID":
-        return f"CAST({col} AS VARCHAR) AS {name}"
-    return f"{col} AS {name}"
-
-
-def body_query(table: str, where: str = "") -> str:
-    """A SELECT producing ``table``'s rows in Prefect's body shape, sorted by id."""
-    skip = _RUN_STATE if table == "flow_run" else set()
-    values = [_value("t", c.name, c.type) for c in table_columns(table) if c.name not in skip]
-    joins = ""
-    if table in ("deployment", "flow_run"):
-        values.append("p.name AS work_pool_name")
-        joins = (
-            " LEFT JOIN work_queue q ON q.id = t.work_queue_id LEFT JOIN work_pool p ON p.id = q.work_pool_id"
-        )
-    if table in ("flow_run", "task_run"):
-        message = "t.state_message" if table == "flow_run" else "NULL::VARCHAR"
-        scheduled = _ts("t.scheduled_time") if table == "flow_run" else "NULL::VARCHAR"
-        values.append(
-            "CASE WHEN t.state_type IS NULL THEN NULL ELSE struct_pack("
-            f"type := t.state_type, name := t.state_name, timestamp := {_ts('t.state_timestamp')},"
-            f" message := {message}, state_details := struct_pack(scheduled_time := {scheduled}))"
-            " END AS state"
-        )
-    return f"SELECT {', '.join(values)} FROM {table} t{joins} {where} ORDER BY t.id"
+_BATCH = 10_000
+_QUEUE_JOIN = (
+    " LEFT JOIN work_queue q ON q.id = t.work_queue_id LEFT JOIN work_pool p ON p.id = q.work_pool_id"
+)
+_HELPERS: dict[str, tuple[str, str]] = {
+    "work_queue": (
+        ", p.name AS work_pool_name",
+        " LEFT JOIN work_pool p ON p.id = t.work_pool_id",
+    ),
+    "deployment": (
+        ", p.name AS work_pool_name, CASE WHEN q.id IS NULL THEN t.work_queue_name ELSE q.name END "
+        "AS work_queue_name",
+        _QUEUE_JOIN,
+    ),
+    "flow_run": (
+        ", p.name AS work_pool_name, CAST(p.id AS VARCHAR) AS work_pool_id, "
+        "CASE WHEN q.id IS NULL THEN t.work_queue_name ELSE q.name END AS work_queue_name",
+        _QUEUE_JOIN,
+    ),
+}
+"""What Prefect's API derives from a row's queue: its pool's name (and id), and the queue's
+name (Prefect's database may leave a deployment's ``work_queue_name`` null; its API
+shows the queue's)."""
 
 
-def export_prefect_api(store: Store, folder: str | os.PathLike[str]) -> dict[str, int]:
-    """Write the store as Prefect REST API bodies, one ``api-<kind>.json`` per collection.
+def _plain(value: Any, name: str, json_fields: frozenset[str]) -> Any:
+    if value is None:
+        return None
+    if name in json_fields:
+        return json.loads(value)
+    if isinstance(value, UUID):
+        return str(value)
+    return value
 
-    Also writes ``api-work_pool_queues-<pool>.json`` per pool. Timestamps are ISO 8601
-    in UTC, JSON fields are objects, runs carry a nested ``state`` (type, name,
-    timestamp, message, ``state_details.scheduled_time``) and deployments and runs a
-    ``work_pool_name``, as Prefect 2.10 returns them. :func:`import_prefect_api` reads
-    the folder back.
+
+def _rows(cur: Any, table: str, where: str = "") -> Iterator[dict[str, Any]]:
+    """The table's rows as plain values (JSON decoded, ids as text) with Prefect's derived fields."""
+    extra_select, joins = _HELPERS.get(table, ("", ""))
+    star = "t.* EXCLUDE (work_queue_name)" if "work_queue_name" in extra_select else "t.*"
+    cur.execute(f"SELECT {star}{extra_select} FROM {table} t{joins} {where} ORDER BY t.id")
+    names = [d[0] for d in cur.description]
+    json_fields = STORED_MODELS[table].json_fields
+    while batch := cur.fetchmany(_BATCH):
+        for values in batch:
+            yield {n: _plain(v, n, json_fields) for n, v in zip(names, values, strict=True)}
+
+
+def _write(path: Path, bodies: Iterator[dict[str, Any]]) -> int:
+    """Write a JSON list one body per line (no list held in memory); how many."""
+    count = 0
+    with path.open("w", encoding="utf-8") as out:
+        out.write("[")
+        for body in bodies:
+            out.write(",\n" if count else "\n")
+            out.write(json.dumps(body))
+            count += 1
+        out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def export_prefect_api(
+    store: Store, folder: str | os.PathLike[str], *, release: str = "2.10"
+) -> dict[str, int]:
+    """Write the store as a Prefect release's REST API bodies, one ``api-<kind>.json`` per collection.
+
+    Also writes ``api-work_pool_queues-<pool>.json`` per pool. Each body has the fields
+    ``release`` returns, in its order: timestamps are ISO 8601 in UTC (``+00:00`` on 2.x,
+    ``Z`` on 3.x), runs carry a nested ``state``, deployments their ``schedule`` and
+    ``is_schedule_active`` (2.10, 2.14) or ``schedules`` and ``paused`` (2.20, 3.x), and
+    the fields an import kept verbatim (``extra``) are given back: importing a release's
+    bodies and exporting them with the same ``release`` gives those bodies back.
+    :func:`import_prefect_api` reads the folder back.
 
     Parameters
     ----------
@@ -67,6 +94,8 @@ def export_prefect_api(store: Store, folder: str | os.PathLike[str]) -> dict[str
         The store to export.
     folder
         Created if missing.
+    release
+        ``"2.10"``, ``"2.14"``, ``"2.20"`` or ``"3.x"``: whose body shape to write.
 
     Returns
     -------
@@ -79,18 +108,24 @@ def export_prefect_api(store: Store, folder: str | os.PathLike[str]) -> dict[str
     >>> export_prefect_api(Store(), tempfile.mkdtemp())["api-flows.json"]
     0
     """
+    if release not in RELEASES:
+        raise SourceError(f"unknown Prefect release {release!r}; choose one of {', '.join(RELEASES)}")
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, int] = {}
     with store.transaction() as cur:
-        jobs = [(f"api-{kind}.json", body_query(table)) for kind, table in KIND_TABLES.items()]
-        pools = cur.execute("SELECT id, name FROM work_pool ORDER BY name").fetchall()
-        jobs += [
-            (f"api-work_pool_queues-{name}.json", body_query("work_queue", f"WHERE t.work_pool_id = '{pid}'"))
-            for pid, name in pools
-        ]
-        for name, query in jobs:
-            target = str(out / name).replace("'", "''")
-            cur.execute(f"COPY ({query}) TO '{target}' (FORMAT json, ARRAY true)")
-            written[name] = cur.execute(f"SELECT count(*) FROM ({query})").fetchall()[0][0]
+        schedules: dict[str, list[dict[str, Any]]] = {}
+        for row in _rows(cur.cursor(), "deployment_schedule"):
+            schedules.setdefault(str(row["deployment_id"]), []).append(row)
+        for kind, table in KIND_TABLES.items():
+            rows = _rows(cur.cursor(), table)
+            bodies = (row_body(kind, r, schedules.get(r["id"], ()), release=release) for r in rows)
+            written[f"api-{kind}.json"] = _write(out / f"api-{kind}.json", bodies)
+        pools = cur.execute("SELECT CAST(id AS VARCHAR), name FROM work_pool ORDER BY name").fetchall()
+        for pool_id, name in pools:
+            rows = _rows(cur.cursor(), "work_queue", f"WHERE t.work_pool_id = '{pool_id}'")
+            bodies = (row_body("work_queues", r, release=release) for r in rows)
+            written[f"api-work_pool_queues-{name}.json"] = _write(
+                out / f"api-work_pool_queues-{name}.json", bodies
+            )
     return written

@@ -17,39 +17,37 @@ from typing import Any
 import polars as pl
 
 from deploykit._errors import SourceError
+from deploykit.io._bodies import KIND_TABLES, body_rows
 from deploykit.io._chunks import write_batches
 from deploykit.io._report import ImportReport
 from deploykit.schemas.core import STORED_MODELS
 from deploykit.store import Store, table_columns
 
-KIND_TABLES: dict[str, str] = {
-    "flows": "flow",
-    "work_pools": "work_pool",
-    "work_queues": "work_queue",
-    "deployments": "deployment",
-    "flow_runs": "flow_run",
-    "task_runs": "task_run",
-}
-"""Prefect's collection names and the store tables they fill."""
-
 _FILE_NAME = re.compile(r"^api-(?:(?P<kind>[a-z_]+?)|work_pool_queues-(?P<pool>.+))\.json$")
 _JSON_COLUMNS = {table: model.json_fields for table, model in STORED_MODELS.items()}
 
+__all__ = ["KIND_TABLES", "check_bodies", "import_prefect_api", "kind_of", "load_bodies", "read_body_file"]
+
 
 def kind_of(body: Mapping[str, Any]) -> str | None:
-    """The Prefect collection an API object belongs to, judged by its fields.
+    """The Prefect collection an API object belongs to, judged by its fields (any release 2.10-3.x).
 
     Examples
     --------
     >>> kind_of({"id": "x", "name": "etl", "tags": []})
     'flows'
+    >>> kind_of({"id": "x", "name": "etl", "tags": [], "labels": {}})
+    'flows'
     >>> kind_of({"id": "x", "name": "r", "flow_id": "f", "state_type": "SCHEDULED"})
     'flow_runs'
+    >>> kind_of({"id": "x", "name": "d", "flow_id": "f", "schedules": [], "paused": False})
+    'deployments'
     """
     keys = set(body)
     if "task_key" in keys and "flow_run_id" in keys:
         return "task_runs"
-    if "flow_id" in keys and keys & {"schedule", "is_schedule_active", "entrypoint"}:
+    deployment = {"schedule", "is_schedule_active", "entrypoint", "schedules", "paused", "job_variables"}
+    if "flow_id" in keys and keys & deployment and "state_type" not in keys:
         return "deployments"
     if "flow_id" in keys and keys & {"state_type", "state", "auto_scheduled", "deployment_id"}:
         return "flow_runs"
@@ -57,7 +55,9 @@ def kind_of(body: Mapping[str, Any]) -> str | None:
         return "work_pools"
     if "priority" in keys or "work_pool_id" in keys:
         return "work_queues"
-    if "name" in keys and keys <= {"id", "created", "updated", "name", "tags"}:
+    if "name" in keys and "id" in keys and "tags" in keys and "flow_id" not in keys:
+        return "flows"
+    if "name" in keys and keys <= {"id", "created", "updated", "name", "tags", "labels"}:
         return "flows"
     return None
 
@@ -145,32 +145,16 @@ def _scalar(source: str, table: str, body: Mapping[str, Any], name: str, value: 
     return str(value)
 
 
-def _flatten_state(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A run body's nested ``state`` as deploykit's state columns."""
-    state = body.get("state") or {}
-    details = state.get("state_details") or {}
-    return {
-        "state_type": body.get("state_type", state.get("type")),
-        "state_name": body.get("state_name", state.get("name")),
-        "state_message": state.get("message"),
-        "state_timestamp": body.get("state_timestamp", state.get("timestamp")),
-        "scheduled_time": body.get("scheduled_time", details.get("scheduled_time")),
-    }
-
-
 def bodies_frame(table: str, items: Iterable[tuple[str, Mapping[str, Any]]]) -> pl.DataFrame:
-    """Rows of ``table`` from ``(source, body)`` pairs, as text columns ready for the loader."""
-    columns = [c for c in table_columns(table)]
+    """Rows of ``table`` from ``(source, row)`` pairs, as text columns ready for the writer."""
+    columns = table_columns(table)
     json_columns = _JSON_COLUMNS.get(table, set())
     helper = ["work_pool_name"] if table in ("deployment", "flow_run") else []
     data: dict[str, list[Any]] = {c.name: [] for c in columns} | {h: [] for h in helper}
     data["_source"] = []
-    for source, body in items:
-        flat = dict(body)
-        if table in ("flow_run", "task_run"):
-            flat |= _flatten_state(body)
+    for source, row in items:
         for col in columns:
-            value = flat.get(col.name)
+            value = row.get(col.name)
             if col.name in json_columns:
                 data[col.name].append(None if value is None else json.dumps(value))
             elif col.type == "VARCHAR[]":
@@ -178,36 +162,68 @@ def bodies_frame(table: str, items: Iterable[tuple[str, Mapping[str, Any]]]) -> 
                     isinstance(value, list) and all(isinstance(v, str) for v in value)
                 ):
                     raise SourceError(
-                        f"{source}: {table} {body.get('id')}: {col.name} must be a list of strings"
+                        f"{source}: {table} {row.get('id')}: {col.name} must be a list of strings"
                     )
                 data[col.name].append(value)
             else:
-                data[col.name].append(_scalar(source, table, body, col.name, value))
+                data[col.name].append(_scalar(source, table, row, col.name, value))
         for name in helper:
-            data[name].append(_scalar(source, table, body, name, flat.get(name)))
+            data[name].append(_scalar(source, table, row, name, row.get(name)))
         data["_source"].append(source)
-    schema = {
-        name: pl.List(pl.String) if name in data and _is_list(table, name) else pl.String for name in data
-    }
+    lists = {c.name for c in columns if c.type == "VARCHAR[]"}
+    schema = {name: pl.List(pl.String) if name in lists else pl.String for name in data}
     return pl.DataFrame(data, schema=schema)
 
 
-def _is_list(table: str, name: str) -> bool:
-    return any(c.name == name and c.type == "VARCHAR[]" for c in table_columns(table))
+def body_tables(
+    bodies: Sequence[tuple[str, str, list[dict[str, Any]]]],
+) -> dict[str, list[tuple[str, Mapping[str, Any]]]]:
+    """``(source, row)`` pairs per store table from ``(source, kind, bodies)`` lists."""
+    by_table: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+    for src, kind, rows in bodies:
+        table = KIND_TABLES[kind]
+        for body in rows:
+            row, schedules = body_rows(kind, body)
+            by_table.setdefault(table, []).append((src, row))
+            if kind == "deployments":
+                by_table.setdefault("deployment_schedule", []).extend((src, s) for s in schedules)
+    return by_table
 
 
 def load_bodies(
     store: Store, bodies: Sequence[tuple[str, str, list[dict[str, Any]]]], source: str
 ) -> ImportReport:
-    """Upsert ``(source, kind, objects)`` body lists into ``store`` in one transaction."""
-    by_table: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
-    for src, kind, rows in bodies:
-        by_table.setdefault(KIND_TABLES[kind], []).extend((src, r) for r in rows)
+    """Upsert ``(source, kind, objects)`` body lists into ``store`` in one transaction.
+
+    An imported deployment's schedules become exactly those its body lists: stored
+    schedules of it that the body no longer has are removed.
+    """
+    by_table = body_tables(bodies)
     frames = {table: bodies_frame(table, items) for table, items in by_table.items()}
     report = ImportReport(source=source)
     with store.transaction() as cur:
         write_batches(cur, {t: (lambda f=f: [f]) for t, f in frames.items()}, source, report)
+        if "deployment" in frames:
+            drop_stale_schedules(cur, frames["deployment"], frames.get("deployment_schedule"))
     return report
+
+
+def drop_stale_schedules(cur: Any, deployments: pl.DataFrame, schedules: pl.DataFrame | None) -> None:
+    """Delete the stored schedules of ``deployments`` that are not among ``schedules``."""
+    keep = pl.DataFrame(
+        {"id": [] if schedules is None else schedules["id"].to_list()}, schema={"id": pl.String}
+    )
+    ids = deployments.select("id")
+    cur.register("_dk_deployments", ids)
+    cur.register("_dk_schedules", keep)
+    try:
+        cur.execute(
+            "DELETE FROM deployment_schedule WHERE CAST(deployment_id AS VARCHAR) IN "
+            "(SELECT id FROM _dk_deployments) AND CAST(id AS VARCHAR) NOT IN (SELECT id FROM _dk_schedules)"
+        )
+    finally:
+        cur.unregister("_dk_deployments")
+        cur.unregister("_dk_schedules")
 
 
 def import_prefect_api(store: Store, path: str | os.PathLike[str]) -> ImportReport:

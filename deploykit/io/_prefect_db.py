@@ -1,138 +1,362 @@
-"""A Prefect 2.x server database (SQLite) to deploykit rows, read in chunks.
+"""A Prefect server database (SQLite file or PostgreSQL URL), 2.10 to 3.x, to deploykit rows, in chunks.
 
-Prefect keeps JSON as text, timestamps as naive UTC text, booleans as 0/1 and a run's
-current state partly on the run (type, name, timestamp) and partly in the state
-table (message, scheduled time). Its REST API fills a missing queue name from the
-queue and a missing state timestamp from the state; so does this reader. One SQL
-query per table maps all that to the store's columns; rows are then streamed to the
-loader in bounded batches.
+The database is recognised by its alembic revision (:mod:`deploykit.io._releases`);
+the columns each table has are read from the database's own catalog, so one query per
+table serves every release: a column a release lacks reads as null. Prefect keeps a
+run's current state partly on the run and partly in the state table; its REST API
+fills a flow run's missing queue name from the queue and a missing state timestamp
+from the state, and so does this reader. A deployment's ``work_queue_name`` is read as
+Prefect stores it (null for deployments given only a pool), so ``work_queue_name``
+filters agree with Prefect's. Releases before 2.18 keep one ``schedule`` per
+deployment: it becomes one active ``deployment_schedule`` row with a stable id.
+Prefect computes ``estimated_run_time`` and ``estimated_start_time_delta`` per request;
+they are computed with Prefect's rules as of the import.
+
+Rows are streamed ``chunk_rows`` at a time (a server-side cursor on PostgreSQL, one
+REPEATABLE READ snapshot) into the models' one writer, in one store transaction.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from deploykit._errors import SourceError
+from deploykit.io._bodies import legacy_schedule_id
 from deploykit.io._chunks import CHUNK_ROWS, load_chunked
+from deploykit.io._postgres import PgTarget, connect, is_postgres_url
+from deploykit.io._releases import release_of_revision
 from deploykit.io._report import ImportReport
 from deploykit.store import Store
 
-KNOWN_REVISIONS = frozenset({"340f457b315f", "3d46e23593d6", "2dbcec43c857"})
-"""Alembic revisions of Prefect's SQLite schema this reader understands (Prefect 2.10)."""
-
-_QUERIES: dict[str, str] = {
-    "flow": "SELECT id, created, updated, name, tags FROM flow",
-    "work_pool": (
-        "SELECT id, created, updated, name, type, description, is_paused, concurrency_limit, "
-        "default_queue_id, base_job_template FROM work_pool"
-    ),
-    "work_queue": (
-        "SELECT id, created, updated, name, work_pool_id, description, is_paused, "
-        "concurrency_limit, priority, filter, last_polled FROM work_queue"
-    ),
-    "deployment": (
-        "SELECT d.id, d.created, d.updated, d.name, d.flow_id, d.version, d.description, "
-        "d.schedule, d.is_schedule_active, d.infra_overrides, d.parameters, d.pull_steps, d.tags, "
-        "COALESCE(d.work_queue_name, q.name) AS work_queue_name, d.work_queue_id, "
-        "d.parameter_openapi_schema, d.path, d.entrypoint, d.manifest_path, "
-        "d.storage_document_id, d.infrastructure_document_id, d.created_by, d.updated_by "
-        "FROM deployment d LEFT JOIN work_queue q ON q.id = d.work_queue_id"
-    ),
-    "flow_run": (
-        "SELECT r.id, r.created, r.updated, r.name, r.flow_id, r.deployment_id, "
-        "COALESCE(r.work_queue_name, q.name) AS work_queue_name, r.work_queue_id, "
-        "r.flow_version, r.parameters, r.idempotency_key, r.tags, r.parent_task_run_id, "
-        "r.state_type, r.state_name, s.message AS state_message, "
-        "COALESCE(r.state_timestamp, s.timestamp) AS state_timestamp, "
-        "json_extract(s.state_details, '$.scheduled_time') AS scheduled_time, "
-        "r.expected_start_time, r.next_scheduled_start_time, r.start_time, r.end_time, "
-        "r.auto_scheduled, r.infrastructure_document_id "
-        "FROM flow_run r LEFT JOIN flow_run_state s ON s.id = r.state_id "
-        "LEFT JOIN work_queue q ON q.id = r.work_queue_id"
-    ),
-    "task_run": (
-        "SELECT id, created, updated, name, flow_run_id, task_key, dynamic_key, tags, "
-        "state_type, state_name, state_timestamp, start_time, end_time FROM task_run"
-    ),
-}
-_BOOLEANS = {"is_paused", "is_schedule_active", "auto_scheduled"}
+_TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
+_BOOLEANS = {"is_paused", "paused", "auto_scheduled", "active", "enforce_parameter_schema"}
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 
 
-def open_prefect_db(path: Path) -> sqlite3.Connection:
-    """Open a Prefect server database read-only, checking its schema revision."""
-    if not path.is_file():
-        raise SourceError(f"{path}: no such database file")
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+@dataclass
+class PrefectDb:
+    """An open Prefect database: its dialect, connection, catalog and release."""
+
+    source: str
+    dialect: str
+    conn: Any
+    columns: dict[str, set[str]] = field(default_factory=dict)
+    release: str = ""
+
+    # -- SQL pieces that differ between SQLite and PostgreSQL ---------------------------------
+
+    def col(self, alias: str, table: str, name: str, kind: str = "") -> str:
+        """Column ``name`` of ``table`` (as ``alias``) in the store's text form; NULL when absent."""
+        if name not in self.columns.get(table, set()):
+            return "NULL"
+        expr = f'{alias}."{name}"'
+        if self.dialect == "sqlite":
+            return expr
+        if kind == "time":
+            return f"to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+        if kind in ("text", "json"):
+            return f"CAST({expr} AS TEXT)"
+        if kind == "seconds":
+            return f"CAST(EXTRACT(EPOCH FROM {expr}) AS DOUBLE PRECISION)"
+        return expr
+
+    def seconds(self, alias: str, table: str, name: str) -> str:
+        """An interval column as seconds (SQLite keeps it as a time after the epoch)."""
+        if self.dialect != "sqlite":
+            return self.col(alias, table, name, "seconds")
+        expr = self.col(alias, table, name)
+        if expr == "NULL":
+            return expr
+        return f"(CAST(strftime('%s', {expr}) AS REAL) + CAST(substr({expr}, 20) AS REAL))"
+
+    def json_get(self, expr: str, key: str) -> str:
+        if expr == "NULL":
+            return expr
+        if self.dialect == "sqlite":
+            return f"json_extract({expr}, '$.{key}')"
+        return f"(({expr})::jsonb ->> '{key}')"
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        cur = self.conn.cursor()
+        try:
+            cur.execute(sql, params)
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def open_prefect_db(source: str | os.PathLike[str]) -> PrefectDb:
+    """Open a Prefect server database read-only and recognise its release by alembic revision."""
+    if is_postgres_url(source):
+        db = PrefectDb(str(PgTarget.parse(str(source))), "postgresql", connect(str(source)))
+        rows = db.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema()"
+        )
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise SourceError(f"{path}: no such database file")
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        db = PrefectDb(str(path), "sqlite", conn)
+        try:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise SourceError(f"{path}: not a SQLite database ({exc})") from None
+        rows = [(t, r[1]) for t in tables for r in conn.execute(f'PRAGMA table_info("{t}")')]
+    for table, column in rows:
+        db.columns.setdefault(table, set()).add(column)
     try:
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise SourceError(f"{path}: not a SQLite database ({exc})") from None
-    if "alembic_version" not in tables or not {"flow", "deployment"} <= tables:
-        conn.close()
-        raise SourceError(f"{path}: not a Prefect server database (no alembic_version table)")
-    revisions = {r[0] for r in conn.execute("SELECT version_num FROM alembic_version")}
-    if not revisions & KNOWN_REVISIONS:
-        conn.close()
-        raise SourceError(
-            f"{path}: unknown Prefect schema revision {', '.join(sorted(revisions)) or '(none)'}"
-            f"; deploykit reads revisions {', '.join(sorted(KNOWN_REVISIONS))} (Prefect 2.10)"
+        if "alembic_version" not in db.columns or not {"flow", "deployment"} <= db.columns.keys():
+            raise SourceError(f"{db.source}: not a Prefect server database (no alembic_version table)")
+        revisions = [r[0] for r in db.execute("SELECT version_num FROM alembic_version")]
+        db.release = release_of_revision(db.dialect, revisions, db.source)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _queries(db: PrefectDb) -> dict[str, str]:
+    """One SELECT per store table, giving its columns in text form (see :meth:`PrefectDb.col`)."""
+
+    def c(alias: str, table: str, names: str, kind: str = "") -> list[str]:
+        return [f'{db.col(alias, table, n, kind)} AS "{n}"' for n in names.split()]
+
+    def select(parts: list[str], rest: str) -> str:
+        return f"SELECT {', '.join(parts)} {rest}"
+
+    stamps = "created updated"
+    queries = {
+        "flow": select(
+            c("f", "flow", "id", "text")
+            + c("f", "flow", stamps, "time")
+            + c("f", "flow", "name")
+            + c("f", "flow", "tags labels", "json"),
+            "FROM flow f",
+        ),
+        "work_pool": select(
+            c("p", "work_pool", "id default_queue_id", "text")
+            + c("p", "work_pool", stamps, "time")
+            + c("p", "work_pool", "name type description is_paused concurrency_limit status")
+            + c("p", "work_pool", "base_job_template storage_configuration", "json"),
+            "FROM work_pool p",
+        ),
+        "work_queue": select(
+            c("q", "work_queue", "id work_pool_id", "text")
+            + c("q", "work_queue", stamps, "time")
+            + c("q", "work_queue", "name description is_paused concurrency_limit priority status")
+            + c("q", "work_queue", "filter", "json")
+            + c("q", "work_queue", "last_polled", "time"),
+            "FROM work_queue q",
+        ),
+    }
+    d = "deployment"
+    paused = db.col("d", d, "paused")
+    if paused == "NULL":
+        paused = f"NOT {db.col('d', d, 'is_schedule_active')}"
+    queries["deployment"] = select(
+        c("d", d, "id flow_id work_queue_id storage_document_id infrastructure_document_id", "text")
+        + c("d", d, f"{stamps} last_polled", "time")
+        + c("d", d, "name version description work_queue_name path entrypoint manifest_path status")
+        + c("d", d, "concurrency_limit enforce_parameter_schema")
+        + c("d", d, "infra_overrides parameters pull_steps tags parameter_openapi_schema", "json")
+        + c("d", d, "created_by updated_by labels", "json")
+        + [f'{paused} AS "paused"'],
+        "FROM deployment d",
+    )
+    s = "deployment_schedule"
+    if s in db.columns:
+        catchup = db.col("s", s, "catchup")
+        if db.dialect == "sqlite":
+            extra = (
+                f"json_object('max_active_runs', {db.col('s', s, 'max_active_runs')}, 'catchup', "
+                f"json(CASE WHEN {catchup} THEN 'true' WHEN {catchup} IS NULL THEN 'null' ELSE 'false' END))"
+            )
+        else:
+            extra = (
+                f"CAST(json_build_object('max_active_runs', {db.col('s', s, 'max_active_runs')}, "
+                f"'catchup', {catchup}) AS TEXT)"
+            )
+        if "catchup" not in db.columns[s]:
+            extra = "NULL"
+        parameters = db.col("s", s, "parameters", "json")
+        queries[s] = select(
+            c("s", s, "id deployment_id", "text")
+            + c("s", s, stamps, "time")
+            + c("s", s, "schedule", "json")
+            + c("s", s, "active max_scheduled_runs slug")
+            + [f"COALESCE({parameters}, '{{}}') AS \"parameters\"", f'{extra} AS "extra"'],
+            "FROM deployment_schedule s",
         )
-    return conn
+    elif "schedule" in db.columns[d]:
+        queries[s] = select(
+            c("d", d, "id", "text") + c("d", d, stamps, "time") + c("d", d, "schedule", "json"),
+            f"FROM deployment d WHERE {db.col('d', d, 'schedule')} IS NOT NULL",
+        )
+    r = "flow_run"
+    queries["flow_run"] = select(
+        c("r", r, "id flow_id deployment_id work_queue_id parent_task_run_id", "text")
+        + c("r", r, "infrastructure_document_id state_id", "text")
+        + c("r", r, f"{stamps} expected_start_time next_scheduled_start_time start_time end_time", "time")
+        + c("r", r, "name flow_version idempotency_key state_type state_name auto_scheduled run_count")
+        + c("r", r, "infrastructure_pid deployment_version")
+        + c("r", r, "parameters tags empirical_policy job_variables labels created_by", "json")
+        + [
+            f"COALESCE({db.col('r', r, 'work_queue_name')}, {db.col('q', 'work_queue', 'name')}) "
+            'AS "work_queue_name"',
+            f'{db.col("s", "flow_run_state", "message")} AS "state_message"',
+            f"COALESCE({db.col('r', r, 'state_timestamp', 'time')}, "
+            f'{db.col("s", "flow_run_state", "timestamp", "time")}) AS "state_timestamp"',
+            f'{db.col("s", "flow_run_state", "state_details", "json")} AS "state_details"',
+            f"{db.json_get(db.col('s', 'flow_run_state', 'state_details', 'json'), 'scheduled_time')} "
+            'AS "scheduled_time"',
+            f'{db.seconds("r", r, "total_run_time")} AS "total_run_time"',
+        ],
+        "FROM flow_run r LEFT JOIN flow_run_state s ON s.id = r.state_id "
+        "LEFT JOIN work_queue q ON q.id = r.work_queue_id",
+    )
+    t = "task_run"
+    queries["task_run"] = select(
+        c("t", t, "id flow_run_id state_id", "text")
+        + c("t", t, f"{stamps} start_time end_time expected_start_time cache_expiration", "time")
+        + c("t", t, "name task_key dynamic_key state_type state_name task_version cache_key")
+        + c("t", t, "run_count flow_run_run_count")
+        + c("t", t, "tags task_inputs empirical_policy labels", "json")
+        + [
+            f"COALESCE({db.col('t', t, 'state_timestamp', 'time')}, "
+            f'{db.col("s", "task_run_state", "timestamp", "time")}) AS "state_timestamp"',
+            f'{db.col("s", "task_run_state", "message")} AS "state_message"',
+            f'{db.col("s", "task_run_state", "state_details", "json")} AS "state_details"',
+            f'{db.seconds("t", t, "total_run_time")} AS "total_run_time"',
+        ],
+        "FROM task_run t LEFT JOIN task_run_state s ON s.id = t.state_id",
+    )
+    return queries
 
 
-def _batches(conn: sqlite3.Connection, table: str, source: str, chunk_rows: int) -> Iterator[pl.DataFrame]:
+def _rows(db: PrefectDb, table: str, query: str, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """The query's rows as frames of at most ``chunk_rows`` (a server-side cursor on PostgreSQL)."""
+    if db.dialect == "sqlite":
+        cur = db.conn.execute(query)
+    else:
+        cur = db.conn.cursor(name=f"deploykit_{table}")
+        cur.itersize = chunk_rows
+        cur.execute(query)
+    try:
+        names = [d[0] for d in cur.description]
+        while rows := cur.fetchmany(chunk_rows):
+            yield pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
+    finally:
+        cur.close()
+
+
+def _time(name: str) -> pl.Expr:
+    return pl.col(name).cast(pl.String).str.to_datetime(_TIME_FORMAT, time_zone="UTC", strict=False)
+
+
+def _estimates(frame: pl.DataFrame, now: datetime, *, delta: bool) -> pl.DataFrame:
+    """Prefect's per-request estimates (run time so far, lateness) as of ``now``."""
+    running = pl.col("state_type").cast(pl.String) == "RUNNING"
+    since_state = (pl.lit(now) - _time("state_timestamp")).dt.total_microseconds() / 1e6
+    total = pl.col("total_run_time").cast(pl.Float64)
+    columns = [pl.when(running).then(total + since_state).otherwise(total).alias("estimated_run_time")]
+    if delta:
+        start, expected = _time("start_time"), _time("expected_start_time")
+        late = (
+            start.is_null()
+            & expected.is_not_null()
+            & (expected < pl.lit(now))
+            & ~pl.col("state_type").cast(pl.String).is_in(_TERMINAL)
+        )
+        columns.append(
+            pl.when(start.is_not_null() & expected.is_not_null() & (start > expected))
+            .then((start - expected).dt.total_microseconds() / 1e6)
+            .when(late)
+            .then((pl.lit(now) - expected).dt.total_microseconds() / 1e6)
+            .otherwise(0.0)
+            .alias("estimated_start_time_delta")
+        )
+    return frame.with_columns(columns)
+
+
+def _batches(
+    db: PrefectDb, table: str, query: str, chunk_rows: int, now: datetime, seen: dict[str, list[str]]
+) -> Iterator[pl.DataFrame]:
     """The rows of ``table`` mapped to store columns, ``chunk_rows`` at a time."""
-    cur = conn.execute(_QUERIES[table])
-    names = [d[0] for d in cur.description]
-    while rows := cur.fetchmany(chunk_rows):
-        frame = pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
-        yield frame.with_columns(
-            *(pl.col(c).cast(pl.Boolean) for c in names if c in _BOOLEANS),
-            *(_tags(table, source, frame) if "tags" in names else ()),
-            pl.lit(source).alias("_source"),
+    for frame in _rows(db, table, query, chunk_rows):
+        frame = frame.with_columns(
+            *(pl.col(c).cast(pl.Boolean) for c in frame.columns if c in _BOOLEANS),
+            *(_tags(table, db.source, frame) if "tags" in frame.columns else ()),
+            pl.lit(db.source).alias("_source"),
         )
+        if table == "flow_run":
+            frame = _estimates(frame, now, delta=True)
+        elif table == "task_run":
+            frame = _estimates(frame, now, delta=False)
+        elif table == "deployment_schedule" and "deployment_id" not in frame.columns:
+            frame = frame.with_columns(
+                pl.col("id").alias("deployment_id"),
+                pl.col("id").map_elements(legacy_schedule_id, return_dtype=pl.String),
+                pl.lit(True).alias("active"),
+                pl.lit("{}").alias("parameters"),
+            )
+        if table in seen:
+            seen[table].extend(frame["id"].to_list())
+        yield frame
 
 
 def _tags(table: str, source: str, frame: pl.DataFrame) -> list[pl.Expr]:
     """Decode the JSON tag lists; a malformed one is a :class:`SourceError` naming the row."""
+    tags = pl.col("tags").cast(pl.String).str.json_decode(pl.List(pl.String))
     try:
-        frame.select(pl.col("tags").str.json_decode(pl.List(pl.String)))
+        frame.select(tags)
     except pl.exceptions.PolarsError:
         for row_id, text in zip(frame["id"], frame["tags"], strict=True):
             try:
-                pl.Series([text]).str.json_decode(pl.List(pl.String))
+                pl.Series([text]).cast(pl.String).str.json_decode(pl.List(pl.String))
             except pl.exceptions.PolarsError:
                 raise SourceError(f"{source}: {table} {row_id}: tags {text!r} is not a JSON list") from None
-    return [pl.col("tags").str.json_decode(pl.List(pl.String))]
+    return [tags]
 
 
 def import_prefect_db(
     store: Store,
-    path: str | os.PathLike[str],
+    source: str | os.PathLike[str],
     *,
     chunk_rows: int = CHUNK_ROWS,
     progress: bool | None = None,
 ) -> ImportReport:
-    """Import a Prefect 2.10 server database file (SQLite) into ``store``.
+    """Import a Prefect server database (any release 2.10 to 3.x) into ``store``.
 
-    Flows, work pools and queues, deployments, flow runs (with their current state's
-    message and scheduled time) and task runs are read ``chunk_rows`` at a time, so
-    memory stays bounded for millions of runs, and upserted by id in one transaction.
+    Flows, work pools and queues, deployments and their schedules, flow runs (with
+    their current state's message, details and scheduled time) and task runs are read
+    ``chunk_rows`` at a time, so memory stays bounded for millions of runs, and
+    upserted by id in one transaction; an imported deployment keeps exactly the
+    schedules the database gives it.
 
     Parameters
     ----------
     store
         The store to import into.
-    path
-        The ``prefect.db`` file, opened read-only as an immutable file: copy it first
-        if a Prefect server is still writing to it.
+    source
+        A SQLite ``prefect.db`` file (opened read-only as an immutable file: copy it
+        first if a Prefect server is still writing to it) or a PostgreSQL URL
+        ``postgresql://user:password@host:port/database`` (read in one read-only
+        snapshot with server-side cursors).
     chunk_rows
         Rows per batch.
     progress
@@ -146,7 +370,10 @@ def import_prefect_db(
     Raises
     ------
     SourceError
-        The file is not SQLite, not a Prefect database, or of an unknown schema revision.
+        The file is not SQLite, not a Prefect database, of an unknown schema revision
+        (the message names it and the releases deploykit reads), or the PostgreSQL
+        server cannot be reached, refuses the login or lacks the database (the message
+        says which, without the password); nothing is written.
     IntegrityError
         A dangling reference; nothing is written.
 
@@ -160,12 +387,30 @@ def import_prefect_db(
     ...
     deploykit.SourceError: ...other.db: not a Prefect server database (no alembic_version table)
     """
-    db = Path(path)
-    source = str(db)
-    conn = open_prefect_db(db)
+    db = open_prefect_db(source)
     try:
-        counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in _QUERIES}
-        tables = {t: (counts[t], partial(_batches, conn, t, source, chunk_rows)) for t in _QUERIES}
-        return load_chunked(store, tables, source, progress=progress)
+        queries = _queries(db)
+        counts = {t: db.execute(f"SELECT count(*) FROM ({q}) n")[0][0] for t, q in queries.items()}
+        now = datetime.now(UTC)
+        seen: dict[str, list[str]] = {"deployment": [], "deployment_schedule": []}
+        tables = {
+            t: (counts[t], partial(_batches, db, t, q, chunk_rows, now, seen)) for t, q in queries.items()
+        }
+        return load_chunked(store, tables, db.source, progress=progress, after=_drop_stale(seen))
     finally:
-        conn.close()
+        db.close()
+
+
+def _drop_stale(seen: dict[str, list[str]]) -> Callable[[Any], None]:
+    """Once written: remove stored schedules of the imported deployments that the source lacks."""
+
+    def after(cur: Any) -> None:
+        from deploykit.io._prefect_api import drop_stale_schedules
+
+        drop_stale_schedules(
+            cur,
+            pl.DataFrame({"id": seen["deployment"]}, schema={"id": pl.String}),
+            pl.DataFrame({"id": seen["deployment_schedule"]}, schema={"id": pl.String}),
+        )
+
+    return after

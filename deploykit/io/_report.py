@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from deploykit.store import TABLES
+from deploykit.store import STORED_TABLES
 
 _KINDS = ("inserted", "updated", "unchanged", "deleted")
 
@@ -66,7 +66,7 @@ class ImportReport:
 
     def _tables(self) -> list[str]:
         seen = {*self.inserted, *self.unchanged, *self.deleted}
-        order = [*TABLES, *sorted(seen - set(TABLES))]
+        order = [*STORED_TABLES, *sorted(seen - set(STORED_TABLES))]
         return [t for t in order if t in seen]
 
     def __repr__(self) -> str:

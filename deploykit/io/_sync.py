@@ -20,8 +20,10 @@ deleted right after, in transactions of their own (see :data:`_KEY_TARGETS`).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -30,11 +32,12 @@ import polars as pl
 from tqdm.auto import tqdm
 
 from deploykit._errors import SourceError
+from deploykit.io._bodies import legacy_schedule_id
 from deploykit.io._chunks import CHUNK_ROWS
-from deploykit.io._prefect_db import _BOOLEANS, _QUERIES, _tags, open_prefect_db
+from deploykit.io._prefect_db import _batches, _queries, _rows, open_prefect_db
 from deploykit.io._report import ImportReport
-from deploykit.models.writer import LOAD_ORDER, Batch, Writer, registered
-from deploykit.store import Store
+from deploykit.models.writer import Batch, Writer, registered
+from deploykit.store import STORED_TABLES, Store
 
 WATERMARK_PREFIX = "sync:"
 """``deploykit_meta`` keys of the watermarks: ``sync:<source>:<table>``."""
@@ -49,6 +52,10 @@ parent clears the column in the source without stamping ``updated``, so a sync c
 in the rows that survive (the cascading keys delete the rows themselves, which the id
 comparison finds)."""
 
+
+AS_OF_READ = ("estimated_run_time", "estimated_start_time_delta")
+"""Columns the importers compute as of the read (Prefect computes them per request): a row
+whose other columns are unchanged is unchanged, and keeps its stored estimates."""
 
 _KEY_TARGETS = ("work_queue", "work_pool")
 """Tables DuckDB foreign keys point at, children first. DuckDB checks a deletion against
@@ -75,62 +82,73 @@ class SourceReader(Protocol):
         """The newest ``updated`` stamp of ``table`` in the source, as text (None when empty)."""
 
 
-class _SqliteReader:
-    """Today's SQLite reader (``_prefect_db``'s queries), filtered by ``updated``."""
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?$")
+"""How a watermark reads: Prefect's UTC time text (it is written into the SQL as a literal)."""
+_BASE = re.compile(r"\bFROM (\w+) (\w+)\b")
+"""The base table of an importer query and its alias: ``FROM flow_run r``."""
 
-    def __init__(self, path: Path, chunk_rows: int):
-        self.conn = open_prefect_db(path)
-        self.key = str(path.resolve())
-        self.tables = tuple(t for t in LOAD_ORDER if t in _QUERIES)
+
+class _DbReader:
+    """The importers' reader of a Prefect database, filtered on the base table's ``updated``.
+
+    The filter applies to the stored column (``r.updated > '...'``), so Prefect's
+    ``ix_<table>__updated`` index finds the changed rows.
+    """
+
+    def __init__(self, source: str | os.PathLike[str], chunk_rows: int):
+        self.db = open_prefect_db(source)
+        self.key = self.db.source if self.db.dialect != "sqlite" else str(Path(source).resolve())
+        self.queries = _queries(self.db)
+        self.tables = tuple(t for t in STORED_TABLES if t in self.queries)
         self.chunk_rows = chunk_rows
+        self.now = datetime.now(UTC)
+
+    def _base(self, table: str) -> tuple[str, str]:
+        found = _BASE.search(self.queries[table])
+        assert found is not None, table
+        return found.group(1), found.group(2)
 
     def batches(self, table: str, since: str | None) -> Iterator[pl.DataFrame]:
-        query, params = _QUERIES[table], ()
+        query = self.queries[table]
         if since is not None:
-            query, params = f"SELECT * FROM ({query}) WHERE updated > ?", (since,)
-        cur = self.conn.execute(query, params)
-        names = [d[0] for d in cur.description]
-        while rows := cur.fetchmany(self.chunk_rows):
-            frame = pl.DataFrame(rows, schema=names, orient="row", infer_schema_length=None)
-            yield frame.with_columns(
-                *(pl.col(c).cast(pl.Boolean) for c in names if c in _BOOLEANS),
-                *(_tags(table, self.key, frame) if "tags" in names else ()),
-                pl.lit(self.key).alias("_source"),
+            if not _STAMP.match(since):
+                raise SourceError(f"{self.key}: sync watermark {since!r} of {table} is not a time")
+            name, alias = self._base(table)
+            value = (
+                f"CAST('{since}' AS TIMESTAMP WITH TIME ZONE)"
+                if self.db.dialect != "sqlite"
+                else f"'{since}'"
             )
+            glue = " AND " if " WHERE " in query[query.index(f"FROM {name} {alias}") :] else " WHERE "
+            query = f"{query}{glue}{alias}.updated > {value}"
+        return _batches(self.db, table, query, self.chunk_rows, self.now, {})
 
     def ids(self, table: str) -> Iterator[list[str]]:
-        cur = self.conn.execute(f"SELECT id FROM {table}")
-        while rows := cur.fetchmany(self.chunk_rows):
-            yield [r[0] for r in rows]
+        for frame in _rows(
+            self.db, f"{table}_ids", f"SELECT id FROM ({self.queries[table]}) q", self.chunk_rows
+        ):
+            ids = frame["id"].cast(pl.String)
+            if table == "deployment_schedule" and "deployment_schedule" not in self.db.columns:
+                ids = ids.map_elements(legacy_schedule_id, return_dtype=pl.String)
+            yield ids.to_list()
 
     def high_water(self, table: str) -> str | None:
-        return self.conn.execute(f"SELECT max(updated) FROM {table}").fetchone()[0]
+        name, alias = self._base(table)
+        stamp = self.db.col(alias, name, "updated", "time")
+        return self.db.execute(f"SELECT max({stamp}) FROM {name} {alias}")[0][0]
 
     def close(self) -> None:
-        self.conn.close()
+        self.db.close()
 
 
 @contextmanager
 def open_reader(source: str | os.PathLike[str], *, chunk_rows: int = CHUNK_ROWS) -> Iterator[SourceReader]:
     """A reader of the Prefect server database ``source`` (a SQLite file or a PostgreSQL URL)."""
-    text = os.fspath(source)
-    if text.startswith(("postgresql://", "postgres://")):
-        raise SourceError(f"{_without_password(text)}: sync from PostgreSQL needs the PostgreSQL reader")
-    reader = _SqliteReader(Path(text), chunk_rows)
+    reader = _DbReader(source, chunk_rows)
     try:
         yield reader
     finally:
         reader.close()
-
-
-def _without_password(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def sync_prefect(
@@ -204,7 +222,7 @@ def sync_from(
             high = reader.high_water(table)
             inserted = updated = 0
             for batch in reader.batches(table, since):
-                i, u, _ = writer.write_changes(table, batch, source=reader.key)
+                i, u, _ = writer.write_changes(table, batch, source=reader.key, ignore=AS_OF_READ)
                 inserted, updated = inserted + i, updated + u
                 bar.set_postfix_str(table)
                 bar.update(batch.height if isinstance(batch, pl.DataFrame) else batch.num_rows)

@@ -59,13 +59,14 @@ __all__ = [
     "Writer",
     "registered",
     "rows_frame",
+    "stored_fields",
     "write_model",
 ]
 
 HELPER_COLUMNS = ("work_pool_name", "_source")
 """Columns a batch may carry besides the table's own."""
 
-LOAD_ORDER = ("work_pool", "work_queue", "flow", "deployment", "flow_run", "task_run")
+LOAD_ORDER = ("work_pool", "work_queue", "flow", "deployment", "deployment_schedule", "flow_run", "task_run")
 """Parents before children, so each batch's references can be checked when it arrives."""
 
 MAX_JSON_DEPTH = 254
@@ -74,6 +75,7 @@ MAX_JSON_DEPTH = 254
 _REFERENCES: dict[str, tuple[tuple[str, str], ...]] = {
     "work_queue": (("work_pool_id", "work_pool"),),
     "deployment": (("flow_id", "flow"), ("work_queue_id", "work_queue")),
+    "deployment_schedule": (("deployment_id", "deployment"),),
     "flow_run": (("flow_id", "flow"),),
     "task_run": (("flow_run_id", "flow_run"),),
 }
@@ -93,6 +95,8 @@ _FIXED_ON_UPDATE: dict[str, frozenset[str]] = {
 
 _ROW_LABEL = "CAST(s.id AS VARCHAR) || coalesce(' (' || s.name || ')', '')"
 """How error messages name a staged row: its id, and its name (an id may have been generated)."""
+_ROW_LABEL_UNNAMED = "CAST(s.id AS VARCHAR)"
+"""The same for tables without a name (``deployment_schedule``)."""
 _UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {}
 """Unique keys per table, read from the first store's catalog (``Writer._unique_keys``)."""
 TABLE_OF: dict[type[ORMModel], str] = {model: table for table, model in STORED_MODELS.items()}
@@ -163,8 +167,11 @@ def _state_columns(table: str) -> tuple[str, ...]:
 def _checked_fields(table: str) -> dict[str, tuple[TypeAdapter[Any], bool]]:
     """Fields whose values only the schema can judge: JSON fields and constrained numbers."""
     model = STORED_MODELS[table]
+    columns = {c.name for c in table_columns(table)}
     checked: dict[str, tuple[TypeAdapter[Any], bool]] = {}
     for name, field in model.model_fields.items():
+        if name not in columns:
+            continue
         if name in model.json_fields:
             checked[name] = (TypeAdapter(field.annotation), True)
         elif field.metadata and name != "name":
@@ -214,7 +221,19 @@ def _dtype(model: type[ORMModel], name: str) -> pl.DataType:
         return pl.Boolean()
     if "datetime" in annotation.lower():
         return pl.Datetime("us", "UTC")
+    if annotation in ("int | None", "int"):
+        return pl.Int64()
+    if annotation in ("float | None", "float"):
+        return pl.Float64()
     return pl.String()
+
+
+@cache
+def stored_fields(model: type[ORMModel]) -> tuple[str, ...]:
+    """The fields of ``model`` a batch of its table carries: its columns and helper columns
+    (not views such as ``Deployment.schedule``, nor ``Deployment.schedules``, which has its own table)."""
+    columns = {c.name for c in table_columns(TABLE_OF[model])} | set(HELPER_COLUMNS)
+    return tuple(name for name in model.model_fields if name in columns)
 
 
 def rows_frame(rows: Sequence[ORMModel], model: type[ORMModel]) -> pl.DataFrame:
@@ -226,12 +245,13 @@ def rows_frame(rows: Sequence[ORMModel], model: type[ORMModel]) -> pl.DataFrame:
     >>> rows_frame([Flow(name="etl", tags=["a"])], Flow).select("name", "tags").rows()
     [('etl', ['a'])]
     """
-    schema = {name: _dtype(model, name) for name in model.model_fields}
+    fields = stored_fields(model)
+    schema = {name: _dtype(model, name) for name in fields}
     data = []
     for item in rows:
         if not isinstance(item, model):
             raise TypeError(f"expected {model.__name__} objects, got {type(item).__name__}")
-        data.append({k: str(v) if isinstance(v, UUID) else v for k, v in to_row(item).items()})
+        data.append({k: str(v) if isinstance(v, UUID) else v for k, v in to_row(item, fields).items()})
     return pl.DataFrame(data, schema=schema, orient="row") if data else pl.DataFrame(schema=schema)
 
 
@@ -341,14 +361,17 @@ class Writer:
         inserted, updated, _ = self._write(table, batch, source, key, update, on_conflict, keep_same=False)
         return inserted, updated
 
-    def write_changes(self, table: str, batch: Batch, *, source: str) -> tuple[int, int, int]:
+    def write_changes(
+        self, table: str, batch: Batch, *, source: str, ignore: Collection[str] = ()
+    ) -> tuple[int, int, int]:
         """Upsert ``batch`` by id, leaving stored rows that are identical untouched:
         ``(inserted, updated, unchanged)``.
 
         What an incremental sync needs: a row read again with the same content is
-        counted as unchanged and not written.
+        counted as unchanged and not written. Columns in ``ignore`` (values computed as
+        of the read, such as estimates) do not make a row differ.
         """
-        return self._write(table, batch, source, ("id",), None, "update", keep_same=True)
+        return self._write(table, batch, source, ("id",), None, "update", keep_same=ignore)
 
     def _write(
         self,
@@ -359,7 +382,7 @@ class Writer:
         update: Collection[str] | None,
         on_conflict: str,
         *,
-        keep_same: bool,
+        keep_same: Collection[str] | bool,
     ) -> tuple[int, int, int]:
         key = {"update": key, "skip": (), "error": ("id",)}[on_conflict]
         arrow = _as_arrow(table, batch)
@@ -568,8 +591,9 @@ class Writer:
                     f"{found[2]!r} (neither in the store nor in this write)"
                 )
         for column, parent in _REFERENCES.get(table, ()):
+            label = _ROW_LABEL if "name" in {c.name for c in table_columns(table)} else _ROW_LABEL_UNNAMED
             found = self._first(
-                f"SELECT {_ROW_LABEL}, CAST(s.{column} AS VARCHAR) FROM _dk_stage s "
+                f"SELECT {label}, CAST(s.{column} AS VARCHAR) FROM _dk_stage s "
                 f"WHERE s.{column} IS NOT NULL "
                 f"AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = s.{column}) "
                 "ORDER BY 1 LIMIT 1"
@@ -665,19 +689,21 @@ class Writer:
         key: tuple[str, ...],
         update: Collection[str] | None,
         *,
-        keep_same: bool,
+        keep_same: Collection[str] | bool,
     ) -> tuple[int, int, int]:
         """Update the staged rows that exist, insert the others; ``(inserted, updated, unchanged)``.
 
-        With ``keep_same``, staged rows equal to their stored row on every updated column
-        are dropped first (counted as unchanged, never written)."""
+        Unless ``keep_same`` is ``False``, staged rows equal to their stored row on every
+        updated column (but the ones ``keep_same`` names) are dropped first (counted as
+        unchanged, never written)."""
         on = " AND ".join(f"t.{k} = s.{k}" for k in key)
         fixed = _FIXED_ON_UPDATE.get(table, frozenset()) | {"id", *key}
         names = [c.name for c in columns]
         updated = [c for c in names if c not in fixed and (update is None or c in update)]
         same = 0
-        if keep_same:
-            equal = " AND ".join(f"t.{c} IS NOT DISTINCT FROM s.{c}" for c in updated) or "true"
+        if keep_same is not False:
+            compared = [c for c in updated if keep_same is True or c not in keep_same]
+            equal = " AND ".join(f"t.{c} IS NOT DISTINCT FROM s.{c}" for c in compared) or "true"
             same = self.cur.execute(
                 f"DELETE FROM _dk_stage AS s USING {table} AS t WHERE {on} AND {equal}"
             ).fetchall()[0][0]

@@ -1,9 +1,10 @@
 """Pure pydantic v2 data: entities, updates, schedules, filters, sort orders, states."""
 
-from deploykit.schemas.actions import DeploymentUpdate
+from deploykit.schemas.actions import DeploymentScheduleCreate, DeploymentScheduleUpdate, DeploymentUpdate
 from deploykit.schemas.core import (
     CreatedBy,
     Deployment,
+    DeploymentSchedule,
     Flow,
     FlowRun,
     FlowRunnerSettings,
@@ -23,6 +24,9 @@ __all__ = [
     "CreatedBy",
     "CronSchedule",
     "Deployment",
+    "DeploymentSchedule",
+    "DeploymentScheduleCreate",
+    "DeploymentScheduleUpdate",
     "DeploymentSort",
     "DeploymentUpdate",
     "Flow",

@@ -1,14 +1,18 @@
-"""The stored entities: flows, deployments, work pools and queues, flow and task runs.
+"""The stored entities: flows, deployments and their schedules, work pools and queues, flow and task runs.
 
-Field names and defaults follow Prefect 2.10's ``prefect.server.schemas.core``.
+Field names and defaults follow Prefect's ``prefect.server.schemas.core``: Prefect 2.10's
+fields, plus those later releases added (SPEC.md section 6; null where a release lacks
+them). Every stored entity has ``extra``: the source fields deploykit does not model,
+kept verbatim.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, Field
+from pydantic import AliasChoices, AwareDatetime, Field, TypeAdapter, model_validator
+from pydantic_core import PydanticCustomError
 
 from deploykit.schemas.base import DeploykitModel, Name, ORMModel
 from deploykit.schemas.schedules import Schedule
@@ -24,8 +28,12 @@ class Flow(ORMModel):
     'etl'
     """
 
+    json_fields: ClassVar[frozenset[str]] = frozenset({"labels", "extra"})
+
     name: Name
     tags: list[str] = Field(default_factory=list)
+    labels: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None
 
 
 class FlowRunnerSettings(DeploykitModel):
@@ -61,14 +69,60 @@ class QueueFilter(DeploykitModel):
     flow_runner_types: list[str] | None = None
 
 
+class DeploymentSchedule(ORMModel):
+    """One schedule of a deployment (Prefect 2.18+ / 3.x); table ``deployment_schedule``.
+
+    ``parameters`` update the deployment's parameters for the runs this schedule
+    creates; ``max_scheduled_runs`` caps how many runs one scheduling call creates from
+    it (Prefect 3: it lowers ``max_runs``). An inactive schedule creates no runs.
+
+    Examples
+    --------
+    >>> s = DeploymentSchedule(schedule={"cron": "0 9 * * *"}, parameters={"n": 1})
+    >>> s.schedule.kind, s.active, s.max_scheduled_runs
+    ('cron', True, None)
+    """
+
+    json_fields: ClassVar[frozenset[str]] = frozenset({"schedule", "parameters", "extra"})
+
+    deployment_id: UUID | None = None
+    schedule: Schedule
+    active: bool = True
+    max_scheduled_runs: int | None = Field(default=None, gt=0)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    slug: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+_SCHEDULE_LIST: TypeAdapter[list[DeploymentSchedule]] = TypeAdapter(list[DeploymentSchedule])
+
+DeploymentStatus = Literal["READY", "NOT_READY"]
+"""Prefect 3's deployment status (null for releases without it)."""
+
+_VIEWS: dict[str, str] = {"schedule": "schedules", "is_schedule_active": "paused"}
+"""Prefect 2.10's fields and the stored fields they are views of."""
+
+
 class Deployment(ORMModel):
     """A deployment of a flow: where, when and with what parameters it runs.
+
+    Schedules live in ``schedules`` (many per deployment) and ``paused`` stops them all,
+    as in Prefect 3. Prefect 2.10's ``schedule`` and ``is_schedule_active`` are views
+    (SPEC.md section 6): ``schedule`` is the one schedule when there is exactly one,
+    else None, and giving it sets ``schedules`` to that one active schedule (None: no
+    schedules); ``is_schedule_active`` is ``not paused``. Both forms may be given when
+    they agree; conflicting values are a ValidationError. ``job_variables`` (3.x's name)
+    is ``infra_overrides``; ``work_pool_name`` is read-only, from the deployment's queue.
 
     Examples
     --------
     >>> d = Deployment(name="nightly", flow_id=uuid4(), schedule={"cron": "0 2 * * *"})
-    >>> d.schedule.kind, d.is_schedule_active
-    ('cron', True)
+    >>> d.schedule.kind, d.is_schedule_active, len(d.schedules), d.schedules[0].active
+    ('cron', True, 1, True)
+    >>> d = Deployment(name="n", flow_id=uuid4(), paused=True, job_variables={"image": "x"},
+    ...                schedules=[{"schedule": {"interval": 60}}, {"schedule": {"cron": "0 * * * *"}}])
+    >>> d.schedule is None, d.is_schedule_active, d.infra_overrides
+    (True, False, {'image': 'x'})
     """
 
     json_fields: ClassVar[frozenset[str]] = frozenset(
@@ -81,8 +135,13 @@ class Deployment(ORMModel):
             "flow_runner",
             "created_by",
             "updated_by",
+            "labels",
+            "extra",
+            "schedules",
         }
     )
+    view_fields: ClassVar[frozenset[str]] = frozenset({"schedule", "is_schedule_active", "schedules"})
+    """Fields that are not columns of table ``deployment`` (views, and the schedules' own table)."""
 
     name: Name
     flow_id: UUID
@@ -90,12 +149,17 @@ class Deployment(ORMModel):
     description: str | None = None
     schedule: Schedule | None = None
     is_schedule_active: bool = True
-    infra_overrides: dict[str, Any] = Field(default_factory=dict)
+    schedules: list[DeploymentSchedule] = Field(default_factory=list)
+    paused: bool = False
+    infra_overrides: dict[str, Any] = Field(
+        default_factory=dict, validation_alias=AliasChoices("infra_overrides", "job_variables")
+    )
     parameters: dict[str, Any] = Field(default_factory=dict)
     pull_steps: list[dict[str, Any]] | None = None
     tags: list[str] = Field(default_factory=list)
     work_queue_name: str | None = None
     work_queue_id: UUID | None = None
+    work_pool_name: str | None = None
     parameter_openapi_schema: dict[str, Any] | None = None
     path: str | None = None
     entrypoint: str | None = None
@@ -105,12 +169,98 @@ class Deployment(ORMModel):
     flow_runner: FlowRunnerSettings | None = None
     created_by: CreatedBy | None = None
     updated_by: UpdatedBy | None = None
+    concurrency_limit: int | None = Field(default=None, ge=0)
+    status: DeploymentStatus | None = None
+    last_polled: AwareDatetime | None = None
+    enforce_parameter_schema: bool | None = None
+    labels: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None
+
+    @property
+    def job_variables(self) -> dict[str, Any]:
+        """Prefect 3's name of ``infra_overrides`` (the same value)."""
+        return self.infra_overrides
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_model(cls, data: Any) -> Any:
+        """Write the 2.10 views into the stored fields; refuse a view that contradicts them."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "schedule" in data:
+            wanted = [] if data["schedule"] is None else [{"schedule": data["schedule"]}]
+            if "schedules" not in data or data["schedules"] is None:
+                data["schedules"] = wanted
+            elif not _same_schedules(data["schedule"], data["schedules"]):
+                raise PydanticCustomError(
+                    "conflicting_schedules",
+                    "schedule and schedules disagree: schedule={schedule} but schedules has {n} "
+                    "schedule(s); give one of them (schedule=S means schedules=[S])",
+                    {"schedule": repr(data["schedule"]), "n": str(len(data["schedules"]))},
+                )
+        if "is_schedule_active" in data and data["is_schedule_active"] is not None:
+            paused = not data["is_schedule_active"]
+            if "paused" not in data or data["paused"] is None:
+                data["paused"] = paused
+            elif bool(data["paused"]) != paused:
+                raise PydanticCustomError(
+                    "conflicting_paused",
+                    "is_schedule_active={active} and paused={paused} disagree "
+                    "(is_schedule_active means not paused); give one of them",
+                    {"active": str(data["is_schedule_active"]), "paused": str(data["paused"])},
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _views(self) -> Deployment:
+        """Derive ``schedule`` and ``is_schedule_active`` from ``schedules`` and ``paused``."""
+        one = self.schedules[0].schedule if len(self.schedules) == 1 else None
+        self.__dict__["schedule"] = one
+        self.__dict__["is_schedule_active"] = not self.paused
+        return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assigning a 2.10 view assigns the stored field it is a view of (and the reverse)."""
+        if name == "schedule":
+            name, value = "schedules", [] if value is None else [DeploymentSchedule(schedule=value)]
+        elif name == "is_schedule_active":
+            name, value = "paused", not value
+        if name not in ("schedules", "paused"):
+            super().__setattr__(name, value)
+            return
+        before = dict(self.__dict__)
+        if name == "schedules":  # the view agrees with the new value, so validation sees no conflict
+            value = _SCHEDULE_LIST.validate_python(value)
+            self.__dict__["schedule"] = value[0].schedule if len(value) == 1 else None
+        else:
+            self.__dict__["is_schedule_active"] = not value
+        try:
+            super().__setattr__(name, value)
+        except ValueError:
+            self.__dict__.update(before)
+            raise
+
+
+def _same_schedules(schedule: Any, given: Any) -> bool:
+    """Whether ``schedule`` is what reading ``schedules`` (as given) shows: the one schedule
+    when there is exactly one, else None."""
+    try:
+        theirs = _SCHEDULE_LIST.validate_python(
+            [s.model_dump() if isinstance(s, DeploykitModel) else s for s in given]
+        )
+        if schedule is None:
+            return len(theirs) != 1
+        ours = DeploymentSchedule(schedule=schedule).schedule
+    except ValueError:
+        return False  # the field's own validation reports the bad value
+    return len(theirs) == 1 and theirs[0].schedule == ours
 
 
 class WorkPool(ORMModel):
     """A work pool: a group of work queues served by one kind of worker."""
 
-    json_fields: ClassVar[frozenset[str]] = frozenset({"base_job_template"})
+    json_fields: ClassVar[frozenset[str]] = frozenset({"base_job_template", "storage_configuration", "extra"})
 
     name: Name
     type: str = "prefect-agent"
@@ -119,12 +269,15 @@ class WorkPool(ORMModel):
     concurrency_limit: int | None = Field(default=None, ge=0)
     default_queue_id: UUID | None = None
     base_job_template: dict[str, Any] = Field(default_factory=dict)
+    status: str | None = None
+    storage_configuration: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None
 
 
 class WorkQueue(ORMModel):
     """A work queue inside a pool; legacy queues carry a tag/deployment ``filter``."""
 
-    json_fields: ClassVar[frozenset[str]] = frozenset({"filter"})
+    json_fields: ClassVar[frozenset[str]] = frozenset({"filter", "extra"})
 
     name: Name
     work_pool_id: UUID | None = None
@@ -134,6 +287,8 @@ class WorkQueue(ORMModel):
     priority: int = Field(default=1, ge=1)
     filter: QueueFilter | None = None
     last_polled: AwareDatetime | None = None
+    status: str | None = None
+    extra: dict[str, Any] | None = None
 
 
 def _run_name() -> str:
@@ -143,7 +298,17 @@ def _run_name() -> str:
 class FlowRun(ORMModel):
     """One run of a flow, possibly created from a deployment's schedule."""
 
-    json_fields: ClassVar[frozenset[str]] = frozenset({"parameters"})
+    json_fields: ClassVar[frozenset[str]] = frozenset(
+        {
+            "parameters",
+            "state_details",
+            "empirical_policy",
+            "job_variables",
+            "labels",
+            "created_by",
+            "extra",
+        }
+    )
 
     name: str = Field(default_factory=_run_name)
     flow_id: UUID
@@ -166,10 +331,30 @@ class FlowRun(ORMModel):
     end_time: AwareDatetime | None = None
     auto_scheduled: bool = False
     infrastructure_document_id: UUID | None = None
+    run_count: int | None = None
+    total_run_time: float | None = None
+    """Seconds."""
+    estimated_run_time: float | None = None
+    """Seconds."""
+    estimated_start_time_delta: float | None = None
+    """Seconds."""
+    state_id: UUID | None = None
+    state_details: dict[str, Any] | None = None
+    empirical_policy: dict[str, Any] | None = None
+    job_variables: dict[str, Any] | None = None
+    labels: dict[str, Any] | None = None
+    created_by: CreatedBy | None = None
+    infrastructure_pid: str | None = None
+    deployment_version: str | None = None
+    extra: dict[str, Any] | None = None
 
 
 class TaskRun(ORMModel):
     """One run of a task inside a flow run."""
+
+    json_fields: ClassVar[frozenset[str]] = frozenset(
+        {"task_inputs", "empirical_policy", "state_details", "labels", "extra"}
+    )
 
     name: str = Field(default_factory=lambda: f"task-{uuid4().hex[:12]}")
     flow_run_id: UUID
@@ -181,6 +366,23 @@ class TaskRun(ORMModel):
     state_timestamp: AwareDatetime | None = None
     start_time: AwareDatetime | None = None
     end_time: AwareDatetime | None = None
+    task_version: str | None = None
+    task_inputs: dict[str, Any] | None = None
+    cache_key: str | None = None
+    cache_expiration: AwareDatetime | None = None
+    run_count: int | None = None
+    total_run_time: float | None = None
+    """Seconds."""
+    flow_run_run_count: int | None = None
+    empirical_policy: dict[str, Any] | None = None
+    state_id: UUID | None = None
+    state_message: str | None = None
+    state_details: dict[str, Any] | None = None
+    expected_start_time: AwareDatetime | None = None
+    estimated_run_time: float | None = None
+    """Seconds."""
+    labels: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None
 
 
 STORED_MODELS: dict[str, type[ORMModel]] = {
@@ -188,6 +390,7 @@ STORED_MODELS: dict[str, type[ORMModel]] = {
     "work_pool": WorkPool,
     "work_queue": WorkQueue,
     "deployment": Deployment,
+    "deployment_schedule": DeploymentSchedule,
     "flow_run": FlowRun,
     "task_run": TaskRun,
 }

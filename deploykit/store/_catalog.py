@@ -67,7 +67,7 @@ def table_columns(table: str) -> tuple[Column, ...]:
     Examples
     --------
     >>> [c.name for c in table_columns("flow")]
-    ['id', 'created', 'updated', 'name', 'tags']
+    ['id', 'created', 'updated', 'name', 'tags', 'labels', 'extra']
     """
     return _catalog()[0][table]
 

@@ -37,7 +37,7 @@ from deploykit.store._connection import (
     file_handle,
     forget,
 )
-from deploykit.store._ddl import DDL, SCHEMA_VERSION, TABLES
+from deploykit.store._ddl import DDL, SCHEMA_VERSION, STORED_TABLES
 from deploykit.store._migrations import migrate, record
 
 T = TypeVar("T")
@@ -293,8 +293,8 @@ class Store:
         ...     store.table("work_pool").select("name").collect()["name"].to_list()
         []
         """
-        if name not in TABLES:
-            raise ValueError(f"unknown table {name!r}; tables are: {', '.join(TABLES)}")
+        if name not in STORED_TABLES:
+            raise ValueError(f"unknown table {name!r}; tables are: {', '.join(STORED_TABLES)}")
         handle = self._live()
         if isinstance(handle, MemoryHandle):
             return handle.current().sql(f"FROM {name}").pl(lazy=True)
@@ -421,6 +421,9 @@ SELECT 'flow_run', r.id, 'flow_id', r.flow_id FROM flow_run r ANTI JOIN flow f O
 UNION ALL
 SELECT 'task_run', t.id, 'flow_run_id', t.flow_run_id
 FROM task_run t ANTI JOIN flow_run r ON r.id = t.flow_run_id
+UNION ALL
+SELECT 'deployment_schedule', s.id, 'deployment_id', s.deployment_id
+FROM deployment_schedule s ANTI JOIN deployment d ON d.id = s.deployment_id
 """
 
 
