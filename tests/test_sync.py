@@ -234,3 +234,67 @@ def test_cli_sync_prints_the_report_and_json(tmp_path, capsys):
     assert counts["flow_run"] == {"inserted": 0, "updated": 0, "unchanged": 176, "deleted": 0}
     assert main(["sync", str(tmp_path / "missing.db"), "--store", store]) == 1
     assert "no such database file" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def pg_cluster():
+    """A throwaway PostgreSQL cluster of this module's own (its tests change the databases)."""
+    import os
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+    try:
+        from pg_cluster import PgCluster, PgClusterError
+    finally:
+        sys.path.pop(0)
+    try:
+        cluster = PgCluster("postgres").start()
+    except PgClusterError as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"no PostgreSQL here ({exc}); run scripts/install_postgres.sh")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.parametrize("release", ["prefect-2.20", "prefect-3.x"])
+def test_sync_from_postgresql(pg_cluster, release, tmp_path):
+    dbname = "sync_" + release.replace("-", "_").replace(".", "_")
+    url = pg_cluster.restore(FIXTURES / release / "prefect.pg.sql.gz", dbname)
+    with dk.Store(tmp_path / "s.duckdb") as store:
+        first = sync_prefect(store, url, progress=False)
+        keys = store.sql("SELECT key FROM deploykit_meta WHERE key LIKE 'sync:%'")["key"].to_list()
+        assert all(":deploykit@" not in text for text in [first.source, str(first), *keys])  # no password
+        runs = first.inserted["flow_run"]
+        assert runs > 5 and sync_prefect(store, url, progress=False).total == 0
+        pg_cluster.psql(
+            "UPDATE flow_run SET updated = now(), name = name || '-renamed' WHERE id IN "
+            "(SELECT id FROM flow_run r "
+            "WHERE NOT EXISTS (SELECT 1 FROM task_run t WHERE t.flow_run_id = r.id) ORDER BY id LIMIT 3);"
+            "DELETE FROM flow_run WHERE id IN (SELECT id FROM flow_run r WHERE NOT EXISTS "
+            "(SELECT 1 FROM task_run t WHERE t.flow_run_id = r.id) "
+            "AND NOT EXISTS (SELECT 1 FROM flow_run c JOIN task_run t ON t.id = c.parent_task_run_id "
+            "WHERE t.flow_run_id = r.id) ORDER BY id DESC LIMIT 2);"
+            "CREATE TEMP TABLE copy AS SELECT * FROM flow_run ORDER BY id LIMIT 1;"
+            "UPDATE copy SET id = gen_random_uuid(), name = 'inserted-by-test', idempotency_key = NULL, "
+            "created = now(), updated = now();"
+            "INSERT INTO flow_run SELECT * FROM copy;",
+            dbname,
+        )
+        report = sync_prefect(store, url, progress=False)
+        assert report.counts()["flow_run"] == {
+            "inserted": 1,
+            "updated": 3,
+            "unchanged": runs - 2 - 3,
+            "deleted": 2,
+        }
+        assert sum(report.counts()["task_run"][k] for k in ("inserted", "updated", "deleted")) == 0
+        with dk.Store() as fresh:
+            import_prefect_db(fresh, url, progress=False)
+            want = tables(fresh)
+        got = tables(store)
+        for table, frame in want.items():
+            assert got[table].equals(frame), table
+        assert sync_prefect(store, url, progress=False).total == 0
