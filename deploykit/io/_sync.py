@@ -133,9 +133,11 @@ class _DbReader:
             yield ids.to_list()
 
     def high_water(self, table: str) -> str | None:
-        name, alias = self._base(table)
-        stamp = self.db.col(alias, name, "updated", "time")
-        return self.db.execute(f"SELECT max({stamp}) FROM {name} {alias}")[0][0]
+        name, _ = self._base(table)
+        newest = "max(updated)"  # the raw column: Prefect's index answers it
+        if self.db.dialect != "sqlite":
+            newest = f"to_char({newest} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+        return self.db.execute(f"SELECT {newest} FROM {name}")[0][0]
 
     def close(self) -> None:
         self.db.close()
