@@ -49,6 +49,7 @@ def demo(args: list[str]) -> None:
 def test(args: list[str]) -> None:
     sync("dev", "e2e", "widgets", "notebook")
     run("bash", "scripts/install_browser.sh")
+    run("bash", "scripts/install_postgres.sh")
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
     run(BIN / "python", "scripts/strip_notebooks.py", "--check")

@@ -15,7 +15,7 @@ from deploykit._errors import SourceError
 from deploykit._version import __version__
 from deploykit.io._chunks import CHUNK_ROWS, load_chunked
 from deploykit.io._report import ImportReport
-from deploykit.store import SCHEMA_VERSION, TABLES, Store
+from deploykit.store import SCHEMA_VERSION, STORED_TABLES, Store
 
 MANIFEST = "manifest.json"
 FORMAT = "deploykit-parquet"
@@ -60,7 +60,7 @@ def export_parquet(store: Store, folder: str | os.PathLike[str]) -> dict[str, in
     out.mkdir(parents=True, exist_ok=True)
     rows: dict[str, int] = {}
     with store.transaction() as cur:
-        for table in TABLES:
+        for table in STORED_TABLES:
             target = str(out / f"{table}.parquet").replace("'", "''")
             cur.execute(
                 f"COPY (SELECT * FROM {table} ORDER BY id) TO '{target}' "
@@ -96,7 +96,7 @@ def read_manifest(folder: Path) -> dict[str, Path]:
         )
     files: dict[str, Path] = {}
     for table, entry in manifest.get("tables", {}).items():
-        if table not in TABLES:
+        if table not in STORED_TABLES:
             raise SourceError(f"{path}: unknown table {table!r}")
         file = folder / entry["file"]
         if not file.is_file():

@@ -10,7 +10,8 @@ Prefect stores it (null for deployments given only a pool), so ``work_queue_name
 filters agree with Prefect's. Releases before 2.18 keep one ``schedule`` per
 deployment: it becomes one active ``deployment_schedule`` row with a stable id.
 Prefect computes ``estimated_run_time`` and ``estimated_start_time_delta`` per request;
-they are computed with Prefect's rules as of the import.
+they are computed with Prefect's rules as of the database's last change to a run (so
+importing the same database twice gives the same rows).
 
 Rows are streamed ``chunk_rows`` at a time (a server-side cursor on PostgreSQL, one
 REPEATABLE READ snapshot) into the models' one writer, in one store transaction.
@@ -40,6 +41,7 @@ from deploykit.store import Store
 _TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
 _BOOLEANS = {"is_paused", "paused", "auto_scheduled", "active", "enforce_parameter_schema"}
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -70,13 +72,11 @@ class PrefectDb:
         return expr
 
     def seconds(self, alias: str, table: str, name: str) -> str:
-        """An interval column as seconds (SQLite keeps it as a time after the epoch)."""
+        """An interval column: seconds on PostgreSQL; SQLite keeps it as a time after the
+        epoch, turned into seconds by :func:`_batches` (exactly, in microseconds)."""
         if self.dialect != "sqlite":
             return self.col(alias, table, name, "seconds")
-        expr = self.col(alias, table, name)
-        if expr == "NULL":
-            return expr
-        return f"(CAST(strftime('%s', {expr}) AS REAL) + CAST(substr({expr}, 20) AS REAL))"
+        return self.col(alias, table, name)
 
     def json_get(self, expr: str, key: str) -> str:
         if expr == "NULL":
@@ -268,12 +268,26 @@ def _time(name: str) -> pl.Expr:
     return pl.col(name).cast(pl.String).str.to_datetime(_TIME_FORMAT, time_zone="UTC", strict=False)
 
 
+def _seconds(micros: pl.Expr) -> pl.Expr:
+    """Whole microseconds as float seconds, correctly rounded as Python's ``timedelta.total_seconds``
+    (Polars' vectorised division by 1e6 can be one ulp off)."""
+    whole = (micros // 1_000_000).cast(pl.String)
+    fraction = (micros % 1_000_000).cast(pl.String).str.zfill(6)
+    return pl.concat_str([whole, pl.lit("."), fraction]).cast(pl.Float64)
+
+
+def _micros(seconds: pl.Expr) -> pl.Expr:
+    return (seconds.cast(pl.Float64) * 1_000_000).round().cast(pl.Int64)
+
+
 def _estimates(frame: pl.DataFrame, now: datetime, *, delta: bool) -> pl.DataFrame:
     """Prefect's per-request estimates (run time so far, lateness) as of ``now``."""
     running = pl.col("state_type").cast(pl.String) == "RUNNING"
-    since_state = (pl.lit(now) - _time("state_timestamp")).dt.total_microseconds() / 1e6
-    total = pl.col("total_run_time").cast(pl.Float64)
-    columns = [pl.when(running).then(total + since_state).otherwise(total).alias("estimated_run_time")]
+    since_state = (pl.lit(now) - _time("state_timestamp")).dt.total_microseconds()
+    total = _micros(pl.col("total_run_time"))
+    columns = [
+        _seconds(pl.when(running).then(total + since_state).otherwise(total)).alias("estimated_run_time")
+    ]
     if delta:
         start, expected = _time("start_time"), _time("expected_start_time")
         late = (
@@ -282,14 +296,14 @@ def _estimates(frame: pl.DataFrame, now: datetime, *, delta: bool) -> pl.DataFra
             & (expected < pl.lit(now))
             & ~pl.col("state_type").cast(pl.String).is_in(_TERMINAL)
         )
-        columns.append(
+        gap = (
             pl.when(start.is_not_null() & expected.is_not_null() & (start > expected))
-            .then((start - expected).dt.total_microseconds() / 1e6)
+            .then((start - expected).dt.total_microseconds())
             .when(late)
-            .then((pl.lit(now) - expected).dt.total_microseconds() / 1e6)
-            .otherwise(0.0)
-            .alias("estimated_start_time_delta")
+            .then((pl.lit(now) - expected).dt.total_microseconds())
+            .otherwise(0)
         )
+        columns.append(_seconds(gap).alias("estimated_start_time_delta"))
     return frame.with_columns(columns)
 
 
@@ -303,6 +317,9 @@ def _batches(
             *(_tags(table, db.source, frame) if "tags" in frame.columns else ()),
             pl.lit(db.source).alias("_source"),
         )
+        if "total_run_time" in frame.columns and frame.schema["total_run_time"] == pl.String:
+            since_epoch = _time("total_run_time") - pl.lit(_EPOCH)
+            frame = frame.with_columns(total_run_time=_seconds(since_epoch.dt.total_microseconds()))
         if table == "flow_run":
             frame = _estimates(frame, now, delta=True)
         elif table == "task_run":
@@ -391,7 +408,7 @@ def import_prefect_db(
     try:
         queries = _queries(db)
         counts = {t: db.execute(f"SELECT count(*) FROM ({q}) n")[0][0] for t, q in queries.items()}
-        now = datetime.now(UTC)
+        now = _as_of(db)
         seen: dict[str, list[str]] = {"deployment": [], "deployment_schedule": []}
         tables = {
             t: (counts[t], partial(_batches, db, t, q, chunk_rows, now, seen)) for t, q in queries.items()
@@ -399,6 +416,18 @@ def import_prefect_db(
         return load_chunked(store, tables, db.source, progress=progress, after=_drop_stale(seen))
     finally:
         db.close()
+
+
+def _as_of(db: PrefectDb) -> datetime:
+    """When the database last changed a run: Prefect's per-request estimates are computed as of
+    then, so importing the same database twice gives the same rows."""
+    newest = [
+        db.execute(f"SELECT max({db.col('t', table, 'updated', 'time')}) FROM {table} t")[0][0]
+        for table in ("flow_run", "task_run")
+    ]
+    times = pl.Series([t for t in newest if t is not None], dtype=pl.String)
+    parsed = times.str.to_datetime(_TIME_FORMAT, time_zone="UTC", strict=False).drop_nulls()
+    return parsed.max() if parsed.len() else datetime.now(UTC)
 
 
 def _drop_stale(seen: dict[str, list[str]]) -> Callable[[Any], None]:
