@@ -24,27 +24,64 @@ from deploykit.models._args import coerce_filter
 from deploykit.predicates import SqlCompiler
 from deploykit.schemas.sorting import DeploymentSort
 
-SCHEDULE_TYPE_SQL = (
-    "CASE WHEN d.schedule IS NULL THEN NULL "
-    "WHEN json_exists(d.schedule, '$.cron') THEN 'cron' "
-    "WHEN json_exists(d.schedule, '$.interval') THEN 'interval' ELSE 'rrule' END"
+SCHEDULE_KIND_SQL = (
+    "CASE WHEN json_exists({0}, '$.cron') THEN 'cron' "
+    "WHEN json_exists({0}, '$.interval') THEN 'interval' ELSE 'rrule' END"
 )
-"""A deployment's schedule kind (``cron``, ``interval``, ``rrule`` or null): models-internal SQL;
-views get it as the ``schedule_type`` column of ``read_deployments`` / ``read_deployment_overview``."""
-SELECT_DEPLOYMENTS = sqlglot.parse_one(
-    f"SELECT d.*, {SCHEDULE_TYPE_SQL} AS schedule_type FROM deployment AS d", dialect="duckdb"
+"""The kind (``cron``, ``interval``, ``rrule``) of a schedule's JSON text ``{0}``."""
+_ISO = "strftime(timezone('UTC', {0}), '%Y-%m-%dT%H:%M:%S.%fZ')"
+SCHEDULES_OF_DEPLOYMENTS = f"""(
+    SELECT deployment_id, count(*) AS n, any_value(schedule) AS one,
+        CASE WHEN count(DISTINCT kind) = 1 THEN any_value(kind) ELSE 'mixed' END AS schedule_type,
+        CAST(to_json(list({{
+            'id': id, 'schedule': json(schedule), 'active': active,
+            'max_scheduled_runs': max_scheduled_runs, 'parameters': json(parameters), 'slug': slug,
+            'created': {_ISO.format("created")}, 'updated': {_ISO.format("updated")}
+        }} ORDER BY created, id)) AS VARCHAR) AS schedules
+    FROM (SELECT *, {SCHEDULE_KIND_SQL.format("schedule")} AS kind FROM deployment_schedule)
+    GROUP BY deployment_id
+) AS s"""
+"""Per deployment with schedules: how many (``n``), the schedule when there is one, their
+common kind (``'mixed'`` when kinds differ) and all of them as a JSON list."""
+_VIEW_COLUMNS = (
+    "CASE WHEN s.n = 1 THEN s.one END AS schedule, NOT d.paused AS is_schedule_active, d.paused, "
+    "coalesce(s.schedules, '[]') AS schedules"
 )
-SELECT_OVERVIEW = sqlglot.parse_one(
-    f"""
-    SELECT d.id, d.name, f.name AS flow_name, d.tags, d.work_queue_name, p.name AS work_pool_name,
-        {SCHEDULE_TYPE_SQL} AS schedule_type, d.is_schedule_active
-    FROM deployment AS d
-    JOIN flow AS f ON f.id = d.flow_id
+_JOINS = f"""
+    LEFT JOIN {SCHEDULES_OF_DEPLOYMENTS} ON s.deployment_id = d.id
+    LEFT JOIN flow AS f ON f.id = d.flow_id
     LEFT JOIN work_queue AS q ON q.id = d.work_queue_id
     LEFT JOIN work_pool AS p ON p.id = q.work_pool_id
+"""
+SELECT_DEPLOYMENTS = sqlglot.parse_one(
+    f"""
+    SELECT d.id, d.created, d.updated, d.name, d.flow_id, d.version, d.description, {_VIEW_COLUMNS},
+        d.* EXCLUDE (id, created, updated, name, flow_id, version, description, paused),
+        s.schedule_type, f.name AS flow_name, p.name AS work_pool_name
+    FROM deployment AS d {_JOINS}
     """,
     dialect="duckdb",
 )
+"""Every column of ``deployment``, the 2.10 views ``schedule`` (the one schedule, else null)
+and ``is_schedule_active`` (not paused), ``schedules`` (a JSON list of every schedule:
+id, schedule, active, max_scheduled_runs, parameters, slug, created, updated), ``schedule_type`` (the kind
+of the schedules, ``'mixed'`` when they differ, null without schedules), ``flow_name`` and
+``work_pool_name`` (of the queue ``work_queue_id`` points at)."""
+SELECT_OVERVIEW = sqlglot.parse_one(
+    f"""
+    SELECT d.id, d.name, f.name AS flow_name, d.tags, d.work_queue_name, p.name AS work_pool_name,
+        s.schedule_type, NOT d.paused AS is_schedule_active, d.paused, coalesce(s.n, 0) AS schedule_count
+    FROM deployment AS d {_JOINS}
+    """,
+    dialect="duckdb",
+)
+FLOW_NAME = sqlglot.parse_one("(SELECT f_.name FROM flow AS f_ WHERE f_.id = d.flow_id)", dialect="duckdb")
+DEPLOYMENT_COLUMNS = {
+    "flow_name": FLOW_NAME,
+    "is_schedule_active": sqlglot.parse_one("NOT d.paused", dialect="duckdb"),
+}
+"""SQL for the DeploymentFilter columns table ``deployment`` (alias ``d``) lacks: the flow's
+name (``flow_or_deployment_name``) and the 2.10 view ``is_schedule_active``."""
 COUNT_DEPLOYMENTS = sqlglot.parse_one("SELECT count(*) FROM deployment AS d", dialect="duckdb")
 _FLOW_OF_DEPLOYMENT = sqlglot.parse_one("SELECT 1 FROM flow AS f WHERE f.id = d.flow_id")
 _RUNS_OF_DEPLOYMENT = sqlglot.parse_one("SELECT 1 FROM flow_run AS fr WHERE fr.deployment_id = d.id")
@@ -86,7 +123,9 @@ def filtered(
 
     query = base.copy()
     if dep_f is not None:
-        query = query.where(compiler.compile(dep_f.as_predicate(), "d"), copy=False)
+        query = query.where(
+            compiler.compile(dep_f.as_predicate(), "d", columns=DEPLOYMENT_COLUMNS), copy=False
+        )
     if flow_f is not None:
         flows = _FLOW_OF_DEPLOYMENT.where(compiler.compile(flow_f.as_predicate(), "f"))
         query = query.where(exp.Exists(this=flows), copy=False)

@@ -6,6 +6,7 @@ schedule's ``get_dates``) and the runs are inserted by one statement.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -17,11 +18,15 @@ import sqlglot
 from deploykit._collect import POLARS_ENGINE
 from deploykit.calendar import MAX_DATES, require_aware
 from deploykit.filters import DeploymentFilter, FlowFilter, WorkPoolFilter, WorkQueueFilter
-from deploykit.models._deployment_query import SCHEDULE_TYPE_SQL, filtered
+from deploykit.models._deployment_query import SCHEDULE_KIND_SQL, filtered
 from deploykit.models._scheduled_runs import insert_fleet_runs, iso_text
 from deploykit.predicates import SqlCompiler
-from deploykit.scheduling import RunWindow, expand_distinct, expand_schedules, plan_window
+from deploykit.scheduling import OUTPUT_SCHEMA, RunWindow, expand_distinct, plan_window
 from deploykit.store import Store
+
+
+PREVIEW_MAX_RUNS = 1000
+"""Default ``max_runs`` of :func:`preview_runs` (per schedule; pass ``None`` for every run)."""
 
 
 def preview_runs(
@@ -34,13 +39,15 @@ def preview_runs(
     work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None = None,
     work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
     include_inactive: bool = False,
-    max_runs: int = 1000,
+    max_runs: int | None = PREVIEW_MAX_RUNS,
     max_runs_per_deployment: int | None = None,
 ) -> pl.DataFrame:
     """Every run the selected deployments' schedules would create in ``[start_time, end_time]``.
 
-    Nothing is written. Schedules are expanded in bulk (``deploykit.scheduling``), with
-    the same dates as each schedule's ``get_dates``.
+    Nothing is written. Each active schedule of each deployment that is not paused is
+    expanded (in bulk, ``deploykit.scheduling``, the same dates as the schedule's
+    ``get_dates``); a deployment with several schedules has the runs of each, marked
+    by ``schedule_id``.
 
     Parameters
     ----------
@@ -50,19 +57,24 @@ def preview_runs(
     deployment_filter, flow_filter, work_pool_filter, work_queue_filter
         Select deployments as :func:`read_deployments` does.
     include_inactive
-        Also preview schedules that are switched off (``is_schedule_active`` False).
+        Also list the runs of inactive schedules and of paused deployments, with
+        ``will_run`` False: they will not happen unless resumed.
     max_runs
-        At most this many (earliest) runs per deployment, as in :func:`schedule_all`.
+        At most this many (earliest) runs per schedule; ``None``: every run in the window,
+        exactly. A schedule cut by the cap has ``truncated`` True on its rows and a
+        :class:`PreviewTruncated` warning names its deployments.
     max_runs_per_deployment
-        Deprecated name of ``max_runs``.
+        Deprecated name of ``max_runs`` (and its old bound, 1 to ``MAX_DATES``).
 
     Returns
     -------
     polars.DataFrame
         ``deployment_id``, ``deployment_name``, ``flow_name``, ``work_queue_name``,
-        ``work_pool_name``, ``schedule_type``, ``timezone``, ``scheduled_time`` (UTC),
-        ``local_time`` (wall clock in the schedule's zone) and ``dst_adjusted`` (the run
-        was moved by a DST gap or falls on a repeated wall time), by time.
+        ``work_pool_name``, ``schedule_id``, ``schedule_type``, ``timezone``,
+        ``scheduled_time`` (UTC), ``local_time`` (wall clock in the schedule's zone),
+        ``dst_adjusted`` (the run was moved by a DST gap or falls on a repeated wall
+        time), ``will_run`` (False: inactive schedule or paused deployment) and
+        ``truncated`` (the schedule had more runs in the window than ``max_runs``), by time.
 
     Examples
     --------
@@ -85,6 +97,8 @@ def preview_runs(
             DeprecationWarning,
             stacklevel=2,
         )
+        if not _is_count(max_runs_per_deployment) or max_runs_per_deployment > MAX_DATES:
+            raise ValueError(f"max_runs must be between 1 and {MAX_DATES}, got {max_runs_per_deployment!r}")
         max_runs = max_runs_per_deployment
     start = require_aware(start_time, "start_time")
     end = require_aware(end_time, "end_time")
@@ -92,8 +106,8 @@ def preview_runs(
         raise ValueError(f"end_time {end.isoformat()} is before start_time {start.isoformat()}")
     if end - start > MAX_PREVIEW_WINDOW:
         raise ValueError(f"preview window {end - start} is longer than the limit {MAX_PREVIEW_WINDOW}")
-    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or not 1 <= max_runs <= MAX_DATES:
-        raise ValueError(f"max_runs must be between 1 and {MAX_DATES}, got {max_runs!r}")
+    if max_runs is not None and not _is_count(max_runs):
+        raise ValueError(f"max_runs must be a positive integer or None (every run), got {max_runs!r}")
     selected = _scheduled_deployments(
         session,
         deployment_filter,
@@ -102,24 +116,109 @@ def preview_runs(
         work_queue_filter,
         include_inactive,
     )
-    dates = expand_schedules(selected.select("id", "schedule"), start, end, max_per_schedule=max_runs)
-    return (
-        dates.join(selected.drop("schedule"), on="id", how="inner")
-        .rename({"id": "deployment_id"})
-        .select(
-            "deployment_id",
-            "deployment_name",
-            "flow_name",
-            "work_queue_name",
-            "work_pool_name",
-            "schedule_type",
-            "timezone",
-            "scheduled_time",
-            "local_time",
-            "dst_adjusted",
-        )
-        .sort("scheduled_time", "deployment_name", "deployment_id")
+    texts = selected.get_column("schedule").unique(maintain_order=True).to_list()
+    dates, cut = window_dates(texts, start, end, max_runs)
+    keys = pl.DataFrame(
+        {"schedule": texts, "_key": range(len(texts))}, schema={"schedule": pl.String, "_key": pl.Int64}
     )
+    preview = (
+        selected.join(keys, on="schedule")
+        .join(dates, on="_key", how="inner")
+        .with_columns(truncated=pl.col("_key").is_in(sorted(cut)))
+        .rename({"id": "deployment_id"})
+        .select(PREVIEW_COLUMNS)
+        .sort("scheduled_time", "deployment_name", "deployment_id", "schedule_id")
+    )
+    if cut:
+        _warn_truncated(preview, max_runs)
+    return preview
+
+
+PREVIEW_COLUMNS = (
+    "deployment_id",
+    "deployment_name",
+    "flow_name",
+    "work_queue_name",
+    "work_pool_name",
+    "schedule_id",
+    "schedule_type",
+    "timezone",
+    "scheduled_time",
+    "local_time",
+    "dst_adjusted",
+    "will_run",
+    "truncated",
+)
+
+
+class PreviewTruncated(UserWarning):
+    """A preview stopped some schedules at ``max_runs``: it does not show every run of the window."""
+
+
+def _warn_truncated(preview: pl.DataFrame, max_runs: int | None) -> None:
+    names = (
+        preview.filter("truncated")
+        .select(pl.concat_str("flow_name", pl.lit("/"), "deployment_name").alias("name"))
+        .unique()
+        .sort("name")
+        .get_column("name")
+        .to_list()
+    )
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    warnings.warn(
+        f"preview_runs stopped {len(names)} deployment(s) at max_runs={max_runs} runs per schedule: "
+        f"{shown}; pass max_runs=None (or a larger number) for every run of the window",
+        PreviewTruncated,
+        stacklevel=3,
+    )
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def window_dates(
+    texts: list[str], start: datetime, end: datetime, max_runs: int | None
+) -> tuple[pl.DataFrame, set[int]]:
+    """Every date of each schedule text in ``[start, end]`` (at most ``max_runs`` each), and the
+    keys of the schedules that had more.
+
+    The bulk expansion gives at most ``MAX_DATES`` dates per schedule and call; schedules
+    that fill a call are expanded again from just after their last date, all together
+    from the earliest of those dates, until each is complete or has ``max_runs + 1``.
+    """
+    want = None if max_runs is None else max_runs + 1
+    found: list[pl.DataFrame] = []
+    pending = list(range(len(texts)))
+    since = start
+    counts: dict[int, int] = dict.fromkeys(pending, 0)
+    last: dict[int, datetime] = {}
+    while pending:
+        chunk = expand_distinct([texts[k] for k in pending], since, end, MAX_DATES)
+        chunk = chunk.with_columns(_key=pl.Series(pending, dtype=pl.Int64).gather(chunk.get_column("_key")))
+        fresh = []
+        for (key,), dates in chunk.group_by("_key", maintain_order=True):
+            if key in last:
+                dates = dates.filter(pl.col("scheduled_time") > last[key])
+            if want is not None:
+                dates = dates.head(want - counts[key])
+            if dates.height:
+                fresh.append(dates)
+                counts[key] += dates.height
+                last[key] = dates.get_column("scheduled_time").last()
+        found.extend(fresh)
+        full = set(
+            chunk.group_by("_key").len().filter(pl.col("len") >= MAX_DATES).get_column("_key").to_list()
+        )
+        pending = [k for k in pending if k in full and (want is None or counts[k] < want)]
+        if pending:
+            since = min(last[k] for k in pending) + timedelta(microseconds=1)
+    dates = pl.concat(found) if found else pl.DataFrame(schema=_DATES_SCHEMA)
+    cut: set[int] = set()
+    if max_runs is not None:
+        cut = {k for k, n in counts.items() if n > max_runs}
+        dates = dates.filter(pl.int_range(pl.len()).over("_key") < max_runs)
+    return dates.sort("_key", "scheduled_time"), cut
 
 
 def schedule_all(
@@ -133,11 +232,13 @@ def schedule_all(
     deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
     auto_scheduled: bool = True,
 ) -> pl.DataFrame:
-    """Schedule runs for every active deployment at once, as Prefect's scheduler service does.
+    """Schedule runs for every active schedule of every deployment that is not paused, at once,
+    as Prefect's scheduler service does.
 
     Each deployment gets exactly the runs :func:`schedule_runs` would give it with the
-    same arguments, but the schedules are expanded in bulk and every run is inserted
-    by one statement, in one transaction.
+    same arguments (per schedule: the stop rule, ``max_runs`` lowered by the schedule's
+    ``max_scheduled_runs``, the schedule's parameters), but the schedules are expanded
+    in bulk and every run is inserted by one statement, in one transaction.
 
     Returns
     -------
@@ -164,18 +265,35 @@ def schedule_all(
     compiler = SqlCompiler()
     selected = _scheduled_sql(SCHEDULE_SOURCES, compiler, deployment_filter=deployment_filter)
     with session.transaction() as cur:
-        counted = f"SELECT schedule, count(*) FROM ({selected}) AS d GROUP BY schedule"
-        rows = cur.execute(counted, compiler.params or None).fetchall()
-        texts = [text for text, _ in rows]
-        dates = _window_dates(texts, window).collect(engine=POLARS_ENGINE)
-        runs = sum(rows[key][1] * count for key, count in dates.get_column("_key").value_counts().iter_rows())
+        counted = (
+            f"SELECT schedule, least(coalesce(max_scheduled_runs, $max_runs), $max_runs) AS cap, count(*) "
+            f"FROM ({selected}) AS d GROUP BY ALL"
+        )
+        rows = cur.execute(counted, (compiler.params or {}) | {"max_runs": window.max_runs}).fetchall()
+        keys = [(text, cap) for text, cap, _ in rows]
+        parts = []
+        for cap in sorted({cap for _, cap in keys}):
+            at = [i for i, (_, c) in enumerate(keys) if c == cap]
+            capped = dataclasses.replace(window, max_runs=cap)
+            part = _window_dates([keys[i][0] for i in at], capped).collect(engine=POLARS_ENGINE)
+            parts.append(
+                part.with_columns(_key=pl.Series(at, dtype=pl.Int64).gather(part.get_column("_key")))
+            )
+        dates = pl.concat(parts) if parts else pl.DataFrame(schema=_RUN_DATES_SCHEMA)
+        runs = sum(rows[key][2] * count for key, count in dates.get_column("_key").value_counts().iter_rows())
         if runs > MAX_RUNS_PER_CALL:
             raise ValueError(
                 f"schedule_all would create {runs} runs, over the limit of {MAX_RUNS_PER_CALL} "
                 "per call: narrow end_time / max_runs or pass a deployment_filter"
             )
         return insert_fleet_runs(
-            session, selected, compiler.params, texts, dates, auto_scheduled=auto_scheduled
+            session,
+            selected,
+            compiler.params,
+            keys,
+            dates,
+            max_runs=window.max_runs,
+            auto_scheduled=auto_scheduled,
         )
 
 
@@ -230,7 +348,7 @@ def _scheduled_deployments(
     work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None,
     include_inactive: bool,
 ) -> pl.DataFrame:
-    """Selected deployments that have a schedule, with their flow, queue and pool names."""
+    """One row per schedule of the selected deployments, with their flow, queue and pool names."""
     compiler = SqlCompiler()
     query = _scheduled_sql(
         SCHEDULED_DEPLOYMENTS,
@@ -254,8 +372,9 @@ def _scheduled_sql(
     work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
     include_inactive: bool = False,
 ) -> str:
-    """SQL of ``base`` (deployments with a schedule, as ``d``) restricted by the filters and,
-    unless ``include_inactive``, to active schedules; values bound through ``compiler``."""
+    """SQL of ``base`` (deployments ``d`` joined with their schedules ``sc``) restricted by the
+    filters and, unless ``include_inactive``, to active schedules of deployments not paused;
+    values bound through ``compiler``."""
     query = filtered(
         base,
         compiler,
@@ -267,28 +386,40 @@ def _scheduled_sql(
         work_queue_filter=work_queue_filter,
     )
     if not include_inactive:
-        query = query.where("d.is_schedule_active", copy=False)
+        query = query.where("sc.active AND NOT d.paused", copy=False)
     return query.sql("duckdb")
 
 
+_SCHEDULE_COUNT = "(SELECT count(*) FROM deployment_schedule AS c WHERE c.deployment_id = d.id)"
+
 SCHEDULE_SOURCES = sqlglot.parse_one(
-    """
-    SELECT d.*
+    f"""
+    SELECT d.*, sc.id AS schedule_id, sc.schedule, sc.max_scheduled_runs,
+        sc.parameters AS schedule_parameters, {_SCHEDULE_COUNT} AS schedule_count
     FROM deployment AS d
-    WHERE NOT d.schedule IS NULL
+    JOIN deployment_schedule AS sc ON sc.deployment_id = d.id
     """,
     dialect="duckdb",
 )
+"""Each (deployment, schedule) pair, with what ``insert_fleet_runs`` needs."""
 
 SCHEDULED_DEPLOYMENTS = sqlglot.parse_one(
     f"""
     SELECT d.id, d.name AS deployment_name, f.name AS flow_name, d.work_queue_name,
-        p.name AS work_pool_name, {SCHEDULE_TYPE_SQL} AS schedule_type, d.schedule
+        p.name AS work_pool_name, CAST(sc.id AS VARCHAR) AS schedule_id,
+        {SCHEDULE_KIND_SQL.format("sc.schedule")} AS schedule_type, sc.schedule,
+        sc.active AND NOT d.paused AS will_run
     FROM deployment AS d
+    JOIN deployment_schedule AS sc ON sc.deployment_id = d.id
     JOIN flow AS f ON f.id = d.flow_id
     LEFT JOIN work_queue AS q ON q.id = d.work_queue_id
     LEFT JOIN work_pool AS p ON p.id = q.work_pool_id
-    WHERE NOT d.schedule IS NULL
     """,
     dialect="duckdb",
+)
+"""Each (deployment, schedule) pair, with the names a preview shows."""
+
+_DATES_SCHEMA = pl.Schema({"_key": pl.Int64(), **{k: v for k, v in OUTPUT_SCHEMA.items() if k != "id"}})
+_RUN_DATES_SCHEMA = pl.Schema(
+    {"_key": pl.Int64(), "scheduled_time": pl.Datetime("us", "UTC"), "iso": pl.String()}
 )

@@ -62,6 +62,15 @@ def fetch_model(
     return from_row(model, rows[0]) if rows else None
 
 
+def fetch_models(
+    cur: duckdb.DuckDBPyConnection, model: type[M], query: str, params: dict[str, Any]
+) -> list[M]:
+    """Every row of ``query`` as ``model``."""
+    result = cur.execute(query, params)
+    names = [d[0] for d in result.description]
+    return [from_row(model, dict(zip(names, row, strict=True))) for row in result.fetchall()]
+
+
 def insert_sql(table: str, columns: Iterable[str]) -> str:
     """``INSERT INTO table (cols) VALUES ($cols)`` for trusted, code-defined column names."""
     cols = list(columns)

@@ -1,7 +1,8 @@
 """Insert scheduled flow runs in one statement: for one deployment, or for a whole selection.
 
 Shared by ``schedule_runs`` (one deployment) and ``schedule_all`` (the fleet): the run
-details are copied from the deployment row inside DuckDB, and runs whose
+details are copied from the deployment row inside DuckDB (parameters: the deployment's,
+updated by the schedule's), and runs whose
 (flow_id, idempotency_key) already exists are skipped. Existing keys are found first
 (an index probe for one deployment, an anti-join for the fleet) rather than with
 ``ON CONFLICT``, which DuckDB checks row by row and is 10x slower on a large
@@ -33,7 +34,7 @@ INSERT INTO flow_run (
 SELECT
     uuid(), $now, $now,
     d.name || '-' || strftime(n.scheduled_time, '%Y%m%d-%H%M%S'),
-    d.flow_id, d.id, d.work_queue_name, d.work_queue_id, d.parameters, {key},
+    d.flow_id, d.id, d.work_queue_name, d.work_queue_id, {parameters}, {key},
     CASE WHEN $auto THEN list_prepend($tag, d.tags) ELSE d.tags END,
     'SCHEDULED', 'Scheduled', 'Flow run scheduled', $now,
     n.scheduled_time, n.scheduled_time, n.scheduled_time, $auto, d.infrastructure_document_id
@@ -42,43 +43,63 @@ ORDER BY d.id, n.scheduled_time
 RETURNING id, deployment_id, expected_start_time AS scheduled_time, idempotency_key
 """
 
-_FLEET_KEY = "'scheduled ' || CAST(d.id AS VARCHAR) || ' ' || n.iso"
+_FLEET_KEY = (
+    "'scheduled ' || CAST(d.id AS VARCHAR) || ' ' "
+    "|| CASE WHEN d.schedule_count > 1 THEN CAST(d.schedule_id AS VARCHAR) || ' ' ELSE '' END || n.iso"
+)
+_FLEET_PARAMETERS = (
+    "CASE WHEN d.schedule_parameters = '{}' THEN d.parameters ELSE CAST(to_json(map_concat("
+    "CAST(json(d.parameters) AS MAP(VARCHAR, JSON)), CAST(json(d.schedule_parameters) AS MAP(VARCHAR, JSON))"
+    ")) AS VARCHAR) END"
+)
+"""The deployment's parameters updated by the schedule's (top-level keys, as ``dict.update``)."""
 _FLEET_SOURCE = """({selected}) AS d
-JOIN (SELECT unnest($texts) AS schedule, generate_subscripts($texts, 1) - 1 AS _key) AS t
-    ON t.schedule = d.schedule
+JOIN (SELECT unnest($texts) AS schedule, unnest($caps) AS cap, generate_subscripts($texts, 1) - 1 AS _key) AS t
+    ON t.schedule = d.schedule AND t.cap = least(coalesce(d.max_scheduled_runs, $max_runs), $max_runs)
 JOIN run_dates AS n ON n._key = t._key
 WHERE NOT EXISTS (
     SELECT 1 FROM flow_run AS r WHERE r.flow_id = d.flow_id AND r.idempotency_key = {key}
 )"""
-_ONE_DEPLOYMENT_SOURCE = """(SELECT unnest($times) AS scheduled_time, unnest($keys) AS idempotency_key) AS n,
+_ONE_DEPLOYMENT_SOURCE = """(SELECT unnest($times) AS scheduled_time, unnest($keys) AS idempotency_key,
+    unnest($parameters) AS parameters) AS n,
 deployment AS d WHERE d.id = $dep"""
 
 
-def idempotency_key(deployment_id: UUID | str, date: datetime) -> str:
-    """Prefect's key for an auto-scheduled run: ``scheduled <deployment id> <ISO date>``.
+def idempotency_key(deployment_id: UUID | str, date: datetime, schedule_id: UUID | str | None = None) -> str:
+    """Prefect's key for an auto-scheduled run: ``scheduled <deployment id> <ISO date>`` (2.10,
+    a deployment with one schedule), ``scheduled <deployment id> <schedule id> <ISO date>``
+    (Prefect 3, given the schedule of a deployment with several).
 
     Examples
     --------
     >>> from datetime import datetime, timezone
     >>> idempotency_key("a", datetime(2023, 1, 1, tzinfo=timezone.utc))
     'scheduled a 2023-01-01T00:00:00+00:00'
+    >>> idempotency_key("a", datetime(2023, 1, 1, tzinfo=timezone.utc), "s")
+    'scheduled a s 2023-01-01T00:00:00+00:00'
     """
-    return f"scheduled {deployment_id} {date.isoformat()}"
+    if schedule_id is None:
+        return f"scheduled {deployment_id} {date.isoformat()}"
+    return f"scheduled {deployment_id} {schedule_id} {date.isoformat()}"
 
 
 def insert_fleet_runs(
     session: Store,
     selected: str,
     params: dict[str, Any],
-    texts: list[str],
+    keys: list[tuple[str, int]],
     dates: pl.DataFrame,
     *,
+    max_runs: int,
     auto_scheduled: bool,
 ) -> pl.DataFrame:
-    """Give every deployment that the query ``selected`` returns the runs of its schedule.
+    """Give every (deployment, schedule) row that the query ``selected`` returns the runs of its schedule.
 
-    ``selected`` selects ``deployment`` rows (with bound ``params``). ``dates`` has
-    ``_key`` (the position of a schedule's JSON text in ``texts``), ``scheduled_time``
+    ``selected`` selects ``deployment`` rows with their schedule's ``schedule_id``,
+    ``schedule``, ``max_scheduled_runs``, ``schedule_parameters`` and the deployment's
+    ``schedule_count`` (with bound ``params``). ``keys`` are the distinct (schedule JSON
+    text, run cap) pairs, the cap being ``max_runs`` lowered by ``max_scheduled_runs``.
+    ``dates`` has ``_key`` (the position of a pair in ``keys``), ``scheduled_time``
     (UTC) and ``iso`` (the time as ``isoformat`` writes it in the schedule's zone).
     Returns the runs actually inserted: ``id``, ``deployment_id``, ``scheduled_time``
     and ``idempotency_key``. Must be called inside a transaction.
@@ -87,33 +108,43 @@ def insert_fleet_runs(
         return pl.DataFrame(schema=INSERTED_SCHEMA)
     cur = session.cursor()
     source = _FLEET_SOURCE.format(selected=selected, key=_FLEET_KEY)
-    query = _INSERT_RUNS.format(source=source, key=_FLEET_KEY)
+    query = _INSERT_RUNS.format(source=source, key=_FLEET_KEY, parameters=_FLEET_PARAMETERS)
+    pairs = {"texts": [text for text, _ in keys], "caps": [cap for _, cap in keys], "max_runs": max_runs}
     with registered(cur, "run_dates", dates):
         try:
-            return cur.sql(query, params=params | _params(auto_scheduled) | {"texts": texts}).pl()
+            return cur.sql(query, params=params | _params(auto_scheduled) | pairs).pl()
         except duckdb.ConstraintException as exc:
             raise IntegrityError(f"schedule_all: a scheduled run breaks a store constraint: {exc}") from None
 
 
 def insert_deployment_runs(
-    session: Store, deployment_id: UUID, flow_id: UUID, dates: list[datetime], *, auto_scheduled: bool
+    session: Store,
+    deployment_id: UUID,
+    flow_id: UUID,
+    runs: list[tuple[datetime, str, str]],
+    *,
+    auto_scheduled: bool,
 ) -> list[UUID]:
-    """Insert one deployment's SCHEDULED runs at ``dates``; return the ids actually inserted.
+    """Insert one deployment's SCHEDULED runs, each ``(date, idempotency key, parameters JSON)``;
+    return the ids actually inserted.
 
-    The dates travel as bound list parameters: no frame to build for a handful of runs.
+    The runs travel as bound list parameters: no frame to build for a handful of runs.
     """
     cur = session.cursor()
-    keys = [idempotency_key(deployment_id, d) for d in dates]
+    keys = [key for _, key, _ in runs]
     taken = _existing_keys(cur, flow_id, keys) if keys else set()
-    fresh = [(d, k) for d, k in zip(dates, keys, strict=True) if k not in taken]
+    fresh = [run for run in runs if run[1] not in taken]
     if not fresh:
         return []
     params = _params(auto_scheduled) | {
         "dep": deployment_id,
-        "times": [d.astimezone(UTC) for d, _ in fresh],
-        "keys": [k for _, k in fresh],
+        "times": [d.astimezone(UTC) for d, _, _ in fresh],
+        "keys": [k for _, k, _ in fresh],
+        "parameters": [p for _, _, p in fresh],
     }
-    query = _INSERT_RUNS.format(source=_ONE_DEPLOYMENT_SOURCE, key="n.idempotency_key")
+    query = _INSERT_RUNS.format(
+        source=_ONE_DEPLOYMENT_SOURCE, key="n.idempotency_key", parameters="n.parameters"
+    )
     rows = cur.execute(query, params).fetchall()
     return [row[0] for row in rows]
 

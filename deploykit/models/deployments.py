@@ -6,11 +6,14 @@ compile the six filter families into a single SQL statement (EXISTS subqueries).
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import duckdb
 import polars as pl
 import sqlglot
 
@@ -29,14 +32,16 @@ from deploykit.models._args import as_uuid, coerce_filter, coerce_model, non_neg
 from deploykit.models._deployment_bulk import create_deployments
 from deploykit.models._deployment_query import (
     COUNT_DEPLOYMENTS,
+    DEPLOYMENT_COLUMNS,
     ORDER_BY,
     SELECT_DEPLOYMENTS,
     SELECT_OVERVIEW,
     filtered,
 )
 from deploykit.models._fleet import MAX_PREVIEW_WINDOW, preview_runs, schedule_all
-from deploykit.models._rows import db_value, fetch_model, update_sql
-from deploykit.models._scheduled_runs import insert_deployment_runs
+from deploykit.models._rows import db_value, update_sql
+from deploykit.models._schedules import replace_schedules, schedules_of
+from deploykit.models._scheduled_runs import idempotency_key, insert_deployment_runs
 from deploykit.models.work_pools import read_work_pool_by_name
 from deploykit.models.work_queues import (
     create_work_queue,
@@ -48,8 +53,8 @@ from deploykit.predicates import SqlCompiler
 from deploykit.scheduling import plan_window
 from deploykit.schemas.actions import DeploymentUpdate
 from deploykit.schemas.base import utc_now
-from deploykit.schemas.core import Deployment, WorkQueue
-from deploykit.schemas.schedules import cached_schedule
+from deploykit.schemas.core import Deployment, DeploymentSchedule, WorkQueue
+from deploykit.schemas.frames import from_row
 from deploykit.schemas.sorting import DeploymentSort
 from deploykit.store import Store
 
@@ -66,7 +71,9 @@ def create_deployment(session: Store, deployment: Deployment) -> Deployment:
     """Upsert a deployment keyed on (flow_id, name).
 
     A new row stores every field; an existing row takes only the fields set on
-    ``deployment`` and keeps its ``id``, ``created`` and ``created_by``. The work queue
+    ``deployment`` and keeps its ``id``, ``created`` and ``created_by``. Setting
+    ``schedule`` (2.10) or ``schedules`` replaces the deployment's schedules (``schedule=S``:
+    one active schedule S). The work queue
     named by ``work_queue_name`` is ensured and linked, and the deployment's
     auto-scheduled runs still in SCHEDULED state are deleted (the schedule may have
     changed).
@@ -108,24 +115,23 @@ def create_deployment(session: Store, deployment: Deployment) -> Deployment:
             queue_id = ensure_work_queue_exists(session, queue_name).id
             deployment = deployment.model_copy(update={"work_queue_id": queue_id})
             given.add("work_queue_id")
+        stamp = utc_now()
         write_model(
             Writer(cur),
             deployment,
             source="create_deployment",
-            stamp=utc_now(),
+            stamp=stamp,
             key=("flow_id", "name"),
             update=(given - _KEEP_ON_UPSERT) | {"updated"},
         )
-        stored = fetch_model(
-            cur,
-            Deployment,
-            "SELECT * FROM deployment WHERE name = $name",
-            {"name": deployment.name},
-            {"flow_id": deployment.flow_id},
-        )
+        by_name = "SELECT * FROM deployment WHERE name = $name"
+        key = ({"name": deployment.name}, {"flow_id": deployment.flow_id})
+        stored_id = _fetch_deployment(cur, by_name, *key).id  # type: ignore[union-attr]
+        if not existing or "schedules" in given:
+            replace_schedules(cur, stored_id, deployment.schedules, stamp=stamp, source="create_deployment")
         if existing:
-            _delete_scheduled_runs(session, stored.id, auto_only=True)  # type: ignore[union-attr]
-        return stored  # type: ignore[return-value]
+            _delete_scheduled_runs(session, stored_id, auto_only=True)
+        return _fetch_deployment(cur, by_name, *key)  # type: ignore[return-value]
 
 
 _KEEP_ON_UPSERT = frozenset({"id", "created", "created_by", "updated", "flow_id", "name"})
@@ -137,8 +143,9 @@ def update_deployment(session: Store, deployment_id: UUID | str, deployment: Dep
 
     ``work_pool_name`` and ``work_queue_name`` pick the ``work_queue_id``: both given,
     that queue in that pool (created if missing); only a pool, the pool's default
-    queue; only a queue name, that queue (ensured). Auto-scheduled runs still in
-    SCHEDULED state are deleted.
+    queue; only a queue name, that queue (ensured). ``schedule`` / ``schedules`` replace
+    the deployment's schedules, ``is_schedule_active`` writes ``paused``. Auto-scheduled
+    runs still in SCHEDULED state are deleted.
 
     Returns
     -------
@@ -168,18 +175,27 @@ def update_deployment(session: Store, deployment_id: UUID | str, deployment: Dep
     with session.transaction() as cur:
         if not cur.execute("SELECT 1 FROM deployment WHERE id = $id", {"id": dep_id}).fetchall():
             return False
-        row: dict[str, Any] = {name: _update_value(update, name) for name in given - {"work_pool_name"}}
+        row: dict[str, Any] = {name: _update_value(update, name) for name in given - _NOT_COLUMNS}
+        if "is_schedule_active" in given:
+            row["paused"] = not _update_value(update, "is_schedule_active")
         queue_id = _queue_for_update(session, update.work_pool_name, update.work_queue_name)
         if queue_id is not None:
             row["work_queue_id"] = queue_id
-        row |= {"updated": utc_now(), "id": dep_id}
+        stamp = utc_now()
+        row |= {"updated": stamp, "id": dep_id}
         cur.execute(update_sql("deployment", [c for c in row if c != "id"]), row)
+        if "schedules" in given or "schedule" in given:
+            if "schedules" in given:
+                schedules = [DeploymentSchedule(**s.model_dump()) for s in update.schedules or []]
+            else:
+                schedules = [] if update.schedule is None else [DeploymentSchedule(schedule=update.schedule)]
+            replace_schedules(cur, dep_id, schedules, stamp=stamp, source="update_deployment")
         _delete_scheduled_runs(session, dep_id, auto_only=True)
         return True
 
 
 def delete_deployment(session: Store, deployment_id: UUID | str) -> bool:
-    """Delete a deployment and all its runs still in SCHEDULED state.
+    """Delete a deployment, its schedules and all its runs still in SCHEDULED state.
 
     Runs in other states keep their history (their ``deployment_id`` stays).
 
@@ -193,6 +209,7 @@ def delete_deployment(session: Store, deployment_id: UUID | str) -> bool:
     dep_id = as_uuid(deployment_id, "deployment_id")
     with session.transaction() as cur:
         _delete_scheduled_runs(session, dep_id, auto_only=False)
+        cur.execute("DELETE FROM deployment_schedule WHERE deployment_id = $id", {"id": dep_id})
         deleted = cur.execute("DELETE FROM deployment WHERE id = $id RETURNING id", {"id": dep_id}).fetchall()
         return bool(deleted)
 
@@ -209,9 +226,8 @@ def read_deployment(session: Store, deployment_id: UUID | str) -> Deployment | N
     >>> read_deployment(dk.Store(), "00000000-0000-0000-0000-000000000000") is None
     True
     """
-    return fetch_model(
+    return _fetch_deployment(
         session.cursor(),
-        Deployment,
         "SELECT * FROM deployment WHERE id = $id",
         {"id": as_uuid(deployment_id, "deployment_id")},
     )
@@ -231,8 +247,8 @@ def read_deployment_by_name(session: Store, name: str, flow_name: str) -> Deploy
     if flow is None:
         return None
     # Two index lookups: a join, or a filter on both (flow_id, name), makes DuckDB scan.
-    return fetch_model(
-        cur, Deployment, "SELECT * FROM deployment WHERE name = $name", {"name": name}, {"flow_id": flow[0]}
+    return _fetch_deployment(
+        cur, "SELECT * FROM deployment WHERE name = $name", {"name": name}, {"flow_id": flow[0]}
     )
 
 
@@ -258,8 +274,14 @@ def read_deployments(
     Returns
     -------
     polars.DataFrame
-        One row per deployment: the model's fields (ids as strings, dicts as JSON) and
-        ``schedule_type``.
+        One row per deployment: the stored fields (ids as strings, dicts as JSON); the 2.10
+        views ``schedule`` (the one schedule, else null) and ``is_schedule_active`` (not
+        ``paused``); ``schedules``, a JSON list of every schedule of the deployment (``id``,
+        ``schedule``, ``active``, ``max_scheduled_runs``, ``parameters``, ``slug``, ``created``,
+        ``updated``: the same
+        text for one or many schedules, ``"[]"`` for none); ``schedule_type`` (``cron`` /
+        ``interval`` / ``rrule``, ``mixed`` when the schedules differ in kind, null
+        without schedules); ``flow_name`` and ``work_pool_name`` (of its queue).
 
     Examples
     --------
@@ -305,8 +327,9 @@ def read_deployment_overview(
 
     Columns: ``id``, ``name``, ``flow_name``, ``tags``, ``work_queue_name``,
     ``work_pool_name`` (of the queue ``work_queue_id`` points at), ``schedule_type``
-    (``"cron" | "interval" | "rrule" | None``) and ``is_schedule_active``: what the CLI's
-    and the widgets' summaries need, without SQL of their own.
+    (``"cron" | "interval" | "rrule" | "mixed" | None``), ``is_schedule_active``, ``paused``
+    and ``schedule_count``: what the CLI's and the widgets' summaries need, without SQL of
+    their own.
 
     See Also
     --------
@@ -387,8 +410,11 @@ def schedule_runs(
     never past ``end_time``, stopping once ``min_runs`` are collected and the last is at
     least ``min_time`` after the start. Defaults come from ``session.schedule_settings``
     (3 runs, 100 runs, 1 hour, 100 days). Runs already scheduled for a date (same
-    idempotency key) are not created again. A missing deployment, one without a
-    schedule, or with an inactive schedule, gets nothing.
+    idempotency key) are not created again. Each active schedule of the deployment is
+    walked so (``max_runs`` lowered by its ``max_scheduled_runs``), its runs taking the
+    deployment's parameters updated by the schedule's; the key is Prefect 2.10's for a
+    deployment with one schedule, Prefect 3's (with the schedule id) for several. A
+    missing or paused deployment, or one without active schedules, gets nothing.
 
     Examples
     --------
@@ -406,14 +432,28 @@ def schedule_runs(
     dep_id = as_uuid(deployment_id, "deployment_id")
     window = plan_window(session, start_time, end_time, min_time, min_runs, max_runs)
     with session.transaction() as cur:
-        row = cur.execute(_SCHEDULE_OF_DEPLOYMENT, {"id": dep_id}).fetchone()
-        if row is None or row[1] is None or not row[2]:
+        row = cur.execute(_DEPLOYMENT_TO_SCHEDULE, {"id": dep_id}).fetchone()
+        if row is None or row[1]:
             return []
-        dates = window.dates(cached_schedule(row[1]))
-        return insert_deployment_runs(session, dep_id, row[0], dates, auto_scheduled=auto_scheduled)
+        flow_id, _, parameters = row
+        schedules = schedules_of(cur, dep_id)
+        runs = []
+        for schedule in schedules:
+            if not schedule.active:
+                continue
+            cap = min(window.max_runs, schedule.max_scheduled_runs or window.max_runs)
+            dates = dataclasses.replace(window, max_runs=cap).dates(schedule.schedule)
+            merged = (
+                json.dumps(json.loads(parameters) | schedule.parameters)
+                if schedule.parameters
+                else parameters
+            )
+            several = schedule.id if len(schedules) > 1 else None
+            runs += [(date, idempotency_key(dep_id, date, several), merged) for date in dates]
+        return insert_deployment_runs(session, dep_id, flow_id, runs, auto_scheduled=auto_scheduled)
 
 
-_SCHEDULE_OF_DEPLOYMENT = "SELECT flow_id, schedule, is_schedule_active FROM deployment WHERE id = $id"
+_DEPLOYMENT_TO_SCHEDULE = "SELECT flow_id, paused, parameters FROM deployment WHERE id = $id"
 
 
 # --- queue matching -------------------------------------------------------------------------
@@ -459,8 +499,8 @@ def queue_matches(
 ) -> pl.DataFrame:
     """Every (deployment, queue) pair with each matching rule's verdict, in one query.
 
-    Columns: ``deployment_id``, ``deployment_name``, ``work_queue_id``,
-    ``work_queue_name``, ``work_pool_name``, ``tags_match``, ``missing_tags``,
+    Columns: ``deployment_id``, ``deployment_name``, ``flow_name``, ``work_queue_id``,
+    ``work_queue_name``, ``work_pool_name`` (the queue's pool), ``tags_match``, ``missing_tags``,
     ``deployment_id_match``, ``flow_runner_match``, ``assigned`` (the deployment's own
     ``work_queue_id``) and ``matches`` (all three rules hold). Rows come in no
     particular order unless ``sort`` (by deployment name, then pool, priority and queue
@@ -484,7 +524,9 @@ def queue_matches(
     dep_f = coerce_filter(deployment_filter, DeploymentFilter, "deployment_filter")
     queue_f = coerce_filter(work_queue_filter, WorkQueueFilter, "work_queue_filter")
     if dep_f is not None:
-        query = query.where(compiler.compile(dep_f.as_predicate(), "d"), copy=False)
+        query = query.where(
+            compiler.compile(dep_f.as_predicate(), "d", columns=DEPLOYMENT_COLUMNS), copy=False
+        )
     if queue_f is not None:
         query = query.where(compiler.compile(queue_f.as_predicate(), "q"), copy=False)
     if sort:
@@ -504,7 +546,8 @@ ORDER BY q.work_pool_name, q.priority, q.name, q.id
 _QUEUE_MATRIX = sqlglot.parse_one(
     f"""
     WITH {rules.QUEUES}
-    SELECT d.id AS deployment_id, d.name AS deployment_name, q.id AS work_queue_id,
+    SELECT d.id AS deployment_id, d.name AS deployment_name,
+        (SELECT f.name FROM flow AS f WHERE f.id = d.flow_id) AS flow_name, q.id AS work_queue_id,
         q.name AS work_queue_name, q.work_pool_name,
         {rules.TAGS_MATCH} AS tags_match, {rules.MISSING_TAGS} AS missing_tags,
         {rules.DEPLOYMENT_ID_MATCH} AS deployment_id_match,
@@ -546,7 +589,33 @@ def _queue_for_update(session: Store, pool_name: str | None, queue_name: str | N
     return None
 
 
-_NOT_NULL_UPDATES = frozenset({"is_schedule_active", "parameters", "tags", "infra_overrides"})
+_NOT_NULL_UPDATES = frozenset({"is_schedule_active", "paused", "parameters", "tags", "infra_overrides"})
+_NOT_COLUMNS = frozenset({"work_pool_name", "schedule", "schedules", "is_schedule_active"})
+"""Fields of DeploymentUpdate that are no column of ``deployment`` (names, views, schedules)."""
+
+
+def _fetch_deployment(
+    cur: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any], match: dict[str, Any] | None = None
+) -> Deployment | None:
+    """The first ``deployment`` row of ``query`` (matching ``match``) with its schedules and
+    its queue's pool name, as a Deployment; ``None`` when there is none."""
+    result = cur.execute(query, params)
+    names = [d[0] for d in result.description]
+    rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+    rows = [row for row in rows if all(row[k] == v for k, v in (match or {}).items())]
+    if not rows:
+        return None
+    row = rows[0]
+    row["schedules"] = schedules_of(cur, row["id"])
+    if row["work_queue_id"] is not None:
+        pool = cur.execute(_POOL_OF_QUEUE, {"id": row["work_queue_id"]}).fetchall()
+        row["work_pool_name"] = pool[0][0] if pool else None
+    return from_row(Deployment, row)
+
+
+_POOL_OF_QUEUE = (
+    "SELECT p.name FROM work_queue AS q JOIN work_pool AS p ON p.id = q.work_pool_id WHERE q.id = $id"
+)
 
 
 def _update_value(update: DeploymentUpdate, name: str) -> Any:

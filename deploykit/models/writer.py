@@ -95,8 +95,13 @@ _FIXED_ON_UPDATE: dict[str, frozenset[str]] = {
 
 _ROW_LABEL = "CAST(s.id AS VARCHAR) || coalesce(' (' || s.name || ')', '')"
 """How error messages name a staged row: its id, and its name (an id may have been generated)."""
-_ROW_LABEL_UNNAMED = "CAST(s.id AS VARCHAR)"
-"""The same for tables without a name (``deployment_schedule``)."""
+
+
+def _row_label(table: str) -> str:
+    """:data:`_ROW_LABEL` for ``table`` (its id alone when the table has no ``name``)."""
+    return _ROW_LABEL if "name" in STORED_MODELS[table].model_fields else "CAST(s.id AS VARCHAR)"
+
+
 _UNIQUE_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {}
 """Unique keys per table, read from the first store's catalog (``Writer._unique_keys``)."""
 TABLE_OF: dict[type[ORMModel], str] = {model: table for table, model in STORED_MODELS.items()}
@@ -557,7 +562,7 @@ class Writer:
         self.cur.execute(f"UPDATE _dk_stage s SET id = t.id FROM {table} t WHERE {on}")
         label = ", ".join(f"CAST(t.{k} AS VARCHAR)" for k in key)
         found = self._first(
-            f"SELECT {_ROW_LABEL}, concat_ws(' ', {label}) "
+            f"SELECT {_row_label(table)}, concat_ws(' ', {label}) "
             f"FROM _dk_stage s JOIN {table} t ON t.id = s.id WHERE NOT ({on}) ORDER BY 1 LIMIT 1"
         )
         if found:
@@ -569,7 +574,7 @@ class Writer:
     def _check_new_ids(self, table: str, source: str) -> None:
         """Rows to insert must not reuse a stored id."""
         found = self._first(
-            f"SELECT {_ROW_LABEL}, CAST(s.id AS VARCHAR) FROM _dk_stage s "
+            f"SELECT {_row_label(table)}, CAST(s.id AS VARCHAR) FROM _dk_stage s "
             f"JOIN {table} t ON t.id = s.id ORDER BY 1 LIMIT 1"
         )
         if found:
@@ -591,9 +596,8 @@ class Writer:
                     f"{found[2]!r} (neither in the store nor in this write)"
                 )
         for column, parent in _REFERENCES.get(table, ()):
-            label = _ROW_LABEL if "name" in {c.name for c in table_columns(table)} else _ROW_LABEL_UNNAMED
             found = self._first(
-                f"SELECT {label}, CAST(s.{column} AS VARCHAR) FROM _dk_stage s "
+                f"SELECT {_row_label(table)}, CAST(s.{column} AS VARCHAR) FROM _dk_stage s "
                 f"WHERE s.{column} IS NOT NULL "
                 f"AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.id = s.{column}) "
                 "ORDER BY 1 LIMIT 1"

@@ -85,6 +85,10 @@ class DeploymentSchedule(ORMModel):
 
     json_fields: ClassVar[frozenset[str]] = frozenset({"schedule", "parameters", "extra"})
 
+    created: AwareDatetime | None = Field(default=None, exclude=True)
+    """Set by the store; left out of dumps, so a deployment dumps alike before and after it is stored."""
+    updated: AwareDatetime | None = Field(default=None, exclude=True)
+    """Set by the store; left out of dumps (see ``created``)."""
     deployment_id: UUID | None = None
     schedule: Schedule
     active: bool = True
@@ -214,7 +218,13 @@ class Deployment(ORMModel):
 
     @model_validator(mode="after")
     def _views(self) -> Deployment:
-        """Derive ``schedule`` and ``is_schedule_active`` from ``schedules`` and ``paused``."""
+        """Derive ``schedule`` and ``is_schedule_active`` from ``schedules`` and ``paused``; the
+        schedules belong to this deployment."""
+        if any(s.deployment_id != self.id for s in self.schedules):
+            self.__dict__["schedules"] = [
+                s if s.deployment_id == self.id else s.model_copy(update={"deployment_id": self.id})
+                for s in self.schedules
+            ]
         one = self.schedules[0].schedule if len(self.schedules) == 1 else None
         self.__dict__["schedule"] = one
         self.__dict__["is_schedule_active"] = not self.paused
