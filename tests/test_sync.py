@@ -298,3 +298,69 @@ def test_sync_from_postgresql(pg_cluster, release, tmp_path):
         for table, frame in want.items():
             assert got[table].equals(frame), table
         assert sync_prefect(store, url, progress=False).total == 0
+
+
+def _serve(folder: Path):
+    """Prefect's ``/filter`` endpoints (offset/limit) over the ``api-*.json`` bodies in ``folder``."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            parts = self.path.strip("/").split("/")
+            name = (
+                f"api-work_pool_queues-{parts[2]}.json"
+                if parts[3:4] == ["queues"]
+                else f"api-{parts[1]}.json"
+            )
+            rows = json.loads((folder / name).read_text())
+            data = json.dumps(rows[body["offset"] : body["offset"] + body["limit"]]).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/api"
+
+
+def test_sync_from_the_rest_api_reads_all_and_writes_only_changes(tmp_path):
+    import json
+
+    folder = tmp_path / "api"
+    shutil.copytree(
+        FIXTURES / "prefect-3.x", folder, ignore=shutil.ignore_patterns("postgres", "*.db", "*.gz")
+    )
+    httpd, url = _serve(folder)
+    try:
+        with dk.Store(tmp_path / "s.duckdb") as store:
+            first = sync_prefect(store, url, progress=False)
+            runs = json.loads((folder / "api-flow_runs.json").read_text())
+            assert first.counts()["flow_run"]["inserted"] == len(runs)
+            second = sync_prefect(store, url, progress=False)
+            assert second.total == 0 and second.unchanged["flow_run"] == len(runs)
+            runs[0]["name"] += "-renamed"
+            runs[0]["updated"] = "2031-01-01T00:00:00Z"
+            gone = next(
+                r for r in runs[1:] if r["parent_task_run_id"] is None and r["state_type"] == "SCHEDULED"
+            )
+            runs.remove(gone)
+            (folder / "api-flow_runs.json").write_text(json.dumps(runs))
+            report = sync_prefect(store, url, progress=False)
+            assert report.counts()["flow_run"] == {
+                "inserted": 0,
+                "updated": 1,
+                "unchanged": len(runs) - 1,
+                "deleted": 1,
+            }
+            assert store.sql(f"SELECT count(*) AS n FROM flow_run WHERE id = '{gone['id']}'")["n"][0] == 0
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

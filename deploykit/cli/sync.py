@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sync = subparsers.add_parser(
         "sync",
         parents=[store_options()],
-        help="pull what changed in a Prefect server database since the last sync",
+        help="pull what changed in a Prefect server since the last sync",
         description="Pull the rows a Prefect server database changed since the last sync "
         "(by their `updated` stamp), delete what it deleted, and report inserted / updated / "
         "unchanged / deleted rows per table. The store mirrors the source afterwards.",
@@ -30,7 +30,7 @@ def run_sync(args: argparse.Namespace) -> None:
     from deploykit import io
 
     with open_store(args) as store:
-        report = io.sync_prefect(store, args.source, full=args.full)
+        report = io.sync_prefect(store, args.source, full=args.full, api_key=args.api_key)
     if args.json:
         print(json.dumps({"source": report.source, "tables": report.counts()}, indent=2))
     else:

@@ -143,10 +143,51 @@ class _DbReader:
         self.db.close()
 
 
+class _ApiReader:
+    """Everything a Prefect server's REST API serves, fetched (and checked) into a scratch store.
+
+    No release's filters (2.10 to 3.x) take an ``updated`` criterion, and only flows and
+    deployments sort by it, so an API sync reads every object: what it saves is the
+    writing (unchanged rows are not written) and it still finds deletions.
+    """
+
+    def __init__(self, url: str, api_key: str | None, chunk_rows: int, progress: bool | None):
+        from deploykit.io._fetch import fetch_prefect
+
+        self.scratch = Store()
+        self.key = url.rstrip("/")
+        fetch_prefect(self.scratch, url, api_key, progress=progress)
+        self.tables = STORED_TABLES
+        self.chunk_rows = chunk_rows
+
+    def batches(self, table: str, since: str | None) -> Iterator[Batch]:
+        yield from self.scratch.sql(f"SELECT * FROM {table}").iter_slices(self.chunk_rows)
+
+    def ids(self, table: str) -> Iterator[list[str]]:
+        yield self.scratch.sql(f"SELECT CAST(id AS VARCHAR) AS id FROM {table}")["id"].to_list()
+
+    def high_water(self, table: str) -> str | None:
+        return None
+
+    def close(self) -> None:
+        self.scratch.close()
+
+
 @contextmanager
-def open_reader(source: str | os.PathLike[str], *, chunk_rows: int = CHUNK_ROWS) -> Iterator[SourceReader]:
-    """A reader of the Prefect server database ``source`` (a SQLite file or a PostgreSQL URL)."""
-    reader = _DbReader(source, chunk_rows)
+def open_reader(
+    source: str | os.PathLike[str],
+    *,
+    api_key: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: bool | None = None,
+) -> Iterator[SourceReader]:
+    """A reader of ``source``: a Prefect server database (a SQLite file or a PostgreSQL
+    URL) or a Prefect REST API (an ``http(s)://.../api`` URL)."""
+    text = os.fspath(source)
+    if text.startswith(("http://", "https://")):
+        reader: _DbReader | _ApiReader = _ApiReader(text, api_key, chunk_rows, progress)
+    else:
+        reader = _DbReader(source, chunk_rows)
     try:
         yield reader
     finally:
@@ -158,10 +199,11 @@ def sync_prefect(
     source: str | os.PathLike[str],
     *,
     full: bool = False,
+    api_key: str | None = None,
     chunk_rows: int = CHUNK_ROWS,
     progress: bool | None = None,
 ) -> ImportReport:
-    """Bring ``store`` up to date with a Prefect server database, reading only what changed.
+    """Bring ``store`` up to date with a Prefect server, reading only what changed.
 
     The first sync from a source reads every row; later ones read the rows whose
     ``updated`` stamp is newer than the newest the previous sync saw, and the source's
@@ -175,10 +217,14 @@ def sync_prefect(
         source does not have are deleted, including rows created in the store).
     source
         A Prefect server database: a ``prefect.db`` SQLite file or a
-        ``postgresql://user:password@host:port/database`` URL.
+        ``postgresql://user:password@host:port/database`` URL; or a Prefect REST API
+        URL (``http://127.0.0.1:4200/api``): no release's API filters on ``updated``,
+        so every object is fetched, and only what differs is written.
     full
         Read every row again, not only the changed ones (rows changed in the store
         alone are then restored from the source).
+    api_key
+        Prefect Cloud API key, for an API URL.
     chunk_rows
         Rows per batch: memory stays bounded whatever the source size.
     progress
@@ -193,6 +239,8 @@ def sync_prefect(
     ------
     SourceError
         The source cannot be read, or holds values the store refuses.
+    FetchError
+        The API cannot be read (see :func:`~deploykit.io.fetch_prefect`).
     IntegrityError
         A dangling reference. In both cases nothing is written.
 
@@ -204,7 +252,7 @@ def sync_prefect(
     ...
     deploykit.SourceError: ...missing.db: no such database file
     """
-    with open_reader(source, chunk_rows=chunk_rows) as reader:
+    with open_reader(source, api_key=api_key, chunk_rows=chunk_rows, progress=progress) as reader:
         return sync_from(store, reader, full=full, progress=progress)
 
 
