@@ -1,10 +1,17 @@
-"""Incremental sync: bring a store up to date with a Prefect server's database, reading only what changed.
+"""Incremental sync: bring a store up to date with a Prefect server, reading only what changed.
 
 Prefect stamps every row it writes with ``updated``. A sync remembers, per source and
 table, the newest ``updated`` it has seen (the *watermark*, a ``deploykit_meta`` key
 ``sync:<source>:<table>``) and next time reads only the rows stamped after it. Rows
 read again with the same content are counted as unchanged and not written (the
-writer's :meth:`~deploykit.models.writer.Writer.write_changes`).
+writer's :meth:`~deploykit.models.writer.Writer.write_changes`). A Prefect REST API
+source is read in full: no release's filters (2.10 to 3.x) take an ``updated``
+criterion, and only flows and deployments can be sorted by it.
+
+The watermark is the source's own clock, read in the same snapshot as the rows. A
+row a server transaction stamped before the watermark but committed after the sync
+read is missed until it changes again: ``full=True`` (``deploykit sync --full``) reads
+everything again.
 
 Deletions leave no stamp, so the source's ids (ids only, in chunks) are compared with
 the store's: a stored row whose id the source no longer has is deleted, children
