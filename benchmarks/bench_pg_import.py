@@ -79,7 +79,7 @@ SELECT
     '{}'::jsonb
 FROM generate_series(1, %(runs)s) AS g
 CROSS JOIN LATERAL (SELECT (ARRAY%(states)s)[1 + g %% %(nstates)s] AS st) s
-CROSS JOIN (SELECT timestamptz '2026-01-01 00:00:00+00' AS t0) t
+CROSS JOIN (SELECT now() - %(runs)s * interval '30 seconds' - interval '1 hour' AS t0) t
 JOIN dk_dep d ON d.k = g %% (SELECT count(*) FROM dk_dep);
 INSERT INTO task_run (
     id, created, updated, name, state_type, state_name, state_timestamp, run_count,

@@ -15,12 +15,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parents=[store_options()],
         help="pull what changed in a Prefect server since the last sync",
         description="Pull the rows a Prefect server database changed since the last sync "
-        "(by their `updated` stamp), delete what it deleted, and report inserted / updated / "
-        "unchanged / deleted rows per table. The store mirrors the source afterwards.",
+        "(by their `updated` stamp; an API is read in full), delete what it deleted, and report "
+        "inserted / updated / unchanged / deleted rows per table. The store mirrors the source "
+        "afterwards.",
     )
     sync.add_argument(
-        "source", help="a prefect.db file or a postgresql://user:password@host:port/database URL"
+        "source",
+        help="a prefect.db file, a postgresql://user:password@host:port/database URL, or an "
+        "http(s) Prefect API URL (read in full: the API cannot filter on `updated`)",
     )
+    sync.add_argument("--api-key", help="Prefect Cloud API key (for API URLs)")
     sync.add_argument("--full", action="store_true", help="read every row again, not only the changed ones")
     sync.add_argument("--json", action="store_true", help="print the counts as JSON")
     sync.set_defaults(run=run_sync)

@@ -141,10 +141,16 @@ class _DbReader:
 
     def high_water(self, table: str) -> str | None:
         name, _ = self._base(table)
-        newest = "max(updated)"  # the raw column: Prefect's index answers it
-        if self.db.dialect != "sqlite":
-            newest = f"to_char({newest} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
-        return self.db.execute(f"SELECT {newest} FROM {name}")[0][0]
+        # the raw column (Prefect's index answers max), never later than now: a row stamped
+        # in the future (a skewed clock) is read again until its time has come
+        if self.db.dialect == "sqlite":
+            now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+            return self.db.execute(f"SELECT min(max(updated), ?) FROM {name}", (now,))[0][0]
+        rows = self.db.execute(
+            "SELECT to_char(least(m, now()) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') "
+            f"FROM (SELECT max(updated) AS m FROM {name}) x WHERE m IS NOT NULL"
+        )
+        return rows[0][0] if rows else None
 
     def close(self) -> None:
         self.db.close()
