@@ -364,3 +364,20 @@ def test_sync_from_the_rest_api_reads_all_and_writes_only_changes(tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_a_row_stamped_in_the_future_does_not_hide_later_changes(tmp_path):
+    from datetime import UTC, datetime
+
+    db = _copy("prefect-2.10", tmp_path)
+    with sqlite3.connect(db) as conn:
+        first, second = (r[0] for r in conn.execute("SELECT id FROM flow_run ORDER BY id LIMIT 2"))
+        conn.execute("UPDATE flow_run SET updated = '2099-01-01 00:00:00.000000' WHERE id = ?", (first,))
+    with dk.Store(tmp_path / "s.duckdb") as store:
+        _first_sync(store, db)
+        now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        with sqlite3.connect(db) as conn:
+            conn.execute("UPDATE flow_run SET updated = ?, name = 'changed-now' WHERE id = ?", (now, second))
+        report = sync_prefect(store, db, progress=False)
+        assert report.updated["flow_run"] == 1
+        assert store.sql(f"SELECT name FROM flow_run WHERE id = '{second}'")["name"][0] == "changed-now"

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -104,11 +105,26 @@ class _DbReader:
 
     def __init__(self, source: str | os.PathLike[str], chunk_rows: int):
         self.db = open_prefect_db(source)
+        if self.db.dialect == "sqlite":
+            self._read_live(Path(source))
         self.key = self.db.source if self.db.dialect != "sqlite" else str(Path(source).resolve())
         self.queries = _queries(self.db)
         self.tables = tuple(t for t in STORED_TABLES if t in self.queries)
         self.chunk_rows = chunk_rows
         self.now = datetime.now(UTC)
+
+    def _read_live(self, path: Path) -> None:
+        """Read a SQLite source as a live file (its write-ahead log included), in one read
+        transaction: the importers open it as an immutable file, which a server still
+        writing to it is not, and a sync is for exactly such sources."""
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+            conn.execute("BEGIN")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the snapshot starts here
+        except sqlite3.Error:
+            return  # e.g. a write-ahead log we may not open: keep the immutable view
+        self.db.conn.close()
+        self.db.conn = conn
 
     def _base(self, table: str) -> tuple[str, str]:
         found = _BASE.search(self.queries[table])
