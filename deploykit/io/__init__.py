@@ -7,6 +7,7 @@ from deploykit.io._parquet import export_parquet, import_parquet
 from deploykit.io._prefect_api import import_prefect_api
 from deploykit.io._prefect_db import import_prefect_db
 from deploykit.io._report import ImportReport
+from deploykit.io._sync import sync_prefect
 
 __all__ = [
     "FetchError",
@@ -18,4 +19,5 @@ __all__ = [
     "import_parquet",
     "import_prefect_api",
     "import_prefect_db",
+    "sync_prefect",
 ]

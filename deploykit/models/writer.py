@@ -370,22 +370,56 @@ class Writer:
         as ``paused``, ``schedule`` as each deployment's one active schedule (null: none)
         in ``deployment_schedule``.
         """
+        inserted, updated, _ = self._write(
+            table, batch, source=source, key=key, update=update, on_conflict=on_conflict, keep_same=False
+        )
+        return inserted, updated
+
+    def write_changes(
+        self, table: str, batch: Batch, *, source: str, ignore: Collection[str] = ()
+    ) -> tuple[int, int, int]:
+        """Upsert ``batch`` by id, leaving stored rows that are identical untouched:
+        ``(inserted, updated, unchanged)``.
+
+        What an incremental sync needs: a row read again with the same content is
+        counted as unchanged and not written. Columns in ``ignore`` (values computed as
+        of the read, such as estimates) do not make a row differ.
+        """
+        return self._write(
+            table, batch, source=source, key=("id",), update=None, on_conflict="update", keep_same=ignore
+        )
+
+    def _write(
+        self,
+        table: str,
+        batch: Batch,
+        *,
+        source: str,
+        key: tuple[str, ...],
+        update: Collection[str] | None,
+        on_conflict: Literal["update", "skip", "error"],
+        keep_same: Collection[str] | bool,
+    ) -> tuple[int, int, int]:
+        """:meth:`write` and :meth:`write_changes`: 2.10's schedule views of a deployment
+        batch become ``deployment_schedule`` rows, the rest :meth:`_write_rows`."""
         key = {"update": key, "skip": (), "error": ("id",)}[on_conflict]
         arrow = _as_arrow(table, batch)
         if arrow.num_rows == 0:
-            return 0, 0
+            return 0, 0, 0
         schedules = None
         if table == "deployment" and {"schedule", "is_schedule_active"} & set(arrow.column_names):
             frame, schedules = split_views(pl.from_arrow(arrow))  # type: ignore[arg-type]
             arrow = frame.to_arrow()
             if update is not None and "is_schedule_active" in update:
                 update = {*update, "paused"}
-        written = self._write(table, arrow, source=source, key=key, update=update, on_conflict=on_conflict)
+        written = self._write_rows(
+            table, arrow, source=source, key=key, update=update, on_conflict=on_conflict, keep_same=keep_same
+        )
         if schedules is not None:
             replace_schedule_rows(self.cur, schedules, source=source, only_new=on_conflict != "update")
         return written
 
-    def _write(
+    def _write_rows(
         self,
         table: str,
         arrow: pa.Table,
@@ -394,8 +428,9 @@ class Writer:
         key: tuple[str, ...],
         update: Collection[str] | None,
         on_conflict: Literal["update", "skip", "error"],
-    ) -> tuple[int, int]:
-        """:meth:`write` of a batch of the table's own columns (and the helpers)."""
+        keep_same: Collection[str] | bool,
+    ) -> tuple[int, int, int]:
+        """Validate and write a batch of the table's own columns (and the helpers)."""
         columns = table_columns(table)
         given = set(arrow.column_names)
         unknown = sorted(given - {c.name for c in columns} - set(HELPER_COLUMNS))
@@ -417,9 +452,9 @@ class Writer:
                 self._check_new_ids(table, source)
             self._check_staged(table, source, check_unique=on_conflict != "skip", one=arrow.num_rows == 1)
             if on_conflict != "update":
-                written = self._insert_new(table, columns), 0
+                written = self._insert_new(table, columns), 0, 0
             else:
-                written = self._upsert(table, columns, key, update)
+                written = self._upsert(table, columns, key, update, keep_same=keep_same)
         except duckdb.ConstraintException as exc:
             raise IntegrityError(f"{source}: {table}: {exc}") from None
         finally:
@@ -690,19 +725,36 @@ class Writer:
                     raise self.invalid(f"{source}: {table} {row_id}: {name} {shown!r} is invalid: {problem}")
 
     def _upsert(
-        self, table: str, columns: tuple[Column, ...], key: tuple[str, ...], update: Collection[str] | None
-    ) -> tuple[int, int]:
-        """Update the staged rows that exist, insert the others; ``(inserted, updated)``."""
+        self,
+        table: str,
+        columns: tuple[Column, ...],
+        key: tuple[str, ...],
+        update: Collection[str] | None,
+        *,
+        keep_same: Collection[str] | bool,
+    ) -> tuple[int, int, int]:
+        """Update the staged rows that exist, insert the others; ``(inserted, updated, unchanged)``.
+
+        Unless ``keep_same`` is ``False``, staged rows equal to their stored row on every
+        updated column (but the ones ``keep_same`` names) are dropped first (counted as
+        unchanged, never written)."""
         on = " AND ".join(f"t.{k} = s.{k}" for k in key)
         fixed = _FIXED_ON_UPDATE.get(table, frozenset()) | {"id", *key}
         names = [c.name for c in columns]
         updated = [c for c in names if c not in fixed and (update is None or c in update)]
+        same = 0
+        if keep_same is not False:
+            compared = [c for c in updated if keep_same is True or c not in keep_same]
+            equal = " AND ".join(f"t.{c} IS NOT DISTINCT FROM s.{c}" for c in compared) or "true"
+            same = self.cur.execute(
+                f"DELETE FROM _dk_stage AS s USING {table} AS t WHERE {on} AND {equal}"
+            ).fetchall()[0][0]
         existing = update_matched(self.cur, table, "_dk_stage", on, updated)
         inserted = self.cur.execute(
             f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(f's.{c}' for c in names)} "
             f"FROM _dk_stage AS s ANTI JOIN {table} AS t ON {on}"
         )
-        return inserted.fetchall()[0][0], existing
+        return inserted.fetchall()[0][0], existing, same
 
     def _insert_new(self, table: str, columns: tuple[Column, ...]) -> int:
         """Insert the staged rows whose id and unique keys are not stored yet; how many."""

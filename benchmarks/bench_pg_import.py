@@ -1,0 +1,288 @@
+"""Import 1,000,000 flow runs from a Prefect 3.x server on PostgreSQL, then sync 1% changed rows.
+
+Starts a throwaway PostgreSQL cluster (``scripts/pg_cluster.py``), restores the real
+Prefect 3.x dump of the fixtures, grows ``flow_run`` to ``--rows`` rows (and
+``task_run`` to one task run per 20 flow runs) inside PostgreSQL with
+``generate_series`` (varied ids, names, flows and deployments, states and times), then
+times, each in a fresh child process whose peak RSS is measured:
+
+1. ``import_prefect_db(store, url)`` into a new file store (target: under 30 s, peak
+   RSS under 2 GiB);
+2. a first ``sync_prefect(store, url)`` into that store: it has no watermark yet, so it
+   reads every row and finds them all unchanged;
+3. ``UPDATE`` of 1% of the flow runs (``updated = now()``, a new state), then
+   ``sync_prefect`` again: only the changed rows are read and written (target: under
+   10% of the import's time).
+
+Usage::
+
+    python benchmarks/bench_pg_import.py [--rows 1000000] [--quick] [--write]
+
+``--quick`` uses 50,000 rows; ``--write`` puts the figures, with the machine, into
+``benchmarks/IMPORT_RESULTS.md`` (between this script's markers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DUMP = ROOT / "tests" / "fixtures" / "prefect-3.x" / "prefect.pg.sql.gz"
+RESULTS = ROOT / "benchmarks" / "IMPORT_RESULTS.md"
+BEGIN, END = "<!-- bench_pg_import: begin -->", "<!-- bench_pg_import: end -->"
+STATES = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED", "RUNNING", "SCHEDULED", "PENDING")
+TASKS_PER_RUN = 20
+"""One task run per this many flow runs ("proportionally few")."""
+
+GROW = """
+CREATE TEMP TABLE dk_dep AS
+    SELECT row_number() OVER (ORDER BY id) - 1 AS k, id, flow_id FROM deployment;
+INSERT INTO flow_run (
+    id, created, updated, name, state_type, state_name, state_timestamp, run_count,
+    expected_start_time, next_scheduled_start_time, start_time, end_time, total_run_time,
+    parameters, idempotency_key, empirical_policy, tags, auto_scheduled, flow_id,
+    deployment_id, work_queue_name, created_by, job_variables
+)
+SELECT
+    gen_random_uuid(),
+    t0 + g * interval '30 seconds',
+    t0 + g * interval '30 seconds' + interval '5 minutes',
+    'bench-run-' || g,
+    st::state_type,
+    initcap(st),
+    t0 + g * interval '30 seconds' + interval '4 minutes',
+    CASE WHEN st IN ('SCHEDULED', 'PENDING') THEN 0 ELSE 1 END,
+    t0 + g * interval '30 seconds',
+    CASE WHEN st = 'SCHEDULED' THEN t0 + g * interval '30 seconds' END,
+    CASE WHEN st IN ('SCHEDULED', 'PENDING') THEN NULL
+         ELSE t0 + g * interval '30 seconds' + interval '1 second' END,
+    CASE WHEN st IN ('COMPLETED', 'FAILED', 'CANCELLED', 'CRASHED')
+         THEN t0 + g * interval '30 seconds' + (g %% 600) * interval '1 second' END,
+    CASE WHEN st IN ('SCHEDULED', 'PENDING') THEN interval '0' ELSE (g %% 600) * interval '1 second' END,
+    jsonb_build_object('n', g, 'mode', CASE WHEN g %% 2 = 0 THEN 'full' ELSE 'incremental' END),
+    'bench-' || g,
+    '{"retries": 0, "retry_delay": 0, "pause_keys": [], "resuming": false}'::jsonb,
+    jsonb_build_array('bench', 't' || (g %% 10)),
+    g %% 2 = 0,
+    d.flow_id,
+    d.id,
+    'default',
+    NULL,
+    '{}'::jsonb
+FROM generate_series(1, %(runs)s) AS g
+CROSS JOIN LATERAL (SELECT (ARRAY%(states)s)[1 + g %% %(nstates)s] AS st) s
+CROSS JOIN (SELECT now() - %(runs)s * interval '30 seconds' - interval '1 hour' AS t0) t
+JOIN dk_dep d ON d.k = g %% (SELECT count(*) FROM dk_dep);
+INSERT INTO task_run (
+    id, created, updated, name, state_type, state_name, state_timestamp, run_count,
+    expected_start_time, start_time, end_time, total_run_time, task_key, dynamic_key,
+    empirical_policy, task_inputs, tags, flow_run_id, flow_run_run_count
+)
+SELECT
+    gen_random_uuid(), r.created, r.updated, 'bench-task-' || r.name, r.state_type, r.state_name,
+    r.state_timestamp, r.run_count, r.expected_start_time, r.start_time, r.end_time,
+    r.total_run_time, 'bench.task', '0', '{}'::jsonb, '{"x": []}'::jsonb, '[]'::jsonb, r.id, 1
+FROM flow_run r
+WHERE r.name LIKE 'bench-run-%%' AND substr(r.name, 11)::bigint %% %(per)s = 0;
+ANALYZE;
+"""
+
+CHANGE = """
+UPDATE flow_run SET updated = now(), state_type = 'COMPLETED', state_name = 'Completed',
+    end_time = now(), state_timestamp = now()
+WHERE id IN (SELECT id FROM flow_run ORDER BY id LIMIT %(n)s);
+"""
+
+CHILD = """
+import sys
+import deploykit as dk
+from deploykit.io import import_prefect_db, sync_prefect
+kind, url, store_path = sys.argv[1:4]
+with dk.Store(store_path) as store:
+    if kind == "import":
+        report = import_prefect_db(store, url, progress=False)
+    else:
+        report = sync_prefect(store, url, progress=False)
+    counts = report.counts()["flow_run"] if report.synced else {"inserted": report.inserted["flow_run"]}
+    print("flow_run", counts, flush=True)
+"""
+
+
+def machine() -> str:
+    """nproc, CPU model and RAM of this machine, and the software versions."""
+    import duckdb
+    import polars
+    import psycopg
+
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as fh:
+        kib = int(next(line for line in fh if line.startswith("MemTotal")).split()[1])
+    return (
+        f"{model}, {os.cpu_count()} cores (nproc), {kib / 2**20:.1f} GiB RAM, {platform.system()}; "
+        f"Python {platform.python_version()}, DuckDB {duckdb.__version__}, Polars {polars.__version__}, "
+        f"psycopg {psycopg.__version__}"
+    )
+
+
+def execute(url: str, sql: str) -> None:
+    """Run SQL statements in one session, committing each (no time limit: growing takes minutes)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in filter(str.strip, sql.split(";")):
+            conn.execute(statement)
+
+
+def child_env() -> dict[str, str]:
+    """The children's environment: this checkout first, byte code cached (as an installed
+    package has it) in a folder of the benchmark's own, never in the virtual environment."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {
+        **env,
+        "PYTHONPATH": str(ROOT),
+        "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "dk-bench-pyc"),
+    }
+
+
+def warm_up() -> None:
+    """Compile the children's modules once, so no child pays for it."""
+    code = "import deploykit, deploykit.io, psycopg, pyarrow"
+    subprocess.run([sys.executable, "-c", code], env=child_env(), check=True)
+
+
+def run_child(kind: str, url: str, store: Path) -> tuple[float, float, str]:
+    """Import or sync in a fresh process; (seconds, peak RSS in MiB, its output line)."""
+    start = time.perf_counter()
+    env = child_env()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, kind, url, str(store)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{kind} failed")
+    return elapsed, usage.ru_maxrss / 1024, out.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rows", type=int, default=1_000_000, help="flow runs in the source (default 1,000,000)"
+    )
+    parser.add_argument("--quick", action="store_true", help="50,000 rows: a check that it all works")
+    parser.add_argument("--write", action="store_true", help=f"write the figures into {RESULTS.name}")
+    args = parser.parse_args()
+    rows = 50_000 if args.quick else args.rows
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from pg_cluster import PgCluster
+
+    with tempfile.TemporaryDirectory() as tmp, PgCluster("postgres") as pg:
+        url = pg.restore(DUMP, "bench")
+        existing = int(pg.psql("SELECT count(*) FROM flow_run", "bench").strip())
+        states = "[" + ", ".join(f"'{s}'" for s in STATES) + "]"
+        grow = GROW % {
+            "runs": rows - existing,
+            "states": states,
+            "nstates": len(STATES),
+            "per": TASKS_PER_RUN,
+        }
+        started = time.perf_counter()
+        execute(url, grow)
+        made = time.perf_counter() - started
+        counts = pg.psql(
+            "SELECT (SELECT count(*) FROM flow_run) || ' ' || (SELECT count(*) FROM task_run)", "bench"
+        )
+        runs, tasks = (int(x) for x in counts.split())
+        print(f"source: {runs:,} flow runs, {tasks:,} task runs (made in {made:.0f} s)", flush=True)
+        store = Path(tmp) / "store.duckdb"
+        warm_up()
+        full = run_child("import", url, store)
+        print(f"import_prefect_db: {full[0]:.1f} s, peak RSS {full[1]:.0f} MiB ({full[2]})", flush=True)
+        first = run_child("sync", url, store)
+        print(f"first sync_prefect: {first[0]:.1f} s, peak RSS {first[1]:.0f} MiB ({first[2]})", flush=True)
+        changed = runs // 100
+        execute(url, CHANGE % {"n": changed})
+        sync = run_child("sync", url, store)
+        print(
+            f"sync_prefect, 1% changed: {sync[0]:.1f} s, peak RSS {sync[1]:.0f} MiB ({sync[2]})", flush=True
+        )
+    ratio = sync[0] / full[0]
+    table = "\n".join(
+        [
+            "| step | flow runs read | time (s) | peak RSS (MiB) | child's report (flow_run) |",
+            "|---|---:|---:|---:|---|",
+            f"| `import_prefect_db(store, url)`, fresh file store | {runs:,} | {full[0]:.1f} | {full[1]:.0f} "
+            f"| {full[2].removeprefix('flow_run ')} |",
+            f"| first `sync_prefect` (no watermark yet: reads all, all unchanged) | {runs:,} "
+            f"| {first[0]:.1f} "
+            f"| {first[1]:.0f} | {first[2].removeprefix('flow_run ')} |",
+            f"| `sync_prefect` after 1% of flow runs changed | {changed:,} | {sync[0]:.1f} | {sync[1]:.0f} "
+            f"| {sync[2].removeprefix('flow_run ')} |",
+        ]
+    )
+    print(f"\n{table}\n\nincremental sync / full import: {ratio:.1%}")
+    if args.write:
+        write_results(table, runs, tasks, ratio, full, sync)
+
+
+def write_results(
+    table: str,
+    runs: int,
+    tasks: int,
+    ratio: float,
+    full: tuple[float, float, str],
+    sync: tuple[float, float, str],
+) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    targets = (
+        f"Targets: import under 30 s ({'met' if full[0] < 30 else 'missed'}: {full[0]:.1f} s), peak RSS "
+        f"under 2 GiB ({'met' if full[1] < 2048 else 'missed'}: {full[1]:.0f} MiB), incremental sync "
+        f"under 10% of the import ({'met' if ratio < 0.10 else 'missed'}: {ratio:.1%})."
+    )
+    section = "\n".join(
+        [
+            BEGIN,
+            f"## PostgreSQL (Prefect 3.x server database): {runs:,} flow runs",
+            "",
+            f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            f"- machine: {machine()}",
+            f"- commit: {commit.stdout.strip() or 'unknown'}",
+            f"- command: `python benchmarks/bench_pg_import.py --rows {runs} --write`",
+            f"- source: the Prefect 3.x fixture dump restored into a throwaway cluster, grown inside "
+            f"PostgreSQL to {runs:,} flow runs and {tasks:,} task runs",
+            "",
+            "Each step runs in a fresh child process (wall clock; the child's peak RSS). The machine's "
+            "cores are shared with other jobs: expect noise of tens of percent between runs.",
+            "",
+            table,
+            "",
+            targets,
+            END,
+        ]
+    )
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS.write_text(text)
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
