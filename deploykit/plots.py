@@ -6,13 +6,15 @@ safe under the Agg backend, in threads and in tests, and the caller owns the res
 :func:`to_png` renders a figure for an ``ipywidgets.Image`` or a report file.
 
 User text (deployment and queue names) is drawn with ``parse_math=False``: a ``$`` in a
-name is shown as typed, never interpreted as mathtext.
+name is shown as typed, never interpreted as mathtext. Figures use matplotlib's
+constrained layout, so a plain ``figure.savefig(path)`` keeps every label and legend
+inside the image; legends sit beside the axes, never over the data.
 """
 
 from __future__ import annotations
 
 import io
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
@@ -23,6 +25,8 @@ try:
     from matplotlib.colors import ListedColormap
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import MaxNLocator
 except ImportError as _exc:
     raise missing_extra("deploykit.plots", "widgets", _exc) from _exc
 
@@ -86,7 +90,9 @@ def schedule_timeline(runs: pl.DataFrame, *, lane: str | None = None, title: str
     >>> [len(c.get_offsets()) for c in ax.collections], ax.get_xlabel()
     ([2, 1], 'scheduled time (UTC)')
     """
-    figure = Figure(figsize=(9, 2.2 if lane is None else 1.2 + 0.3 * _lanes(runs, lane)))
+    figure = Figure(
+        figsize=(9, 2.2 if lane is None else 1.2 + 0.3 * _lanes(runs, lane)), layout="constrained"
+    )
     ax = figure.add_subplot()
     ax.set_title(title)
     ax.set_xlabel("scheduled time (UTC)")
@@ -109,12 +115,19 @@ def schedule_timeline(runs: pl.DataFrame, *, lane: str | None = None, title: str
     ax.set_ylim(-0.8, len(names) - 0.2)
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="upper right", fontsize="small")
-    figure.autofmt_xdate()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", borderaxespad=0)
+    ax.tick_params(axis="x", labelrotation=30)
     return figure
 
 
-def load_heatmap(preview: pl.DataFrame, *, timezone: str = "UTC", title: str = "Runs per hour") -> Figure:
+def load_heatmap(
+    preview: pl.DataFrame,
+    *,
+    timezone: str = "UTC",
+    title: str = "Runs per hour",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Figure:
     """Runs per (day, hour) across a fleet, as a heatmap with one row per day.
 
     Parameters
@@ -125,12 +138,16 @@ def load_heatmap(preview: pl.DataFrame, *, timezone: str = "UTC", title: str = "
         The IANA zone whose calendar days and hours are shown.
     title
         The axes title.
+    start, end
+        The window the preview covers (aware): rows run from its first to its last
+        local day, and the hours outside it are blank (NaN), not zero. Without them,
+        rows run from the first to the last run's day.
 
     Returns
     -------
     Figure
-        One image of shape (days, 24): every day from the first to the last run,
-        days without runs included; the cell value is the number of runs.
+        One image of shape (days, 24), days without runs included; the cell value is
+        the number of runs; the colour bar has integer ticks.
 
     Examples
     --------
@@ -143,8 +160,8 @@ def load_heatmap(preview: pl.DataFrame, *, timezone: str = "UTC", title: str = "
     >>> grid.shape, int(grid.sum()), int(grid[0, 9])
     ((3, 24), 3, 2)
     """
-    days, grid = _day_hour_grid(preview, timezone)
-    figure = Figure(figsize=(9, 1.6 + 0.22 * max(len(days), 1)))
+    days, grid = _day_hour_grid(preview, timezone, start, end)
+    figure = Figure(figsize=(9, 1.6 + 0.22 * max(len(days), 1)), layout="constrained")
     ax = figure.add_subplot()
     ax.set_title(title)
     ax.set_xlabel(f"hour of day ({timezone})")
@@ -153,16 +170,20 @@ def load_heatmap(preview: pl.DataFrame, *, timezone: str = "UTC", title: str = "
     ax.set_xticks(range(0, 24, 2))
     step = max(1, len(days) // _MAX_LABELS + 1)
     ax.set_yticks(range(0, len(days), step), [d.isoformat() for d in days[::step]])
-    figure.colorbar(image, ax=ax, label="runs")
+    bar = figure.colorbar(image, ax=ax, label="runs")
+    bar.locator = MaxNLocator(integer=True)
+    bar.update_ticks()
     return figure
 
 
 def queue_match_heatmap(
     matches: pl.DataFrame, *, title: str = "Which queues pick up which deployments"
 ) -> Figure:
-    """Deployments x work queues: green where the queue picks the deployment up.
+    """Deployments x work queues: green where the queue's legacy filter admits the deployment.
 
-    A dot marks the queue each deployment is assigned to (its ``work_queue_id``).
+    A dot marks the queue each deployment is assigned to (its ``work_queue_id``): where
+    its runs go. Columns are grouped by pool (pools in order of first appearance), with a
+    line between pools; a legend names the colours and the dot.
 
     Parameters
     ----------
@@ -191,6 +212,12 @@ def queue_match_heatmap(
     """
     deployments = matches.select("deployment_id", "deployment_name").unique(maintain_order=True)
     queues = matches.select("work_queue_id", "work_pool_name", "work_queue_name").unique(maintain_order=True)
+    pools = queues["work_pool_name"].unique(maintain_order=True)
+    queues = (
+        queues.with_columns(_pool=pl.col("work_pool_name").replace_strict(pools, range(len(pools))))
+        .sort("_pool", maintain_order=True)
+        .drop("_pool")
+    )
     cells = (
         deployments.with_row_index("_row")
         .join(matches, on=["deployment_id", "deployment_name"])
@@ -201,7 +228,12 @@ def queue_match_heatmap(
     grid[hit["_row"].to_numpy(), hit["_col"].to_numpy()] = 1
     assigned = cells.filter("assigned")
 
-    figure = Figure(figsize=(2.5 + 0.45 * queues.height, 1.6 + 0.28 * deployments.height))
+    labels = [f"{p}/{q}" for p, q in queues.select("work_pool_name", "work_queue_name").rows()]
+    label_room = 0.07 * max((len(label) for label in labels), default=0)
+    figure = Figure(
+        figsize=(4.5 + 0.45 * queues.height, 2.0 + 0.28 * deployments.height + label_room),
+        layout="constrained",
+    )
     ax = figure.add_subplot()
     ax.set_title(title)
     ax.imshow(grid, cmap=_MATCH_COLORS, vmin=0, vmax=1, aspect="auto", interpolation="nearest")
@@ -212,13 +244,22 @@ def queue_match_heatmap(
         s=18,
         label="assigned",
     )
-    labels = [f"{p}/{q}" for p, q in queues.select("work_pool_name", "work_queue_name").rows()]
     ax.set_xticks(range(queues.height), labels, rotation=60, ha="right", parse_math=False)
     ax.set_yticks(range(deployments.height), deployments["deployment_name"].to_list(), parse_math=False)
-    ax.set_xlabel("work queue (pool/queue)")
+    ax.set_xlabel("work queue (pool/queue), grouped by pool")
     ax.set_ylabel("deployment")
+    pool_of = queues["work_pool_name"]
+    for column in range(1, queues.height):
+        if pool_of[column] != pool_of[column - 1]:
+            ax.axvline(column - 0.5, color="black", linewidth=1.5)
+    handles = [
+        Patch(facecolor=_MATCH_COLORS(1), edgecolor="grey", label="legacy filter admits (Prefect 2 agents)"),
+        Patch(facecolor=_MATCH_COLORS(0), edgecolor="grey", label="legacy filter does not admit"),
+    ]
     if assigned.height:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+        handles.append(ax.collections[0])
+        handles[-1].set_label("assigned queue: where its runs go")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", borderaxespad=0)
     return figure
 
 
@@ -226,17 +267,38 @@ def _lanes(runs: pl.DataFrame, lane: str) -> int:
     return max(runs[lane].n_unique(), 1) if lane in runs.columns else 1
 
 
-def _day_hour_grid(preview: pl.DataFrame, timezone: str) -> tuple[list[date], np.ndarray]:
-    """Run counts per local (day, hour), every day of the covered range included."""
-    if preview.is_empty():
-        return [], np.zeros((0, 24), dtype=np.int64)
+def _day_hour_grid(
+    preview: pl.DataFrame, timezone: str, start: datetime | None, end: datetime | None
+) -> tuple[list[date], np.ndarray]:
+    """Run counts per local (day, hour), every day of the covered range included.
+
+    With a window, the range is the window's, and hours wholly outside it are NaN.
+    """
     local = preview.select(pl.col("scheduled_time").dt.convert_time_zone(timezone).alias("t"))
     counts = local.group_by(day=pl.col("t").dt.date(), hour=pl.col("t").dt.hour()).len()
-    first: date = counts["day"].min()  # type: ignore[assignment]
-    span = (counts["day"].max() - first).days  # type: ignore[operator]
-    days = [first + timedelta(days=k) for k in range(span + 1)]
-    grid = np.zeros((len(days), 24), dtype=np.int64)
-    rows = counts.with_columns(row=(pl.col("day") - first).dt.total_days())
+    if start is None or end is None:
+        if preview.is_empty():
+            return [], np.zeros((0, 24), dtype=np.int64)
+        first: date = counts["day"].min()  # type: ignore[assignment]
+        last: date = counts["day"].max()  # type: ignore[assignment]
+    else:
+        window = pl.Series([start, end]).dt.convert_time_zone(timezone)
+        first, last = window[0].date(), window[1].date()
+    days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
+    grid = np.zeros((len(days), 24), dtype=np.float64 if start is not None and end is not None else np.int64)
+    if start is not None and end is not None:
+        hours = pl.datetime_range(
+            datetime.combine(first, datetime.min.time()),
+            datetime.combine(last, datetime.min.time()) + timedelta(hours=23),
+            "1h",
+            eager=True,
+        )
+        starts = hours.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+        inside = ((starts + timedelta(hours=1) > start) & (starts <= end)).fill_null(False).to_numpy()
+        grid[~inside.reshape(len(days), 24)] = np.nan
+    rows = counts.with_columns(row=(pl.col("day") - first).dt.total_days()).filter(
+        pl.col("row").is_between(0, len(days) - 1)
+    )
     grid[rows["row"].to_numpy(), rows["hour"].to_numpy()] = rows["len"].to_numpy()
     return days, grid
 

@@ -151,6 +151,14 @@ class ZoneTable:
         repeated = (pl.col("local") < pl.col("special_to")) & ~pl.col("gap")
         return walls.with_columns(ambiguous=repeated).drop(_WALL_COLUMNS, strict=False)
 
+    def changes(self) -> pl.LazyFrame:
+        """Every listed offset change: ``timezone``, ``at`` (the instant), ``before`` and
+        ``after`` (UTC offsets), ``wall_from`` / ``wall_to`` (the wall times of the gap,
+        ``gap`` True, or of the repeated hour, ``gap`` False: ``[wall_from, wall_to)``)."""
+        return self._walls.filter(pl.col("at") != _NEVER).select(
+            "timezone", "at", "before", "after", wall_from="special_from", wall_to="special_to", gap="gap"
+        )
+
     def _asof_wall(self, frame: pl.LazyFrame, column: str) -> pl.LazyFrame:
         return frame.join_asof(
             self._walls,

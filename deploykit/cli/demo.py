@@ -27,11 +27,13 @@ def data_folder(given: str | None) -> Path:
 
 
 def run_demo(args: argparse.Namespace) -> None:
-    from deploykit.cli._summaries import summaries
+    from deploykit.cli._summaries import NOTES, summaries
     from deploykit.io import import_prefect_api
 
     with open_store(args) as store:
         print(import_prefect_api(store, data_folder(args.data)))
         for title, frame in summaries(store).items():
             print(f"\n## {title.replace('_', ' ')} ({frame.height} rows)")
+            if title in NOTES:
+                print(NOTES[title])
             emit(frame.head(args.top), "table")

@@ -35,6 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     end.add_argument("--hours", type=float, help="window length in hours")
     end.add_argument("--days", type=float, help="window length in days")
     end.add_argument("-n", type=int, help=f"the next N runs (default {COUNT} when no window end is given)")
+    preview.add_argument(
+        "--dst",
+        action="store_true",
+        help="list where DST changes the runs instead (moved, merged and doubled wall times); "
+        "table output otherwise notes them on stderr",
+    )
     preview.set_defaults(run=run_preview)
 
 
@@ -69,7 +75,7 @@ def window(args: argparse.Namespace) -> tuple[datetime, datetime | None, int | N
 def run_preview(args: argparse.Namespace) -> None:
     import polars as pl
 
-    from deploykit.scheduling import upcoming_runs
+    from deploykit.scheduling import schedule_dst_effects, upcoming_runs
     from deploykit.schemas.schedules import MAX_DATES, typed_schedule
 
     typed = next(((k, v) for k in ("cron", "interval", "rrule") if (v := getattr(args, k)) is not None), None)
@@ -109,11 +115,24 @@ def run_preview(args: argparse.Namespace) -> None:
     if args.deployment is None or len(active) == 1:
         runs = upcoming_runs(schedule, start, count=count, end=end)
         description = schedule.describe()
+        schedules = [schedule]
+    else:
+        schedules = [s.schedule for s in active]
+    last = end if end is not None else (runs["scheduled_time"].max() if runs.height else start)
+    effects = pl.concat([schedule_dst_effects(s, start, last) for s in schedules])  # type: ignore[arg-type]
+    if args.dst:
+        if args.format == "table":
+            print(f"{description}: where DST changes the runs ({effects.height})")
+        emit(effects, args.format)
+        return
     if args.format == "table":
         print(f"{description}: {runs.height} runs")
         emit(runs, "table")
     else:
         emit(runs.with_columns(schedule=pl.lit(description)), args.format)
+    if effects.height and args.format == "table":
+        kinds = ", ".join(f"{n} {kind}" for kind, n in effects.group_by("effect").len().sort("effect").rows())
+        print(f"deploykit: note: DST changes {kinds} run(s) in this window; see --dst", file=sys.stderr)
     if runs.height >= MAX_DATES:
         print(
             f"deploykit: note: at most {MAX_DATES:,} runs per preview; later runs are not shown",

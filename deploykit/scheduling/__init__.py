@@ -7,6 +7,8 @@
   Prefect's stop rule);
 - :func:`expand_schedules` turns a frame of ``(id, schedule JSON)`` into one row per
   scheduled run (vectorised; the same dates as each schedule's ``get_dates``).
+- :func:`dst_effects` / :func:`schedule_dst_effects` list the runs a DST change moves,
+  merges or doubles ("where DST changes my runs").
 - :func:`runs_per_period` counts runs per time bucket (and per group, e.g. work queue).
 - :func:`busiest_windows` lists the buckets with the most runs: schedule collisions.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import polars as pl
 
 from deploykit._collect import POLARS_ENGINE
+from deploykit.scheduling._dst import DST_SCHEMA, dst_effects, schedule_dst_effects
 from deploykit.scheduling._expand import (
     OUTPUT_SCHEMA,
     Expansion,
@@ -32,17 +35,20 @@ from deploykit.scheduling._upcoming import RUNS_SCHEMA, upcoming_runs
 from deploykit.scheduling._window import MAX_RUNS_LIMIT, RunWindow, plan_window
 
 __all__ = [
+    "DST_SCHEMA",
     "MAX_RUNS_LIMIT",
     "OUTPUT_SCHEMA",
     "RUNS_SCHEMA",
     "Expansion",
     "RunWindow",
     "busiest_windows",
+    "dst_effects",
     "expand_checked",
     "expand_distinct",
     "expand_schedules",
     "plan_window",
     "runs_per_period",
+    "schedule_dst_effects",
     "upcoming_runs",
     "with_ids",
 ]

@@ -35,7 +35,9 @@ from deploykit.models.deployments import (
     read_deployments,
 )
 from deploykit.models.flows import read_flows
-from deploykit.models.work_queues import read_work_queues
+from deploykit.models.work_pools import read_work_pool
+from deploykit.models.work_queues import read_work_queue, read_work_queues
+from deploykit.schemas.core import Deployment
 from deploykit.schemas.sorting import DeploymentSort
 from deploykit.store import Store
 from deploykit.widgets import _code, _html
@@ -44,6 +46,11 @@ from deploykit.widgets._picker import with_flow_names
 PAGE_SIZES = (10, 25, 50, 100)
 NEXT_RUNS = 5
 """How many upcoming runs the details pane lists."""
+PAUSED_RUNS = "none: the schedule is paused, it creates no runs until it is resumed"
+"""What the details pane says instead of the next runs of a paused schedule."""
+LEGACY_MATCHES = "legacy queue filter admits (Prefect 2 agents)"
+"""The details entry for the queues whose legacy filter admits the deployment: Prefect 2
+agents polling those queues would take its runs, but workers read the assigned queue only."""
 
 _SORTS = [
     ("name A→Z", DeploymentSort.NAME_ASC),
@@ -298,6 +305,13 @@ class DeploymentBrowser(widgets.VBox):
         schedule = deployment.schedule
         now = self._now or datetime.now(UTC)
         queues = check_work_queues_for_deployment(self._store, deployment.id)
+        if schedule is None:
+            next_runs: list[str] | str = []
+        elif not deployment.is_schedule_active:
+            next_runs = PAUSED_RUNS
+        else:
+            next_runs = [d.isoformat() for d in schedule.get_dates(NEXT_RUNS, start=now)]
+        destination, status = _destination(self._store, deployment)
         self.details = {
             "name": deployment.name,
             "description": deployment.description,
@@ -306,13 +320,30 @@ class DeploymentBrowser(widgets.VBox):
             "parameters": deployment.parameters,
             "schedule": schedule.describe() if schedule else "no schedule",
             "schedule active": deployment.is_schedule_active,
-            "next runs": [d.isoformat() for d in schedule.get_dates(NEXT_RUNS, start=now)]
-            if schedule
-            else [],
+            "next runs": next_runs,
             "work queue": deployment.work_queue_name,
-            "picked up by": [f"{p}/{q}" for p, q in queues.select("work_pool_name", "name").rows()],
+            "picked up by": destination,
+            "queue status": status,
+            LEGACY_MATCHES: [f"{p}/{q}" for p, q in queues.select("work_pool_name", "name").rows()],
         }
         self.details_html.value = _html.fields(self.details)
+
+
+def _destination(store: Store, deployment: Deployment) -> tuple[list[str], str]:
+    """Where the deployment's runs go: its assigned ``pool/queue`` (its ``work_queue_id``),
+    and whether that queue or its pool is paused."""
+    queue = None if deployment.work_queue_id is None else read_work_queue(store, deployment.work_queue_id)
+    if queue is None:
+        return [], "no work queue assigned: no worker or agent is sent its runs"
+    pool = None if queue.work_pool_id is None else read_work_pool(store, queue.work_pool_id)
+    pool_name = pool.name if pool is not None else "?"
+    if pool is not None and pool.is_paused:
+        status = f"work pool {pool_name!r} is paused: its runs wait"
+    elif queue.is_paused:
+        status = f"work queue {queue.name!r} is paused: its runs wait"
+    else:
+        status = "active"
+    return [f"{pool_name}/{queue.name}"], status
 
 
 def _names(store: Store) -> dict[str, list[str]]:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from deploykit import plots
 from deploykit.models.deployments import MAX_PREVIEW_WINDOW, preview_runs, read_deployment
-from deploykit.scheduling import RUNS_SCHEMA, busiest_windows, upcoming_runs
+from deploykit.scheduling import DST_SCHEMA, RUNS_SCHEMA, busiest_windows, schedule_dst_effects, upcoming_runs
 from deploykit.schemas.schedules import MAX_DATES, Schedule, typed_schedule
 from deploykit.store import Store
 from deploykit.widgets import _html
@@ -80,6 +80,11 @@ class SchedulePreview(widgets.VBox):
         The timeline of :attr:`runs`.
     error : str | None
         The validation message shown for bad input.
+    paused : bool
+        The picked deployment's schedule is paused: it creates no runs, so none are listed.
+    dst : polars.DataFrame
+        Where DST changes the runs shown ("Where DST changes my runs"): moved, merged and
+        doubled wall times, as :func:`deploykit.scheduling.schedule_dst_effects` lists them.
     fleet : polars.DataFrame
         ``preview_runs`` of the deployments the search box selects, over the window.
     busiest : polars.DataFrame
@@ -105,6 +110,8 @@ class SchedulePreview(widgets.VBox):
         self.runs = pl.DataFrame(schema=RUNS_SCHEMA)
         self.figure: Figure | None = None
         self.error: str | None = None
+        self.paused = False
+        self.dst = pl.DataFrame(schema=DST_SCHEMA).drop("id")
         self.fleet = pl.DataFrame()
         self.busiest = pl.DataFrame()
         self.fleet_figure: Figure | None = None
@@ -122,6 +129,7 @@ class SchedulePreview(widgets.VBox):
         self.error_html = widgets.HTML()
         self.describe_html = widgets.HTML()
         self.runs_html = widgets.HTML()
+        self.dst_html = widgets.HTML()
         self.timeline = widgets.Image(format="png")
         self.fleet_html = widgets.HTML()
         self.heatmap = widgets.Image(format="png")
@@ -137,6 +145,7 @@ class SchedulePreview(widgets.VBox):
             (self.error_html, "dk-error-pane"),
             (self.describe_html, "dk-describe"),
             (self.runs_html, "dk-runs"),
+            (self.dst_html, "dk-dst"),
             (self.timeline, "dk-timeline"),
             (self.fleet_html, "dk-fleet"),
             (self.heatmap, "dk-heatmap"),
@@ -153,6 +162,7 @@ class SchedulePreview(widgets.VBox):
                 self.error_html,
                 self.describe_html,
                 self.runs_html,
+                self.dst_html,
                 self.timeline,
                 widgets.HTML("<h4>Fleet load: the deployments matching the search, over the window</h4>"),
                 self.fleet_html,
@@ -181,10 +191,18 @@ class SchedulePreview(widgets.VBox):
         self.expression.placeholder = _PLACEHOLDERS[self.source.value]
         self.count.layout.display = None if self.mode.value == "count" else "none"
         start = datetime.combine(self.start.value or datetime.now(UTC).date(), time())
+        self.paused = False
         try:
             self.schedule = self._chosen_schedule(start)
             if self.schedule is None:
                 self._show_runs(None, "This deployment has no schedule." if self.picker.value else "")
+                return
+            if self.paused:
+                self._show_runs(
+                    None,
+                    f"{self.schedule.describe()}. The schedule is paused: it creates no runs until "
+                    "it is resumed, so none are listed.",
+                )
                 return
             window = self.mode.value == "window"
             end = start + timedelta(days=self.days.value) - timedelta(microseconds=1)
@@ -227,7 +245,7 @@ class SchedulePreview(widgets.VBox):
             .agg(deployments=pl.col("deployment_name").unique().sort())
         )
         self.busiest = busiest.join(names, on="period", how="left", maintain_order="left")
-        self.fleet_figure = plots.load_heatmap(self.fleet)
+        self.fleet_figure = plots.load_heatmap(self.fleet, start=start, end=end)
         _html.show_png(self.heatmap, plots.to_png(self.fleet_figure))
         shown = self.busiest.select(
             pl.col("period").alias("hour starting"),
@@ -243,13 +261,18 @@ class SchedulePreview(widgets.VBox):
             return typed_schedule(self.source.value, self.expression.value, self.timezone.value, start)
         dep_id = self.picker.value
         deployment = None if dep_id is None else read_deployment(self._store, dep_id)
-        return None if deployment is None else deployment.schedule
+        if deployment is None:
+            return None
+        self.paused = deployment.schedule is not None and not deployment.is_schedule_active
+        return deployment.schedule
 
     def _show_runs(self, error: str | None, description: str) -> None:
         self.error = error
         self.error_html.value = "" if error is None else _html.error_box(error)
         self.describe_html.value = _html.note(description, css_class="dk-description") if description else ""
-        if error is not None or self.schedule is None:
+        self.dst = pl.DataFrame(schema=DST_SCHEMA).drop("id")
+        self.dst_html.value = ""
+        if error is not None or self.schedule is None or self.paused:
             self.runs = pl.DataFrame(schema=RUNS_SCHEMA)
             self.figure = None
             self.runs_html.value = ""
@@ -263,5 +286,25 @@ class SchedulePreview(widgets.VBox):
             pl.when("dst_adjusted").then(pl.lit("DST-adjusted")).otherwise(pl.lit("")).alias("DST"),
         )
         self.runs_html.value = _html.table(shown, css_class="dk-runs-table", empty="No runs in this window.")
+        self._show_dst(zone)
         self.figure = plots.schedule_timeline(self.runs)
         _html.show_png(self.timeline, plots.to_png(self.figure))
+
+    def _show_dst(self, zone: str) -> None:
+        """ "Where DST changes my runs": the effects between the first and the last run shown."""
+        if self.schedule is None or self.runs.is_empty():
+            return
+        first, last = self.runs["scheduled_time"].min(), self.runs["scheduled_time"].max()
+        self.dst = schedule_dst_effects(self.schedule, first, last)  # type: ignore[arg-type]
+        if self.dst.is_empty():
+            self.dst_html.value = _html.note(f"No DST change in {zone} moves, merges or doubles these runs.")
+            return
+        shown = self.dst.select(
+            pl.col("effect"),
+            pl.col("wall_time").alias(f"wall time ({zone})"),
+            pl.col("scheduled_time").alias("runs at (UTC)"),
+            pl.col("note").alias("what happens"),
+        )
+        self.dst_html.value = "<b>Where DST changes my runs</b>" + _html.table(
+            shown, css_class="dk-dst-table"
+        )
