@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from deploykit import plots
 from deploykit.models.deployments import MAX_PREVIEW_WINDOW, preview_runs, read_deployment
 from deploykit.scheduling import DST_SCHEMA, RUNS_SCHEMA, busiest_windows, schedule_dst_effects, upcoming_runs
-from deploykit.schemas.schedules import MAX_DATES, Schedule, typed_schedule
+from deploykit.schemas.schedules import Schedule, typed_schedule
 from deploykit.store import Store
 from deploykit.widgets import _html
 from deploykit.widgets._picker import DeploymentPicker
@@ -219,18 +219,15 @@ class SchedulePreview(widgets.VBox):
         """Recompute the fleet's runs per hour and its busiest hours."""
         start = datetime.combine(self.start.value or datetime.now(UTC).date(), time(), UTC)
         end = start + timedelta(days=self.days.value) - timedelta(microseconds=1)
-        self.fleet = preview_runs(self._store, start, end, deployment_filter=self.picker.filter)
-        per_deployment = self.fleet["deployment_id"].value_counts()
-        capped = per_deployment.filter(pl.col("count") >= MAX_DATES).height
+        # every run of the window: a count or heatmap cut at a per-deployment cap would lie
+        self.fleet = preview_runs(
+            self._store, start, end, deployment_filter=self.picker.filter, max_runs=None
+        )
+        per_deployment = self.fleet["deployment_id"].n_unique() if self.fleet.height else 0
         text = (
-            f"{self.fleet.height} runs of {per_deployment.height} deployments from {start:%Y-%m-%d} "
+            f"{self.fleet.height} runs of {per_deployment} deployments from {start:%Y-%m-%d} "
             f"to {end:%Y-%m-%d} (UTC)"
         )
-        if capped:
-            text += (
-                f"; {capped} deployments reach the {MAX_DATES:,}-run preview limit, so their "
-                "later runs are not counted: choose fewer days to see them all"
-            )
         self.fleet_html.value = _html.note(text)
         if self.fleet.is_empty():
             self.busiest = pl.DataFrame()

@@ -247,11 +247,6 @@ def test_schedule_preview_of_a_paused_deployment_lists_no_runs(page):
     widget.screenshot(path=str(SHOTS / "schedule_preview_paused.png"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SchedulePreview still gets preview_runs' 1,000-run default cap: once the datamodel branch's "
-    "max_runs=None is in, pass it in refresh_fleet and remove this mark",
-)
 def test_schedule_preview_counts_more_than_1000_runs_of_one_deployment(page):
     """Every minute for the 7-day window: 10,080 runs, none cut off (issue 13 item 1)."""
     widget = _pick_in_preview(page, "analytics-01-066")
