@@ -119,11 +119,14 @@ def run_metrics(
         *(f"q[{i + 1}] AS p{round(q * 100)}" for i, q in enumerate(QUANTILES)),
         "max",
     ]
-    sql = query.runs(since=since, until=until, as_of=as_of, names=_names(groups)) + (
+    names = _names(groups)
+    joined = bool(names) or "deployment_id" not in groups
+    sql = query.runs(since=since, until=until, as_of=as_of, names=names, joined=joined) + (
         f"SELECT {', '.join(outputs)}\n"
         f"FROM (SELECT {', '.join([*keys, *stats])}\n"
-        f"    FROM runs WHERE {metric} IS NOT NULL{' GROUP BY ALL' if key_names else ''})\n"
-        + ("ORDER BY " + ", ".join(f"{k} NULLS LAST" for k in key_names) if key_names else "")
+        f"    FROM runs WHERE {metric} IS NOT NULL{' GROUP BY ALL' if key_names else ''}) AS g\n"
+        + ("" if joined else "WHERE g.deployment_id IN (SELECT id FROM sel)\n")
+        + _order(key_names)
     )
     return query.frame(session, sql)
 
@@ -180,10 +183,15 @@ def run_counts(
     sql = runs + (
         f"SELECT {', '.join([*shown, 'runs'])}\n"
         f"FROM (SELECT {', '.join([*keys, 'count(*) AS runs'])} FROM runs"
-        f"{' GROUP BY ALL' if key_names else ''})\n"
-        + ("ORDER BY " + ", ".join(f"{k} NULLS LAST" for k in key_names) if key_names else "")
+        f"{' GROUP BY ALL' if key_names else ''}) AS g\n" + _order(key_names)
     )
     return query.frame(session, sql)
+
+
+def _order(key_names: list[str]) -> str:
+    """ORDER BY the group keys as grouped (a UUID sorts as its text; an integer period
+    as its timestamp): cheaper than sorting the converted output columns."""
+    return "ORDER BY " + ", ".join(f"g.{k} NULLS LAST" for k in key_names) if key_names else ""
 
 
 def _names(groups: list[str]) -> tuple[str, ...]:
