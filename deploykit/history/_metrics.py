@@ -119,13 +119,10 @@ def run_metrics(
         *(f"q[{i + 1}] AS p{round(q * 100)}" for i, q in enumerate(QUANTILES)),
         "max",
     ]
-    names = _names(groups)
-    joined = bool(names) or "deployment_id" not in groups
-    sql = query.runs(since=since, until=until, as_of=as_of, names=names, joined=joined) + (
+    sql = query.runs(since=since, until=until, as_of=as_of, names=_names(groups)) + (
         f"SELECT {', '.join(outputs)}\n"
         f"FROM (SELECT {', '.join([*keys, *stats])}\n"
         f"    FROM runs WHERE {metric} IS NOT NULL{' GROUP BY ALL' if key_names else ''}) AS g\n"
-        + ("" if joined else "WHERE g.deployment_id IN (SELECT id FROM sel)\n")
         + _order(key_names)
     )
     return query.frame(session, sql)
