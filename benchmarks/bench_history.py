@@ -161,7 +161,7 @@ def machine() -> str:
     )
 
 
-def report(measured: dict, build_seconds: float, scale: float) -> str:
+def report(measured: dict, build_seconds: float | None, scale: float, loads: list[float]) -> str:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
@@ -172,7 +172,10 @@ def report(measured: dict, build_seconds: float, scale: float) -> str:
         f"- machine: {machine()}",
         f"- commit: {commit}",
         f"- command: `python benchmarks/bench_history.py --scale {scale:g}`",
-        f"- building the store inside DuckDB took {build_seconds:.1f} s (not timed below)",
+        f"- building the store inside DuckDB took {build_seconds:.1f} s (not timed below)"
+        if build_seconds is not None
+        else "- the store was built by an earlier run (`--store`)",
+        f"- 1-minute load average before / after the measurements: {loads[0]:.1f} / {loads[1]:.1f} (2 cores)",
         "",
         "Each function runs in a fresh process on the file store opened read-only; time is the",
         "best wall-clock time of the repetitions, memory the process's peak RSS over all of them.",
@@ -194,21 +197,24 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.01, help="1 = 100,000 deployments (default 0.01)")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per function (default 3)")
     parser.add_argument("--write", type=Path, help="also write the markdown report to this file")
+    parser.add_argument("--store", type=Path, help="keep the built store here and reuse it when present")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, args.reps)))
         return
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "history.duckdb"
-        build_seconds = build(path, max(int(100_000 * args.scale), 1))
+        path = args.store or Path(folder) / "history.duckdb"
+        build_seconds = None if path.exists() else build(path, max(int(100_000 * args.scale), 1))
+        loads = [os.getloadavg()[0]]
         child = subprocess.run(
             [sys.executable, __file__, "--measure", str(path), "--reps", str(args.reps)],
             capture_output=True,
             text=True,
             check=True,
         )
-        text = report(json.loads(child.stdout), build_seconds, args.scale)
+        loads.append(os.getloadavg()[0])
+        text = report(json.loads(child.stdout), build_seconds, args.scale, loads)
     print(text)
     if args.write:
         args.write.write_text(text, encoding="utf-8")

@@ -151,7 +151,7 @@ def deployment_health(
         flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
     )
     query = HistoryQuery(filters)
-    runs = query.runs(since=since, until=until, as_of=as_of)
+    runs = query.runs(since=since, until=until, as_of=as_of, joined=False)
     sql = (
         runs
         + ","

@@ -19,7 +19,7 @@ from deploykit.history._filters import (
     selection,
 )
 from deploykit.history._query import UNSTARTED_WAITING, HistoryQuery, in_list
-from deploykit.scheduling import expand_schedules
+from deploykit.scheduling import expand_distinct
 from deploykit.schemas.schedules import MAX_DATES
 from deploykit.store import Store
 
@@ -30,8 +30,10 @@ FROM {rows} AS s
 JOIN {dates} AS e ON e._key = s._key
 JOIN deployment AS d ON d.id = CAST(s.deployment_id AS UUID)
 LEFT JOIN flow AS f ON f.id = d.flow_id
-ANTI JOIN flow_run AS fr
-    ON fr.deployment_id = CAST(s.deployment_id AS UUID) AND fr.expected_start_time = e.scheduled_time
+ANTI JOIN (
+    SELECT deployment_id, expected_start_time FROM flow_run
+    WHERE expected_start_time >= {since} AND expected_start_time < {until}
+) AS fr ON fr.deployment_id = CAST(s.deployment_id AS UUID) AND fr.expected_start_time = e.scheduled_time
 ORDER BY e.scheduled_time, flow_name, deployment_name, deployment_id, s.schedule_id
 """
 
@@ -119,7 +121,10 @@ def missed_runs(
         cursor.register(names[0], keyed)
         cursor.register(names[1], dates)
         try:
-            return query.frame(session, _MISSED_SQL.format(rows=names[0], dates=names[1]))
+            sql = _MISSED_SQL.format(
+                rows=names[0], dates=names[1], since=query.param(since), until=query.param(until)
+            )
+            return query.frame(session, sql)
         finally:
             for name in names:
                 cursor.unregister(name)
@@ -149,27 +154,31 @@ def _window_dates(texts: list[str], since: datetime, until: datetime) -> pl.Data
     """``_key`` (position in ``texts``) and ``scheduled_time``: every date of each schedule
     in ``[since, until)``.
 
-    The bulk expansion yields at most ``MAX_DATES`` dates per schedule and call, so a
-    schedule that filled them is expanded again from just after its last date; each
-    round is one vectorised expansion of the schedules still going.
+    Each distinct schedule text is expanded once, vectorised, however many deployments
+    share it. The bulk expansion yields at most ``MAX_DATES`` dates per schedule and
+    call, so a schedule that filled them is expanded again from just after its last
+    date; each round is one expansion of the schedules still going.
     """
     found: list[pl.DataFrame] = []
     pending = pl.DataFrame(
-        {"id": [str(k) for k in range(len(texts))], "schedule": texts},
-        schema={"id": pl.String, "schedule": pl.String},
-    ).with_columns(start=pl.lit(since, pl.Datetime("us", "UTC")))
+        {"_key": range(len(texts)), "start": [since] * len(texts)},
+        schema={"_key": pl.Int64, "start": pl.Datetime("us", "UTC")},
+    )
     while not pending.is_empty():
+        keys = pending.get_column("_key")
         start = pending.get_column("start").min()
-        dates = expand_schedules(pending.select("id", "schedule"), start, until, MAX_DATES)
-        kept = dates.join(pending.select("id", "start"), on="id").filter(
+        expanded = expand_distinct([texts[k] for k in keys], start, until, MAX_DATES)
+        dates = expanded.select(
+            _key=keys.gather(expanded.get_column("_key")), scheduled_time=pl.col("scheduled_time")
+        )
+        kept = dates.join(pending, on="_key").filter(
             pl.col("scheduled_time") >= pl.col("start"), pl.col("scheduled_time") < until
         )
-        found.append(kept.select(pl.col("id").cast(pl.Int64).alias("_key"), "scheduled_time"))
-        last = dates.group_by("id").agg(n=pl.len(), last=pl.col("scheduled_time").max())
+        found.append(kept.select("_key", "scheduled_time"))
+        last = dates.group_by("_key").agg(n=pl.len(), last=pl.col("scheduled_time").max())
         full = last.filter(pl.col("n") == MAX_DATES)
-        pending = pending.join(full, on="id").select(
-            "id", "schedule", start=pl.col("last") + timedelta(microseconds=1)
-        )
+        after_last = pl.col("last") + timedelta(microseconds=1)
+        pending = pending.join(full, on="_key").select("_key", start=after_last)
     return pl.concat(found).lazy().unique().collect(engine=POLARS_ENGINE) if found else _NO_DATES
 
 

@@ -54,6 +54,7 @@ class HistoryQuery:
         from deploykit.predicates import SqlCompiler
 
         self.compiler = SqlCompiler()
+        self.filtered = any(value is not None for value in filters.values())
         base = sqlglot.parse_one(_SELECTED, dialect="duckdb")
         self.selected = filtered(base, self.compiler, **filters).sql("duckdb")
 
@@ -69,10 +70,17 @@ class HistoryQuery:
         as_of: datetime,
         names: tuple[str, ...] = (),
         extra: tuple[str, ...] = (),
+        joined: bool = True,
     ) -> str:
         """``WITH sel AS (...), runs AS (...)``: one row per run of a selected deployment
         in the window, with ``duration`` and ``lateness`` (SPEC section 7) and the asked
-        ``names`` (``flow_name``, ``work_queue_name``, ``work_pool_name``)."""
+        ``names`` (``flow_name``, ``work_queue_name``, ``work_pool_name``).
+
+        With ``joined=False`` the runs are not joined to ``sel`` (no names): the caller
+        aggregates per deployment first and joins the groups to ``sel`` afterwards, which
+        also drops the runs of deleted deployments. Aggregating before the join is about
+        twice as fast over millions of runs; the selection still filters the scan (a
+        semi join) when a filter narrows it."""
         columns = [
             "fr.id",
             "fr.deployment_id",
@@ -93,14 +101,18 @@ class HistoryQuery:
         if {"work_queue_name", "work_pool_name"} & set(names):
             joins.append(_QUEUE_JOINS)
         where = ["TRUE"]
+        if not joined and self.filtered:
+            where.append("fr.deployment_id IN (SELECT id FROM sel)")
         if since is not None:
             where.append(f"fr.expected_start_time >= {self.param(since)}")
         if until is not None:
             where.append(f"fr.expected_start_time < {self.param(until)}")
+        if joined:
+            joins.insert(0, "JOIN sel ON sel.id = fr.deployment_id")
         return (
             f"WITH sel AS ({self.selected}),\n"
             f"runs AS (SELECT {', '.join(columns)}\n"
-            f"    FROM flow_run AS fr JOIN sel ON sel.id = fr.deployment_id {' '.join(joins)}\n"
+            f"    FROM flow_run AS fr {' '.join(joins)}\n"
             f"    WHERE {' AND '.join(where)})\n"
         )
 
