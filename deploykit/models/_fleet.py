@@ -19,8 +19,9 @@ from deploykit.calendar import MAX_DATES, require_aware
 from deploykit.filters import DeploymentFilter, FlowFilter, WorkPoolFilter, WorkQueueFilter
 from deploykit.models._deployment_query import SCHEDULE_TYPE_SQL, filtered
 from deploykit.models._scheduled_runs import insert_fleet_runs, iso_text
+from deploykit.models._skipped import warn_skipped
 from deploykit.predicates import SqlCompiler
-from deploykit.scheduling import RunWindow, expand_distinct, expand_schedules, plan_window
+from deploykit.scheduling import RunWindow, expand_checked, plan_window, with_ids
 from deploykit.store import Store
 
 
@@ -102,7 +103,10 @@ def preview_runs(
         work_queue_filter,
         include_inactive,
     )
-    dates = expand_schedules(selected.select("id", "schedule"), start, end, max_per_schedule=max_runs)
+    texts = selected.get_column("schedule").unique().to_list()
+    expansion = expand_checked(texts, start, end, max_runs)
+    warn_skipped("preview_runs", selected.rename({"deployment_name": "name"}), texts, expansion.failed)
+    dates = with_ids(selected, texts, expansion.dates.lazy()).collect(engine=POLARS_ENGINE)
     return (
         dates.join(selected.drop("schedule"), on="id", how="inner")
         .rename({"id": "deployment_id"})
@@ -167,7 +171,14 @@ def schedule_all(
         counted = f"SELECT schedule, count(*) FROM ({selected}) AS d GROUP BY schedule"
         rows = cur.execute(counted, compiler.params or None).fetchall()
         texts = [text for text, _ in rows]
-        dates = _window_dates(texts, window).collect(engine=POLARS_ENGINE)
+        lazy_dates, failed = _window_dates(texts, window)
+        if failed:
+            named = (
+                f"SELECT name, id, schedule FROM ({selected}) AS d WHERE list_contains($_failed, schedule)"
+            )
+            skipped = cur.sql(named, params=compiler.params | {"_failed": [texts[key] for key in failed]})
+            warn_skipped("schedule_all", skipped.pl(), texts, failed)
+        dates = lazy_dates.collect(engine=POLARS_ENGINE)
         runs = sum(rows[key][1] * count for key, count in dates.get_column("_key").value_counts().iter_rows())
         if runs > MAX_RUNS_PER_CALL:
             raise ValueError(
@@ -184,7 +195,7 @@ _SPARE_DATES = 8
 schedules; the others are expanded again in full)."""
 
 
-def _window_dates(texts: list[str], window: RunWindow) -> pl.LazyFrame:
+def _window_dates(texts: list[str], window: RunWindow) -> tuple[pl.LazyFrame, dict[int, ValueError]]:
     """Each distinct schedule's runs in the window, by Prefect's stop rule (see ``RunWindow.dates``),
     with each time's ISO text in the schedule's zone.
 
@@ -193,15 +204,19 @@ def _window_dates(texts: list[str], window: RunWindow) -> pl.LazyFrame:
     schedule that filled that cap while its last date is still before
     ``start + min_time`` (the rule cannot have fired yet) is expanded again, up to
     ``max_runs``. The result equals expanding every schedule up to ``max_runs``.
+    Schedules that cannot be expanded are left out and returned with their errors, by key.
     """
     first = min(window.max_runs, window.min_runs + _SPARE_DATES)
-    dates = expand_distinct(texts, window.start, window.end, first)
+    dates, failed = expand_checked(texts, window.start, window.end, first)
     threshold = window.start + window.min_time
     if first < window.max_runs:
         last = dates.group_by("_key").agg(n=pl.len(), last=pl.col("scheduled_time").last())
         short = last.filter((pl.col("n") == first) & (pl.col("last") < threshold)).get_column("_key")
         if not short.is_empty():
-            more = expand_distinct([texts[key] for key in short], window.start, window.end, window.max_runs)
+            more, more_failed = expand_checked(
+                [texts[key] for key in short], window.start, window.end, window.max_runs
+            )
+            failed |= {short[key]: error for key, error in more_failed.items()}
             more = more.with_columns(_key=short.gather(more.get_column("_key")))
             dates = pl.concat([dates.filter(~pl.col("_key").is_in(short.implode())), more])
     rank = pl.int_range(1, pl.len() + 1).over("_key")
@@ -212,7 +227,7 @@ def _window_dates(texts: list[str], window: RunWindow) -> pl.LazyFrame:
         .sort("_key", "scheduled_time")
         .filter(stop.is_null() | (rank <= stop))
         .select("_key", "scheduled_time", iso=iso_text(pl.col("local_time"), pl.col("scheduled_time")))
-    )
+    ), failed
 
 
 MAX_RUNS_PER_CALL = 5_000_000
