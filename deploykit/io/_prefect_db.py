@@ -62,6 +62,8 @@ _QUERIES: dict[str, str] = {
     ),
 }
 _BOOLEANS = {"is_paused", "is_schedule_active", "auto_scheduled"}
+_TABLES_READ = frozenset({*_QUERIES, "flow_run_state"})
+"""Every table the queries above read."""
 
 
 def open_prefect_db(path: Path) -> sqlite3.Connection:
@@ -84,6 +86,21 @@ def open_prefect_db(path: Path) -> sqlite3.Connection:
             f"{path}: unknown Prefect schema revision {', '.join(sorted(revisions)) or '(none)'}"
             f"; deploykit reads revisions {', '.join(sorted(KNOWN_REVISIONS))} (Prefect 2.10)"
         )
+    missing = sorted(_TABLES_READ - tables)
+    if missing:
+        conn.close()
+        raise SourceError(
+            f"{path}: a Prefect 2.10 database missing the table(s) {', '.join(missing)}; "
+            "the file is incomplete or was edited"
+        )
+    for table, query in _QUERIES.items():
+        try:
+            conn.execute(f"{query} LIMIT 0")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise SourceError(
+                f"{path}: cannot read {table} ({exc}): a column is missing or the file is damaged"
+            ) from None
     return conn
 
 
