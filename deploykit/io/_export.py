@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
+from deploykit.io._folders import output_folder
 from deploykit.io._prefect_api import KIND_TABLES
 from deploykit.schemas.core import STORED_MODELS
 from deploykit.store import Store, table_columns
@@ -79,8 +79,7 @@ def export_prefect_api(store: Store, folder: str | os.PathLike[str]) -> dict[str
     >>> export_prefect_api(Store(), tempfile.mkdtemp())["api-flows.json"]
     0
     """
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(folder)
     written: dict[str, int] = {}
     with store.transaction() as cur:
         jobs = [(f"api-{kind}.json", body_query(table)) for kind, table in KIND_TABLES.items()]

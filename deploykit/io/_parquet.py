@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 
 from deploykit._errors import SourceError
 from deploykit._version import __version__
-from deploykit.io._chunks import CHUNK_ROWS, load_chunked
+from deploykit.io._chunks import CHUNK_ROWS, check_chunk_rows, load_chunked
+from deploykit.io._folders import output_folder
 from deploykit.io._json import parse_json_bytes
 from deploykit.io._report import ImportReport
 from deploykit.store import SCHEMA_VERSION, TABLES, Store
@@ -57,8 +58,7 @@ def export_parquet(store: Store, folder: str | os.PathLike[str]) -> dict[str, in
     >>> export_parquet(Store(), tempfile.mkdtemp())["deployment"]
     0
     """
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(folder)
     rows: dict[str, int] = {}
     with store.transaction() as cur:
         for table in TABLES:
@@ -169,6 +169,7 @@ def import_parquet(
     >>> import_parquet(Store(), folder, progress=False).total
     0
     """
+    check_chunk_rows(chunk_rows)
     root = Path(folder)
     files = read_manifest(root)
     tables = {t: (_row_count(f), partial(_batches, f, chunk_rows)) for t, f in files.items()}

@@ -19,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from deploykit._errors import SourceError
-from deploykit.io._chunks import CHUNK_ROWS, load_chunked
+from deploykit.io._chunks import CHUNK_ROWS, check_chunk_rows, load_chunked
 from deploykit.io._report import ImportReport
 from deploykit.store import Store
 
@@ -177,6 +177,7 @@ def import_prefect_db(
     ...
     deploykit.SourceError: ...other.db: not a Prefect server database (no alembic_version table)
     """
+    check_chunk_rows(chunk_rows)
     db = Path(path)
     source = str(db)
     conn = open_prefect_db(db)
