@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ lo
         FetchError,
         IntegrityError,
         ObjectNotFoundError,
+        ScheduleSkippedWarning,
         SourceError,
         StoreError,
     )
@@ -38,6 +39,7 @@ _HOMES = {
     "SourceError": "deploykit._errors",
     "IntegrityError": "deploykit._errors",
     "ObjectNotFoundError": "deploykit._errors",
+    "ScheduleSkippedWarning": "deploykit._errors",
     "StoreError": "deploykit._errors",
     "ScheduleSettings": "deploykit.store",
     "Store": "deploykit.store",

@@ -13,6 +13,7 @@ __all__ = [
     "FetchError",
     "IntegrityError",
     "ObjectNotFoundError",
+    "ScheduleSkippedWarning",
     "SourceError",
     "StoreError",
 ]
@@ -49,6 +50,20 @@ class FetchError(DeploykitError):
     """
 
 
-for _cls in (DeploykitError, ObjectNotFoundError, IntegrityError, StoreError, SourceError, FetchError):
+class ScheduleSkippedWarning(UserWarning):
+    """A fleet operation (``preview_runs``, ``schedule_all``) skipped a deployment whose
+    stored schedule cannot be expanded; the message names the deployment and why. The
+    other deployments were previewed or scheduled."""
+
+
+for _cls in (
+    DeploykitError,
+    ObjectNotFoundError,
+    IntegrityError,
+    StoreError,
+    SourceError,
+    FetchError,
+    ScheduleSkippedWarning,
+):
     _cls.__module__ = "deploykit"
 del _cls

@@ -13,13 +13,17 @@ is written.
 from __future__ import annotations
 
 import re
+import time
+import warnings
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pydantic
 import pytest
-from tests_support import assert_unchanged_after
+from tests_support import EXTREME_SCHEDULES, REFUSED_SCHEDULES, assert_unchanged_after
 
 import deploykit as dk
+from deploykit.calendar import MAX_YEAR
 from deploykit.models import deployments as D
 from deploykit.models import flow_runs, flows, work_queues
 
@@ -205,3 +209,44 @@ def test_hostile_queue_filters_match_by_value_only(store, flow):
     assert "q" in D.check_work_queues_for_deployment(store, with_tag.id)["name"].to_list()
     assert "q" not in D.check_work_queues_for_deployment(store, without.id)["name"].to_list()
     assert work_queues.read_work_queue(store, queue.id).filter.tags == [value]
+
+
+# --- hostile and extreme schedules (issue 15 items 1-2) ----------------------------------
+
+SCHEDULE_SECONDS = 10
+"""Every computation on one accepted extreme schedule finishes well within this."""
+
+
+@pytest.mark.parametrize("schedule", list(REFUSED_SCHEDULES.values()), ids=list(REFUSED_SCHEDULES))
+def test_hostile_schedules_are_refused_at_validation(store, flow, schedule):
+    began = time.monotonic()
+    assert_unchanged_after(
+        store,
+        lambda: D.create_deployment(store, {"name": "hostile", "flow_id": flow.id, "schedule": schedule}),
+        pydantic.ValidationError,
+        "schedule",
+    )
+    assert time.monotonic() - began < SCHEDULE_SECONDS
+
+
+@pytest.mark.parametrize("schedule", list(EXTREME_SCHEDULES.values()), ids=list(EXTREME_SCHEDULES))
+@pytest.mark.parametrize("start", [datetime(2024, 2, 28, tzinfo=UTC), datetime(2200, 12, 30, tzinfo=UTC)])
+def test_extreme_schedules_are_bounded_and_agree_everywhere(store, flow, schedule, start):
+    dep = D.create_deployment(store, dk.Deployment(name="extreme", flow_id=flow.id, schedule=schedule))
+    end = min(start + timedelta(days=2), datetime(MAX_YEAR, 12, 31, 23, 59, tzinfo=UTC))
+    began = time.monotonic()
+    expected = dk.schemas.schedules.parse_schedule(schedule).get_dates(n=50, start=start, end=end)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no deployment may be skipped: the schedule is valid
+        preview = D.preview_runs(store, start, end, max_runs=50)
+        inserted = D.schedule_runs(
+            store, dep.id, start_time=start, end_time=end, min_time=timedelta(0), min_runs=50, max_runs=50
+        )
+        again = D.schedule_all(
+            store, start_time=start, end_time=end, min_time=timedelta(0), min_runs=50, max_runs=50
+        )
+    assert time.monotonic() - began < SCHEDULE_SECONDS
+    assert preview["scheduled_time"].to_list() == expected
+    assert len(inserted) == len(expected)
+    assert again.is_empty()  # schedule_runs made them all already
+    assert store.check_integrity().is_empty()

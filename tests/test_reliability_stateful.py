@@ -10,7 +10,12 @@ pure-Python model of SPEC.md:
   or paused deployment; ``create_flow_run`` with a used (flow, idempotency key) creates
   nothing;
 * a queue picks a deployment up when the queue filter's tags are a subset of its tags;
-* counts, filters (tags, flow name, flow run state) and ``check_integrity`` agree.
+* counts, filters (tags, flow name, flow run state) and ``check_integrity`` agree;
+* schedules at the limits of ``deploykit.calendar`` (issue 15): the hostile ones are
+  refused at validation and change nothing; the extreme but valid ones (sparse rules,
+  anchors at ``MIN_YEAR`` / ``MAX_YEAR``, ``MAX_INTERVAL``) are stored, and
+  ``schedule_runs``, ``schedule_all`` and ``preview_runs`` give exactly their
+  ``get_dates``, with no deployment skipped.
 
 CI runs ``DEPLOYKIT_FUZZ_EXAMPLES`` examples (default 50) of up to
 ``DEPLOYKIT_FUZZ_STEPS`` steps (default 25). For a longer maintainer run::
@@ -24,6 +29,7 @@ The number of examples and steps run is printed (``-s``).
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,13 +37,16 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import hypothesis.strategies as st
+import pydantic
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from tests_support import EXTREME_SCHEDULES, REFUSED_SCHEDULES
 
 import deploykit as dk
 from deploykit.models import deployments as D
 from deploykit.models import flow_runs, flows, work_queues
+from deploykit.schemas.schedules import parse_schedule
 
 EXAMPLES = int(os.environ.get("DEPLOYKIT_FUZZ_EXAMPLES", "50"))
 STEPS = int(os.environ.get("DEPLOYKIT_FUZZ_STEPS", "25"))
@@ -61,6 +70,7 @@ class ModelDeployment:
     tags: list[str] = field(default_factory=list)
     description: str | None = None
     hours: int | None = None  # interval schedule in hours, anchored at ANCHOR
+    extreme: str | None = None  # else a schedule of EXTREME_SCHEDULES, by name
     active: bool = True
     queue: str | None = None
 
@@ -76,6 +86,29 @@ class ModelRun:
 
 def _schedule(hours: int) -> dict[str, Any]:
     return {"interval": hours * 3600, "anchor_date": ANCHOR.isoformat()}
+
+
+def _kind(dep: ModelDeployment) -> str | None:
+    """The deployment's schedule type, as ``read_deployments`` reports it."""
+    if dep.hours:
+        return "interval"
+    if dep.extreme is None:
+        return None
+    return next(k for k in ("interval", "cron", "rrule") if k in EXTREME_SCHEDULES[dep.extreme])
+
+
+def _dates(dep: ModelDeployment, start: datetime, count: int) -> list[datetime]:
+    """The first ``count`` dates of the deployment's schedule in ``[start, start + 10 days]``."""
+    if count == 0 or not dep.active:
+        return []
+    if dep.hours:
+        step = timedelta(hours=dep.hours)
+        first = ANCHOR + step * -(-(start - ANCHOR) // step)  # first date >= start
+        return [first + step * k for k in range(count)]
+    if dep.extreme is not None:
+        schedule = parse_schedule(EXTREME_SCHEDULES[dep.extreme])
+        return schedule.get_dates(n=count, start=start, end=start + timedelta(days=10))
+    return []
 
 
 maybe_tags = st.none() | st.lists(st.sampled_from(TAGS), unique=True, max_size=3)
@@ -164,6 +197,7 @@ class StoreMachine(RuleBasedStateMachine):
             dep.description = description
         if hours is not None:
             dep.hours = hours or None
+            dep.extreme = None
         if queue is not None:
             dep.queue = queue
             self.queues.setdefault(queue, [])
@@ -252,17 +286,64 @@ class StoreMachine(RuleBasedStateMachine):
             min_runs=max_runs,
             max_runs=max_runs,
         )
+        self._expect_runs([dep], start, max_runs, len(inserted))
+
+    def _expect_runs(self, deps: list[ModelDeployment], start: datetime, count: int, inserted: int) -> None:
+        """Model the runs scheduling ``deps`` from ``start`` creates; check their number."""
         expected = []
-        if dep.hours and dep.active:
-            step = timedelta(hours=dep.hours)
-            first = ANCHOR + step * -(-(start - ANCHOR) // step)  # first date >= start
-            for date in (first + step * k for k in range(max_runs)):
+        for dep in deps:
+            for date in _dates(dep, start, count):
                 key = ("scheduled", dep.id, date)
                 if all(r.key != key for r in self.runs):
-                    expected.append(key)
-        assert len(inserted) == len(expected)
-        for key in expected:
+                    expected.append((dep, key))
+        assert inserted == len(expected)
+        for dep, key in expected:
             self.runs.append(ModelRun(dep.flow, dep.id, "SCHEDULED", True, key))
+
+    @precondition(lambda self: self.deployments)
+    @rule(data=st.data(), name=st.sampled_from(sorted(EXTREME_SCHEDULES) + sorted(REFUSED_SCHEDULES)))
+    def extreme_schedule(self, data, name) -> None:
+        """Give a deployment a schedule at the limits: stored if valid, refused (nothing
+        changes) if hostile."""
+        RUN_COUNTS["steps"] += 1
+        dep = data.draw(st.sampled_from(sorted(self.deployments.values(), key=lambda d: str(d.id))))
+        if name in REFUSED_SCHEDULES:
+            with pytest.raises(pydantic.ValidationError, match="schedule"):
+                D.update_deployment(self.store, dep.id, dk.DeploymentUpdate(schedule=REFUSED_SCHEDULES[name]))
+            return
+        update = dk.DeploymentUpdate(schedule=EXTREME_SCHEDULES[name])
+        assert D.update_deployment(self.store, dep.id, update) is True
+        self._drop_runs(dep.id, auto_only=True)
+        dep.hours, dep.extreme = None, name
+
+    @rule(day=st.sampled_from([0, 3, 58, 59]), max_runs=st.sampled_from([3, 1, 0]))
+    def schedule_all(self, day, max_runs) -> None:
+        """Fleet scheduling: every active scheduled deployment gets its runs, none skipped."""
+        RUN_COUNTS["steps"] += 1
+        start = ANCHOR + timedelta(days=day, minutes=30)  # days 58-59: around the leap day
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", dk.ScheduleSkippedWarning)
+            inserted = D.schedule_all(
+                self.store,
+                start_time=start,
+                end_time=start + timedelta(days=10),
+                min_time=timedelta(0),
+                min_runs=max_runs,
+                max_runs=max_runs,
+            )
+        deps = sorted(self.deployments.values(), key=lambda d: str(d.id))
+        self._expect_runs(deps, start, max_runs, inserted.height)
+
+    @rule(day=st.sampled_from([0, 58]))
+    def preview_runs(self, day) -> None:
+        """A preview lists each active schedule's dates, whatever runs exist already."""
+        RUN_COUNTS["steps"] += 1
+        start = ANCHOR + timedelta(days=day, minutes=30)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", dk.ScheduleSkippedWarning)
+            preview = D.preview_runs(self.store, start, start + timedelta(days=10), max_runs=3)
+        expected = sorted((str(d.id), t) for d in self.deployments.values() for t in _dates(d, start, 3))
+        assert sorted(preview.select("deployment_id", "scheduled_time").rows()) == expected
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -306,7 +387,7 @@ class StoreMachine(RuleBasedStateMachine):
             (d.id, d.name): (
                 d.tags,
                 d.description,
-                "interval" if d.hours else None,
+                _kind(d),
                 d.active,
                 d.queue,
             )

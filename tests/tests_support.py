@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import assert_unchanged, snapshot
@@ -18,3 +19,53 @@ def assert_unchanged_after(
     with pytest.raises(error, match=match):
         call()
     assert_unchanged(before, store)
+
+
+def _extreme_schedules() -> tuple[dict[str, Any], dict[str, Any]]:
+    """Schedules at the limits of ``deploykit.calendar`` (issue 15 items 1-2).
+
+    ``refused``: rules that cannot fire, need too many candidates, or values outside the
+    ranges; validation must refuse each, naming it. ``accepted``: valid but sparse or
+    extreme schedules at the edges of the ranges; every computation on them must finish.
+    """
+    from deploykit.calendar import MAX_INTERVAL, MAX_YEAR, MIN_YEAR
+
+    seconds = ",".join(str(i) for i in range(60))
+    most = MAX_INTERVAL.total_seconds()
+    refused = {
+        "exrule_minutely": {"rrule": "RRULE:FREQ=MINUTELY\nEXRULE:FREQ=MINUTELY"},
+        "exrule_daily": {"rrule": "RRULE:FREQ=DAILY\nEXRULE:FREQ=DAILY"},
+        "count_huge": {"rrule": "FREQ=SECONDLY;COUNT=1000000000"},
+        "never_feb_30": {"rrule": "FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30"},
+        "never_feb_31_by_7": {"rrule": "FREQ=MINUTELY;INTERVAL=7;BYMONTH=2;BYMONTHDAY=31"},
+        "rrule_interval_huge": {"rrule": "FREQ=DAILY;INTERVAL=1000000000"},
+        "interval_huge": {"interval": 999_999_999 * 86400, "anchor_date": "2024-01-01T00:00:00+00:00"},
+        "interval_over_max": {"interval": most + 1, "anchor_date": "2024-01-01T00:00:00+00:00"},
+        "anchor_year_one_west": {
+            "interval": 3600,
+            "anchor_date": "0001-01-01T00:00:00",
+            "timezone": "America/Los_Angeles",
+        },
+        "anchor_below_min": {"interval": 3600, "anchor_date": f"{MIN_YEAR - 1}-12-31T00:00:00+00:00"},
+        "anchor_above_max": {"interval": 3600, "anchor_date": f"{MAX_YEAR + 1}-01-01T00:00:00+00:00"},
+        "dtstart_above_max": {"rrule": f"DTSTART:{MAX_YEAR + 1}0101T000000\nFREQ=DAILY"},
+    }
+    accepted = {
+        "leap_day": {"rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29"},
+        "leap_day_by_7_minutes": {"rrule": "FREQ=MINUTELY;INTERVAL=7;BYMONTH=2;BYMONTHDAY=29"},
+        "dtstart_at_max": {"rrule": f"DTSTART:{MAX_YEAR}1231T235959\nFREQ=YEARLY"},
+        "dtstart_at_min_sparse": {"rrule": f"DTSTART:{MIN_YEAR}0101T000000\nFREQ=DAILY;INTERVAL=36600"},
+        "every_second_monthly": {"rrule": f"FREQ=MONTHLY;BYMONTHDAY=1;BYMINUTE={seconds};BYSECOND={seconds}"},
+        "interval_max": {"interval": most, "anchor_date": f"{MIN_YEAR}-01-01T00:00:00+00:00"},
+        "anchor_at_max": {"interval": 3600, "anchor_date": f"{MAX_YEAR}-12-31T23:00:00+00:00"},
+        "anchor_at_min_west": {
+            "interval": 3600,
+            "anchor_date": f"{MIN_YEAR}-01-01T00:00:00",
+            "timezone": "America/Los_Angeles",
+        },
+        "cron_leap_day": {"cron": "0 0 29 2 *"},
+    }
+    return refused, accepted
+
+
+REFUSED_SCHEDULES, EXTREME_SCHEDULES = _extreme_schedules()

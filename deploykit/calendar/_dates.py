@@ -31,6 +31,8 @@ class Occurrence(NamedTuple):
 def _count(n: int | None, end: datetime | None) -> int:
     if n is None:
         return MAX_DATES if end is not None else 1
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be a whole number or None, got {n!r}")
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     return min(n, MAX_DATES)

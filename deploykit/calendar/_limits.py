@@ -61,7 +61,8 @@ class Budget:
 
 
 def check_year(value: datetime, name: str) -> datetime:
-    """``value`` itself, or a ``ValueError`` naming it when its year is outside the range.
+    """``value`` itself, or a ``ValueError`` naming it when its year is outside the range
+    (a ``TypeError`` when it is not a datetime).
 
     Examples
     --------
@@ -70,6 +71,8 @@ def check_year(value: datetime, name: str) -> datetime:
     ...
     ValueError: start 9999-01-01T00:00:00 is outside the supported years 1900..2200
     """
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime, got {value!r}")
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise ValueError(f"{name} {value.isoformat()} is outside the supported years {MIN_YEAR}..{MAX_YEAR}")
     return value

@@ -16,6 +16,23 @@ from deploykit.store import Store
 CHUNK_ROWS = 100_000
 """Rows per batch of a chunked import: bounds memory whatever the source size."""
 
+MAX_CHUNK_ROWS = 10_000_000
+"""Largest ``chunk_rows`` an import accepts."""
+
+
+def check_chunk_rows(chunk_rows: int) -> int:
+    """``chunk_rows`` when it is a whole number from 1 to ``MAX_CHUNK_ROWS``, else a ValueError."""
+    if (
+        isinstance(chunk_rows, bool)
+        or not isinstance(chunk_rows, int)
+        or not 1 <= chunk_rows <= MAX_CHUNK_ROWS
+    ):
+        raise ValueError(
+            f"chunk_rows must be a whole number from 1 to {MAX_CHUNK_ROWS:,}, got {chunk_rows!r}"
+        )
+    return chunk_rows
+
+
 Batches = Callable[[], Iterator[Batch]]
 """A table's batches, produced lazily (one in memory at a time)."""
 

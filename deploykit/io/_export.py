@@ -11,6 +11,7 @@ from uuid import UUID
 
 from deploykit._errors import SourceError
 from deploykit.io._bodies import KIND_TABLES, row_body
+from deploykit.io._folders import output_folder
 from deploykit.io._releases import RELEASES
 from deploykit.schemas.core import STORED_MODELS
 from deploykit.store import Store
@@ -110,8 +111,7 @@ def export_prefect_api(
     """
     if release not in RELEASES:
         raise SourceError(f"unknown Prefect release {release!r}; choose one of {', '.join(RELEASES)}")
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(folder)
     written: dict[str, int] = {}
     with store.transaction() as cur:
         schedules: dict[str, list[dict[str, Any]]] = {}

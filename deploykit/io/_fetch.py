@@ -319,12 +319,11 @@ def _check_options(api_url: str, counts: dict[str, int], seconds: dict[str, floa
         if not isinstance(count, int) or count < least:
             raise ValueError(f"{name} must be a whole number >= {least}, got {count!r}")
     for name, value in seconds.items():
-        if (
-            not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value < 0
-            or (value == 0 and name != "backoff")
-        ):
+        try:
+            finite = isinstance(value, int | float) and math.isfinite(value)
+        except OverflowError:  # an int too large for a float
+            finite = False
+        if not finite or value < 0 or (value == 0 and name != "backoff"):
             wanted = ">= 0" if name == "backoff" else "> 0"
             raise ValueError(f"{name} must be a finite number of seconds {wanted}, got {value!r}")
     try:

@@ -13,7 +13,9 @@ import pyarrow.parquet as pq
 
 from deploykit._errors import SourceError
 from deploykit._version import __version__
-from deploykit.io._chunks import CHUNK_ROWS, load_chunked
+from deploykit.io._chunks import CHUNK_ROWS, check_chunk_rows, load_chunked
+from deploykit.io._folders import output_folder
+from deploykit.io._json import parse_json_bytes
 from deploykit.io._report import ImportReport
 from deploykit.store import SCHEMA_VERSION, STORED_TABLES, Store
 
@@ -56,8 +58,7 @@ def export_parquet(store: Store, folder: str | os.PathLike[str]) -> dict[str, in
     >>> export_parquet(Store(), tempfile.mkdtemp())["deployment"]
     0
     """
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(folder)
     rows: dict[str, int] = {}
     with store.transaction() as cur:
         for table in STORED_TABLES:
@@ -72,35 +73,62 @@ def export_parquet(store: Store, folder: str | os.PathLike[str]) -> dict[str, in
 
 
 def _batches(path: Path, chunk_rows: int) -> Iterator[pa.Table]:
-    with pq.ParquetFile(path) as file:
-        for batch in file.iter_batches(batch_size=chunk_rows):
-            yield pa.Table.from_batches([batch])
+    try:
+        with pq.ParquetFile(path) as file:
+            for batch in file.iter_batches(batch_size=chunk_rows):
+                yield pa.Table.from_batches([batch])
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(f"{path}: not a readable Parquet file: {exc}") from None
+
+
+def _row_count(path: Path) -> int:
+    """Rows of a Parquet file, read from its footer; a damaged file is a :class:`SourceError`."""
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise SourceError(f"{path}: not a readable Parquet file (truncated or damaged?): {exc}") from None
 
 
 def read_manifest(folder: Path) -> dict[str, Path]:
-    """The Parquet file of each table listed in ``folder``'s manifest, checked."""
+    """The Parquet file of each table listed in ``folder``'s manifest, checked.
+
+    Each entry's ``file`` must name a file inside ``folder`` (a manifest never makes
+    the import read a file elsewhere).
+    """
     path = folder / MANIFEST
+    if not path.exists():
+        raise SourceError(f"{path}: missing; not a deploykit Parquet export")
+    if not path.is_file():
+        raise SourceError(f"{path}: not a regular file")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except OSError:
-        raise SourceError(f"{path}: missing; not a deploykit Parquet export") from None
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"{path}: invalid JSON: {exc.msg}") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    manifest = parse_json_bytes(path, raw)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise SourceError(f"{path}: not a deploykit Parquet manifest")
     version = manifest.get("schema_version")
-    if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
         raise SourceError(
             f"{path}: schema version {version!r}; this deploykit reads versions 1 to "
             f"{SCHEMA_VERSION} (the loader checks each table's columns)"
         )
+    tables = manifest.get("tables", {})
+    if not isinstance(tables, dict):
+        raise SourceError(f'{path}: "tables" must be an object of table -> {{"file": ...}}')
+    root = folder.resolve()
     files: dict[str, Path] = {}
-    for table, entry in manifest.get("tables", {}).items():
+    for table, entry in tables.items():
         if table not in STORED_TABLES:
             raise SourceError(f"{path}: unknown table {table!r}")
-        file = folder / entry["file"]
+        name = entry.get("file") if isinstance(entry, dict) else None
+        if not isinstance(name, str) or not name or "\x00" in name:
+            raise SourceError(f'{path}: table {table!r}: the entry needs a "file" name, got {entry!r}')
+        file = (folder / name).resolve()
+        if not file.is_relative_to(root):
+            raise SourceError(f"{path}: table {table!r}: file {name!r} is outside the export folder {root}")
         if not file.is_file():
-            raise SourceError(f"{file}: listed in the manifest but missing")
+            raise SourceError(f"{file}: listed in the manifest but missing (or not a regular file)")
         files[table] = file
     return files
 
@@ -141,9 +169,8 @@ def import_parquet(
     >>> import_parquet(Store(), folder, progress=False).total
     0
     """
+    check_chunk_rows(chunk_rows)
     root = Path(folder)
     files = read_manifest(root)
-    tables = {
-        t: (pq.ParquetFile(f).metadata.num_rows, partial(_batches, f, chunk_rows)) for t, f in files.items()
-    }
+    tables = {t: (_row_count(f), partial(_batches, f, chunk_rows)) for t, f in files.items()}
     return load_chunked(store, tables, str(root), progress=progress)

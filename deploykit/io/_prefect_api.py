@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import polars as pl
 from deploykit._errors import SourceError
 from deploykit.io._bodies import KIND_TABLES, body_rows
 from deploykit.io._chunks import write_batches
+from deploykit.io._json import parse_json_bytes
 from deploykit.io._report import ImportReport
 from deploykit.schemas.core import STORED_MODELS
 from deploykit.store import Store, table_columns
@@ -70,21 +72,19 @@ should come as a Prefect database or Parquet, which are read in chunks."""
 def read_body_file(path: Path) -> tuple[str, list[dict[str, Any]]]:
     """The kind and the objects of one body file; a clear :class:`SourceError` if unusable."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceError(f"{path}: not a regular file")
+        size = info.st_size
         if size > MAX_BODY_BYTES:
             raise SourceError(
                 f"{path}: {size / 2**20:.0f} MiB is over the {MAX_BODY_BYTES // 2**20} MiB limit for one "
                 "body file; split it, or import a Prefect database or a Parquet export (read in chunks)"
             )
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SourceError(
-            f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
+    data = parse_json_bytes(path, raw)
     match = _FILE_NAME.match(path.name)
     expected = None
     if match:

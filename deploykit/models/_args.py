@@ -39,6 +39,21 @@ def as_uuid(value: UUID | str, name: str) -> UUID:
     return UUID(value)
 
 
+def as_name(value: str, name: str) -> str:
+    """``value`` when it is a string, else a TypeError naming the argument (a name to look up).
+
+    Examples
+    --------
+    >>> as_name(3, "flow_name")
+    Traceback (most recent call last):
+    ...
+    TypeError: flow_name must be a string, got 3
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {value!r}")
+    return value
+
+
 def non_negative(value: int, name: str) -> int:
     """``value`` when it is an int from 0 to ``MAX_COUNT``, else a ValueError naming the argument."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:

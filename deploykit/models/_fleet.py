@@ -20,8 +20,9 @@ from deploykit.calendar import MAX_DATES, require_aware
 from deploykit.filters import DeploymentFilter, FlowFilter, WorkPoolFilter, WorkQueueFilter
 from deploykit.models._deployment_query import SCHEDULE_KIND_SQL, filtered
 from deploykit.models._scheduled_runs import insert_fleet_runs, iso_text
+from deploykit.models._skipped import warn_skipped
 from deploykit.predicates import SqlCompiler
-from deploykit.scheduling import OUTPUT_SCHEMA, RunWindow, expand_distinct, plan_window
+from deploykit.scheduling import OUTPUT_SCHEMA, RunWindow, expand_checked, plan_window
 from deploykit.store import Store
 
 PREVIEW_MAX_RUNS = 1000
@@ -116,7 +117,8 @@ def preview_runs(
         include_inactive,
     )
     texts = selected.get_column("schedule").unique(maintain_order=True).to_list()
-    dates, cut = window_dates(texts, start, end, max_runs)
+    dates, cut, failed = window_dates(texts, start, end, max_runs)
+    warn_skipped("preview_runs", selected.rename({"deployment_name": "name"}), texts, failed)
     keys = pl.DataFrame(
         {"schedule": texts, "_key": range(len(texts))}, schema={"schedule": pl.String, "_key": pl.Int64}
     )
@@ -178,9 +180,10 @@ def _is_count(value: object) -> bool:
 
 def window_dates(
     texts: list[str], start: datetime, end: datetime, max_runs: int | None
-) -> tuple[pl.DataFrame, set[int]]:
-    """Every date of each schedule text in ``[start, end]`` (at most ``max_runs`` each), and the
-    keys of the schedules that had more.
+) -> tuple[pl.DataFrame, set[int], dict[int, ValueError]]:
+    """Every date of each schedule text in ``[start, end]`` (at most ``max_runs`` each), the
+    keys of the schedules that had more, and the errors of those that cannot be expanded
+    (left out, so one hostile schedule never stops the fleet).
 
     The bulk expansion gives at most ``MAX_DATES`` dates per schedule and call; schedules
     that fill a call are expanded again from just after their last date, all together
@@ -192,8 +195,10 @@ def window_dates(
     since = start
     counts: dict[int, int] = dict.fromkeys(pending, 0)
     last: dict[int, datetime] = {}
+    failed: dict[int, ValueError] = {}
     while pending:
-        chunk = expand_distinct([texts[k] for k in pending], since, end, MAX_DATES)
+        chunk, bad = expand_checked([texts[k] for k in pending], since, end, MAX_DATES)
+        failed |= {pending[k]: error for k, error in bad.items()}
         chunk = chunk.with_columns(_key=pl.Series(pending, dtype=pl.Int64).gather(chunk.get_column("_key")))
         fresh = []
         for (key,), dates in chunk.group_by("_key", maintain_order=True):
@@ -217,7 +222,7 @@ def window_dates(
     if max_runs is not None:
         cut = {k for k, n in counts.items() if n > max_runs}
         dates = dates.filter(pl.int_range(pl.len()).over("_key") < max_runs)
-    return dates.sort("_key", "scheduled_time"), cut
+    return dates.sort("_key", "scheduled_time"), cut, failed
 
 
 def schedule_all(
@@ -271,13 +276,23 @@ def schedule_all(
         rows = cur.execute(counted, (compiler.params or {}) | {"max_runs": window.max_runs}).fetchall()
         keys = [(text, cap) for text, cap, _ in rows]
         parts = []
+        failed: dict[int, ValueError] = {}
         for cap in sorted({cap for _, cap in keys}):
             at = [i for i, (_, c) in enumerate(keys) if c == cap]
             capped = dataclasses.replace(window, max_runs=cap)
-            part = _window_dates([keys[i][0] for i in at], capped).collect(engine=POLARS_ENGINE)
+            lazy_part, bad = _window_dates([keys[i][0] for i in at], capped)
+            failed |= {at[k]: error for k, error in bad.items()}
+            part = lazy_part.collect(engine=POLARS_ENGINE)
             parts.append(
                 part.with_columns(_key=pl.Series(at, dtype=pl.Int64).gather(part.get_column("_key")))
             )
+        if failed:
+            texts = [text for text, _ in keys]
+            named = (
+                f"SELECT name, id, schedule FROM ({selected}) AS d WHERE list_contains($_failed, schedule)"
+            )
+            skipped = cur.sql(named, params=compiler.params | {"_failed": [texts[k] for k in failed]})
+            warn_skipped("schedule_all", skipped.pl(), texts, failed)
         dates = pl.concat(parts) if parts else pl.DataFrame(schema=_RUN_DATES_SCHEMA)
         runs = sum(rows[key][2] * count for key, count in dates.get_column("_key").value_counts().iter_rows())
         if runs > MAX_RUNS_PER_CALL:
@@ -301,7 +316,7 @@ _SPARE_DATES = 8
 schedules; the others are expanded again in full)."""
 
 
-def _window_dates(texts: list[str], window: RunWindow) -> pl.LazyFrame:
+def _window_dates(texts: list[str], window: RunWindow) -> tuple[pl.LazyFrame, dict[int, ValueError]]:
     """Each distinct schedule's runs in the window, by Prefect's stop rule (see ``RunWindow.dates``),
     with each time's ISO text in the schedule's zone.
 
@@ -310,15 +325,19 @@ def _window_dates(texts: list[str], window: RunWindow) -> pl.LazyFrame:
     schedule that filled that cap while its last date is still before
     ``start + min_time`` (the rule cannot have fired yet) is expanded again, up to
     ``max_runs``. The result equals expanding every schedule up to ``max_runs``.
+    Schedules that cannot be expanded are left out and returned with their errors, by key.
     """
     first = min(window.max_runs, window.min_runs + _SPARE_DATES)
-    dates = expand_distinct(texts, window.start, window.end, first)
+    dates, failed = expand_checked(texts, window.start, window.end, first)
     threshold = window.start + window.min_time
     if first < window.max_runs:
         last = dates.group_by("_key").agg(n=pl.len(), last=pl.col("scheduled_time").last())
         short = last.filter((pl.col("n") == first) & (pl.col("last") < threshold)).get_column("_key")
         if not short.is_empty():
-            more = expand_distinct([texts[key] for key in short], window.start, window.end, window.max_runs)
+            more, more_failed = expand_checked(
+                [texts[key] for key in short], window.start, window.end, window.max_runs
+            )
+            failed |= {short[key]: error for key, error in more_failed.items()}
             more = more.with_columns(_key=short.gather(more.get_column("_key")))
             dates = pl.concat([dates.filter(~pl.col("_key").is_in(short.implode())), more])
     rank = pl.int_range(1, pl.len() + 1).over("_key")
@@ -329,7 +348,7 @@ def _window_dates(texts: list[str], window: RunWindow) -> pl.LazyFrame:
         .sort("_key", "scheduled_time")
         .filter(stop.is_null() | (rank <= stop))
         .select("_key", "scheduled_time", iso=iso_text(pl.col("local_time"), pl.col("scheduled_time")))
-    )
+    ), failed
 
 
 MAX_RUNS_PER_CALL = 5_000_000

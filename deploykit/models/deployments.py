@@ -28,7 +28,7 @@ from deploykit.filters import (
     WorkQueueFilter,
 )
 from deploykit.models import _queue_rules as rules
-from deploykit.models._args import as_uuid, coerce_filter, coerce_model, non_negative
+from deploykit.models._args import as_name, as_uuid, coerce_filter, coerce_model, non_negative
 from deploykit.models._deployment_bulk import create_deployments
 from deploykit.models._deployment_query import (
     COUNT_DEPLOYMENTS,
@@ -242,6 +242,7 @@ def read_deployment_by_name(session: Store, name: str, flow_name: str) -> Deploy
     >>> read_deployment_by_name(dk.Store(), "nightly", "etl") is None
     True
     """
+    name, flow_name = as_name(name, "name"), as_name(flow_name, "flow_name")
     cur = session.cursor()
     flow = cur.execute("SELECT id FROM flow WHERE name = $flow", {"flow": flow_name}).fetchone()
     if flow is None:

@@ -10,7 +10,7 @@ import polars as pl
 from sqlglot import exp
 
 from deploykit.filters import FlowFilter
-from deploykit.models._args import as_uuid, coerce_filter, coerce_model
+from deploykit.models._args import as_name, as_uuid, coerce_filter, coerce_model
 from deploykit.models._rows import fetch_model
 from deploykit.models.writer import Writer, write_model
 from deploykit.predicates import SqlCompiler
@@ -53,7 +53,9 @@ def read_flow(session: Store, flow_id: UUID | str) -> Flow | None:
 
 def read_flow_by_name(session: Store, name: str) -> Flow | None:
     """The flow with this name, or ``None``."""
-    return fetch_model(session.cursor(), Flow, "SELECT * FROM flow WHERE name = $n", {"n": name})
+    return fetch_model(
+        session.cursor(), Flow, "SELECT * FROM flow WHERE name = $n", {"n": as_name(name, "name")}
+    )
 
 
 def read_flows(session: Store, flow_filter: FlowFilter | None = None) -> pl.DataFrame:

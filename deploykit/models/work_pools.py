@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from deploykit._errors import IntegrityError
-from deploykit.models._args import as_uuid, coerce_model
+from deploykit.models._args import as_name, as_uuid, coerce_model
 from deploykit.models._rows import fetch_model
 from deploykit.models.writer import Writer, write_model
 from deploykit.schemas.base import utc_now
@@ -78,7 +78,9 @@ def read_work_pool_by_name(session: Store, name: str) -> WorkPool | None:
     >>> ensure_default_work_pool(store).name
     'default-agent-pool'
     """
-    return fetch_model(session.cursor(), WorkPool, "SELECT * FROM work_pool WHERE name = $n", {"n": name})
+    return fetch_model(
+        session.cursor(), WorkPool, "SELECT * FROM work_pool WHERE name = $n", {"n": as_name(name, "name")}
+    )
 
 
 def ensure_default_work_pool(session: Store) -> WorkPool:

@@ -11,7 +11,7 @@ from sqlglot import exp
 
 from deploykit._errors import IntegrityError, ObjectNotFoundError
 from deploykit.filters import WorkQueueFilter
-from deploykit.models._args import as_uuid, coerce_filter, coerce_model
+from deploykit.models._args import as_name, as_uuid, coerce_filter, coerce_model
 from deploykit.models._rows import fetch_model
 from deploykit.models.work_pools import DEFAULT_POOL_NAME, ensure_default_work_pool, read_work_pool
 from deploykit.models.writer import Writer, write_model
@@ -85,7 +85,11 @@ def read_work_queue_by_name(session: Store, name: str, work_pool_name: str | Non
         ORDER BY p.name = $default DESC, q.created, q.id
         LIMIT 1
         """,
-        {"name": name, "pool": work_pool_name, "default": DEFAULT_POOL_NAME},
+        {
+            "name": as_name(name, "name"),
+            "pool": None if work_pool_name is None else as_name(work_pool_name, "work_pool_name"),
+            "default": DEFAULT_POOL_NAME,
+        },
     )
 
 

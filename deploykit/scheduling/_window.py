@@ -68,6 +68,8 @@ def plan_window(
     min_time = settings.min_time if min_time is None else min_time
     if not isinstance(min_time, timedelta) or min_time < timedelta(0):
         raise ValueError(f"min_time must be a non-negative timedelta, got {min_time!r}")
+    if min_time > _HORIZON - start:
+        raise ValueError(f"min_time {min_time} reaches past the last schedulable time {_HORIZON.isoformat()}")
     min_runs = _count(settings.min_runs if min_runs is None else min_runs, "min_runs")
     max_runs = _count(settings.max_runs if max_runs is None else max_runs, "max_runs")
     return RunWindow(start, end, min_time, min_runs, max_runs)

@@ -72,7 +72,7 @@ def check_timeout(timeout: float) -> float:
     """
     try:
         seconds = float(timeout)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"timeout must be a number of seconds, got {timeout!r}") from None
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"timeout must be a finite number of seconds >= 0, got {timeout!r}")
