@@ -408,7 +408,17 @@ class Writer:
             return 0, 0, 0
         schedules = None
         if table == "deployment" and {"schedule", "is_schedule_active"} & set(arrow.column_names):
-            frame, schedules = split_views(pl.from_arrow(arrow))  # type: ignore[arg-type]
+            given = pl.from_arrow(arrow)
+            if "is_schedule_active" in given.columns and "paused" not in given.columns:
+                nulls = given.filter(pl.col("is_schedule_active").is_null())
+                if nulls.height:  # named as the caller wrote it, not as the stored `paused`
+                    row = nulls.row(0, named=True)
+                    label = row.get("name") or row.get("id")
+                    raise self.invalid(
+                        f"{source}: deployment {label}: column is_schedule_active is null; "
+                        "is_schedule_active cannot be null"
+                    )
+            frame, schedules = split_views(given)  # type: ignore[arg-type]
             arrow = frame.to_arrow()
             if update is not None and "is_schedule_active" in update:
                 update = {*update, "paused"}
