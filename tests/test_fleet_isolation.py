@@ -41,7 +41,9 @@ def _fleet(store: dk.Store, broken: object) -> tuple[list[str], str]:
     ]
     bad = D.create_deployment(store, dk.Deployment(name="the-broken-one", flow_id=flow.id, schedule=HOURLY))
     text = broken if isinstance(broken, str) else json.dumps(broken)
-    store.sql("UPDATE deployment SET schedule = $s WHERE id = $id", s=text, id=str(bad.id))
+    store.sql(
+        "UPDATE deployment_schedule SET schedule = $s WHERE deployment_id = $id", s=text, id=str(bad.id)
+    )
     return [str(i) for i in good], str(bad.id)
 
 
