@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from deploykit._errors import SourceError
 from deploykit.io._releases import BODY_KEYS, SCHEDULE_KEYS, STATE_KEYS
 from deploykit.store import table_columns
 
@@ -139,7 +140,7 @@ def _state_columns(row: dict[str, Any], body: Mapping[str, Any]) -> None:
     """A run's nested ``state`` into its state columns (top-level fields win)."""
     state = body.get("state") or {}
     if not isinstance(state, Mapping):
-        return
+        raise SourceError(f"run {body.get('id')}: state must be an object, got {state!r:.80}")
     details = state.get("state_details")
     for column, key in (
         ("state_type", "type"),

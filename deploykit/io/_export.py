@@ -115,15 +115,15 @@ def export_prefect_api(
     written: dict[str, int] = {}
     with store.transaction() as cur:
         schedules: dict[str, list[dict[str, Any]]] = {}
-        for row in _rows(cur.cursor(), "deployment_schedule"):
+        for row in _rows(cur, "deployment_schedule"):
             schedules.setdefault(str(row["deployment_id"]), []).append(row)
         for kind, table in KIND_TABLES.items():
-            rows = _rows(cur.cursor(), table)
+            rows = _rows(cur, table)
             bodies = (row_body(kind, r, schedules.get(r["id"], ()), release=release) for r in rows)
             written[f"api-{kind}.json"] = _write(out / f"api-{kind}.json", bodies)
         pools = cur.execute("SELECT CAST(id AS VARCHAR), name FROM work_pool ORDER BY name").fetchall()
         for pool_id, name in pools:
-            rows = _rows(cur.cursor(), "work_queue", f"WHERE t.work_pool_id = '{pool_id}'")
+            rows = _rows(cur, "work_queue", f"WHERE t.work_pool_id = '{pool_id}'")
             bodies = (row_body("work_queues", r, release=release) for r in rows)
             written[f"api-work_pool_queues-{name}.json"] = _write(
                 out / f"api-work_pool_queues-{name}.json", bodies

@@ -124,10 +124,23 @@ def open_prefect_db(source: str | os.PathLike[str]) -> PrefectDb:
             raise SourceError(f"{db.source}: not a Prefect server database (no alembic_version table)")
         revisions = [r[0] for r in db.execute("SELECT version_num FROM alembic_version")]
         db.release = release_of_revision(db.dialect, revisions, db.source)
+        missing = sorted(_TABLES_READ - db.columns.keys())
+        if missing:
+            raise SourceError(
+                f"{db.source}: a Prefect {db.release} database missing the table(s) "
+                f"{', '.join(missing)}; the file is incomplete or was edited"
+            )
     except BaseException:
         db.close()
         raise
     return db
+
+
+_TABLES_READ = frozenset(
+    {"flow", "work_pool", "work_queue", "deployment", "flow_run", "flow_run_state", "task_run"}
+)
+"""The tables every release's database has and the reader needs (``deployment_schedule`` only
+from 2.18 on, so it is optional)."""
 
 
 def _queries(db: PrefectDb) -> dict[str, str]:
