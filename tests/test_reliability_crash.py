@@ -53,8 +53,8 @@ _FINGERPRINT_COLUMNS = {
     "flow": "name, tags",
     "work_pool": "name, type",
     "work_queue": "name, priority, filter",
-    "deployment": "flow_id, name, description, tags, parameters, schedule, work_queue_name, "
-    "is_schedule_active",
+    "deployment": "flow_id, name, description, tags, parameters, work_queue_name, paused",
+    "deployment_schedule": "deployment_id, schedule, active, parameters",
     "flow_run": "flow_id, deployment_id, idempotency_key, state_type, scheduled_time, "
     "auto_scheduled, parameters",
     "task_run": "flow_run_id, task_key, dynamic_key, state_type",

@@ -68,8 +68,8 @@ def recent_runs(
     >>> recent_runs(store, limit=2).select("state_type", "duration").rows()
     [('COMPLETED', 3600.0), ('COMPLETED', 3600.0)]
     """
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise ValueError(f"limit must be a non-negative integer, got {limit!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit < 2**63:
+        raise ValueError(f"limit must be a non-negative integer below 2**63, got {limit!r}")
     since, until = _args.window(since, until)
     as_of = _args.as_of_or_now(as_of)
     filters = selection(

@@ -32,7 +32,7 @@ import polars as pl
 
 from deploykit._errors import SourceError
 from deploykit.io._bodies import legacy_schedule_id
-from deploykit.io._chunks import CHUNK_ROWS, load_chunked
+from deploykit.io._chunks import CHUNK_ROWS, check_chunk_rows, load_chunked
 from deploykit.io._postgres import PgTarget, connect, is_postgres_url
 from deploykit.io._releases import release_of_revision
 from deploykit.io._report import ImportReport
@@ -417,6 +417,7 @@ def import_prefect_db(
     ...
     deploykit.SourceError: ...other.db: not a Prefect server database (no alembic_version table)
     """
+    check_chunk_rows(chunk_rows)
     db = open_prefect_db(source)
     try:
         queries = _queries(db)

@@ -106,8 +106,11 @@ def preview_runs(
         raise ValueError(f"end_time {end.isoformat()} is before start_time {start.isoformat()}")
     if end - start > MAX_PREVIEW_WINDOW:
         raise ValueError(f"preview window {end - start} is longer than the limit {MAX_PREVIEW_WINDOW}")
-    if max_runs is not None and not _is_count(max_runs):
-        raise ValueError(f"max_runs must be a positive integer or None (every run), got {max_runs!r}")
+    if max_runs is not None and (not _is_count(max_runs) or max_runs > MAX_PREVIEW_RUNS):
+        raise ValueError(
+            f"max_runs must be a positive integer up to {MAX_PREVIEW_RUNS:,} or None (every run), "
+            f"got {max_runs!r}"
+        )
     selected = _scheduled_deployments(
         session,
         deployment_filter,
@@ -355,6 +358,9 @@ MAX_RUNS_PER_CALL = 5_000_000
 """Most runs one ``schedule_all`` call inserts (bounds memory and transaction size)."""
 
 MAX_PREVIEW_WINDOW = timedelta(days=366)
+MAX_PREVIEW_RUNS = 100_000_000
+"""The largest explicit ``max_runs`` of ``preview_runs`` (a secondly schedule for a year has
+31.6 million runs); ``None`` means every run."""
 """Longest window ``preview_runs`` expands (bounds memory on large fleets)."""
 
 
