@@ -388,7 +388,8 @@ def test_strip_notebooks_clears_outputs(tmp_path):
     assert strip.main(["--check", str(path)]) == 0
 
 
-def test_fleet_view_says_when_deployments_reach_the_preview_limit():
+def test_fleet_view_counts_every_run_of_the_window():
+    """Issue 13 item 1: the fleet view is exact past the old 1,000-run cap (7 days x 288 runs)."""
     from datetime import date
 
     import deploykit as dk
@@ -409,8 +410,9 @@ def test_fleet_view_says_when_deployments_reach_the_preview_limit():
     widget = SchedulePreview(store, start=date(2023, 3, 6))
     widget.days.value = 7
     widget.refresh_fleet()
-    assert widget.fleet.height == MAX_DATES
-    assert "1 deployments reach the 1,000-run preview limit" in widget.fleet_html.value
+    assert widget.fleet.height == 7 * 288 > MAX_DATES
+    assert f"{7 * 288} runs of 1 deployments" in widget.fleet_html.value
+    assert "limit" not in widget.fleet_html.value
     widget.days.value = 1
     widget.refresh_fleet()
     assert widget.fleet.height == 288 and "limit" not in widget.fleet_html.value

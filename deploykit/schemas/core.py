@@ -120,6 +120,7 @@ class Deployment(ORMModel):
 
     Examples
     --------
+    >>> from uuid import uuid4
     >>> d = Deployment(name="nightly", flow_id=uuid4(), schedule={"cron": "0 2 * * *"})
     >>> d.schedule.kind, d.is_schedule_active, len(d.schedules), d.schedules[0].active
     ('cron', True, 1, True)

@@ -41,7 +41,6 @@ from deploykit.schemas.core import Deployment
 from deploykit.schemas.sorting import DeploymentSort
 from deploykit.store import Store
 from deploykit.widgets import _code, _html
-from deploykit.widgets._picker import with_flow_names
 
 PAGE_SIZES = (10, 25, 50, 100)
 NEXT_RUNS = 5
@@ -269,7 +268,7 @@ class DeploymentBrowser(widgets.VBox):
 
     def _render(self, query: dict[str, Any]) -> None:
         first = self.page * self.page_size_dropdown.value
-        shown = with_flow_names(self._store, self.results)
+        shown = self.results  # read_deployments carries flow_name
         self.summary_html.value = _html.note(
             f"{first + 1}–{first + shown.height} of {self.total} deployments "
             f"(page {self.page + 1} of {self.pages})"

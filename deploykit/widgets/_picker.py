@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import ipywidgets as widgets
-import polars as pl
 
-from deploykit.filters import DeploymentFilter, DeploymentFilterName, FlowFilter, FlowFilterId
+from deploykit.filters import DeploymentFilter, DeploymentFilterName
 from deploykit.models.deployments import count_deployments, read_deployments
-from deploykit.models.flows import read_flows
 from deploykit.store import Store
 
 
@@ -30,20 +28,6 @@ def name_filter(text: str) -> DeploymentFilter | None:
     """
     text = text.strip()
     return DeploymentFilter(name=DeploymentFilterName(like_=text)) if text else None
-
-
-def with_flow_names(store: Store, deployments: pl.DataFrame) -> pl.DataFrame:
-    """``deployments`` plus a ``flow_name`` column, looked up for these rows only.
-
-    Examples
-    --------
-    >>> import deploykit as dk
-    >>> with_flow_names(dk.Store(), read_deployments(dk.Store())).columns[-1]
-    'flow_name'
-    """
-    found = read_flows(store, FlowFilter(id=FlowFilterId(any_=deployments["flow_id"].unique().to_list())))
-    flows = found.select(pl.col("id").alias("flow_id"), pl.col("name").alias("flow_name"))
-    return deployments.join(flows, on="flow_id", how="left", maintain_order="left")
 
 
 class DeploymentPicker(widgets.HBox):
@@ -88,10 +72,8 @@ class DeploymentPicker(widgets.HBox):
     def reload(self) -> None:
         """Re-read the matching deployments (first ``limit`` by name) into the dropdown."""
         found = read_deployments(self._store, limit=self._limit, deployment_filter=self.filter)
-        rows = with_flow_names(self._store, found.select("id", "name", "flow_id"))
-        options = [
-            (f"{flow}/{name}", dep_id) for dep_id, name, flow in rows.select("id", "name", "flow_name").rows()
-        ]
+        rows = found.select("id", "name", "flow_name")
+        options = [(f"{flow}/{name}", dep_id) for dep_id, name, flow in rows.rows()]
         self.dropdown.options = options  # keeps the choice if it still matches
         if self.dropdown.value is None and options:
             self.dropdown.value = options[0][1]
