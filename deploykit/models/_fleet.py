@@ -108,7 +108,7 @@ def preview_runs(
         raise ValueError(f"preview window {end - start} is longer than the limit {MAX_PREVIEW_WINDOW}")
     if max_runs is not None and (not _is_count(max_runs) or max_runs > MAX_PREVIEW_RUNS):
         raise ValueError(
-            f"max_runs must be a positive integer up to {MAX_PREVIEW_RUNS:,} or None (every run), "
+            f"max_runs must be a positive integer or None (every run), at most {MAX_PREVIEW_RUNS:,}; "
             f"got {max_runs!r}"
         )
     selected = _scheduled_deployments(
