@@ -304,3 +304,26 @@ def test_one_writer_and_several_reader_processes_take_turns(ctx, tmp_path):
         f"\nreader opens: {[len(c) for c in seen]}, distinct counts seen: "
         f"{sorted({n for c in seen for n in c})}"
     )
+
+
+def test_reopening_files_while_other_threads_hold_transactions(tmp_path):
+    """A file detached by one thread re-attaches while other threads' transactions run.
+
+    DuckDB closes a detached file only once transactions that began before the detach end;
+    until then re-attaching it fails with "Unique file handle conflict" (seen in CI when the
+    crash test checked killed stores from four threads). The store waits that out.
+    """
+    base = tmp_path / "base.duckdb"
+    dk.Store(base).close()
+
+    def reopen(i: int) -> None:
+        path = tmp_path / f"copy-{i}.duckdb"
+        path.write_bytes(base.read_bytes())
+        for _ in range(10):
+            with dk.Store(path) as store, store.transaction() as cur:
+                cur.execute("SELECT count(*) FROM deployment").fetchall()
+                time.sleep(0.002)
+            dk.Store(path, read_only=True).close()
+
+    errors = _run_threads([lambda i=i: reopen(i) for i in range(8)])
+    assert errors == []

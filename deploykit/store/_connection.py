@@ -172,6 +172,19 @@ class _Locked(Exception):
     """Another process holds the file's lock (DuckDB's message)."""
 
 
+class _Lingering(Exception):
+    """This process's previous attachment of the file is detached but not yet closed.
+
+    DuckDB keeps a detached database open until every transaction that used it has ended
+    (other threads' transactions on the host can delay that); re-attaching the file before
+    then fails with "Unique file handle conflict".
+    """
+
+
+LINGER_SECONDS = 10.0
+"""How long a re-attach waits for this process's own detached attachment to close."""
+
+
 class FileHandle:
     """One store file in this process: attached while operations run, detached in between."""
 
@@ -222,16 +235,19 @@ class FileHandle:
     # -- attaching -------------------------------------------------------------------------
 
     def _acquire(self, write: bool, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
         pause = FIRST_RETRY_SECONDS
         with self._cond:
             while True:
                 if self._alias is None:
                     try:
                         self._attach(write)
-                    except _Locked as exc:
-                        left = deadline - time.monotonic()
+                    except (_Locked, _Lingering) as exc:
+                        lingering = isinstance(exc, _Lingering)
+                        left = start + (LINGER_SECONDS if lingering else timeout) - time.monotonic()
                         if left <= 0:
+                            if lingering:
+                                raise StoreError(f"cannot re-attach store {self.path}: {exc}") from None
                             raise StoreError(locked_message(self.path, str(exc), timeout)) from None
                         time.sleep(min(pause, left))
                         pause = min(pause * 2, LAST_RETRY_SECONDS)
@@ -271,6 +287,8 @@ class FileHandle:
                 raise _Locked(text) from None
             raise StoreError(f"cannot open store {self.path}: {text}") from None
         except duckdb.Error as exc:
+            if "unique file handle conflict" in str(exc).lower():
+                raise _Lingering(str(exc)) from None
             raise StoreError(f"{self.path} is not a valid deploykit store: {exc}") from None
         self._alias, self._writable = alias, write
 
