@@ -53,7 +53,7 @@ def test(args: list[str]) -> None:
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
     run(BIN / "python", "scripts/strip_notebooks.py", "--check")
-    run(BIN / "pytest", *args)
+    run(BIN / "pytest", *args, DEPLOYKIT_REQUIRE_POSTGRES="1")  # installed above: never skip
     run(BIN / "pytest", "--nbval-lax", "-p", "no:cacheprovider", "notebooks/")
 
 

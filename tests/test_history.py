@@ -103,10 +103,10 @@ def test_run_metrics_matches_reference(loaded):
                 _check_grouped(store, window, metric, as_of, since, until, [column], lambda r, k=key: (k(r),))
 
 
+@pytest.mark.parametrize("loaded", ["fixtures"], indirect=True)  # the sample's runs name no work pool
 def test_run_metrics_by_pool_and_day(loaded):
-    name, store, runs, _, as_of = loaded
-    if name != "fixtures":
-        pytest.skip("the sample data's run bodies carry no work_pool_name")
+    _, store, runs, _, as_of = loaded
+    assert any(r.work_pool_name for r in runs)
     day = lambda r: (r.work_pool_name, r.expected.replace(hour=0, minute=0, second=0, microsecond=0))  # noqa: E731
     _check_grouped(store, runs, "duration", as_of, None, None, ["work_pool_name"], day, every="1d")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import start_postgres
 
 import deploykit as dk
 from deploykit.io import SourceError, import_prefect_db, sync_prefect
@@ -239,20 +240,7 @@ def test_cli_sync_prints_the_report_and_json(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def pg_cluster():
     """A throwaway PostgreSQL cluster of this module's own (its tests change the databases)."""
-    import os
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
-    try:
-        from pg_cluster import PgCluster, PgClusterError
-    finally:
-        sys.path.pop(0)
-    try:
-        cluster = PgCluster("postgres").start()
-    except PgClusterError as exc:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"no PostgreSQL here ({exc}); run scripts/install_postgres.sh")
+    cluster = start_postgres()
     try:
         yield cluster
     finally:
