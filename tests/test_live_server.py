@@ -42,7 +42,9 @@ STARTUP_SECONDS = 300
 
 def _server_class() -> Any:
     """``Server`` of ``scripts/prefect_fixtures/make.py``: start, wait for health, stop."""
-    spec = importlib.util.spec_from_file_location("prefect_fixtures_make", ROOT / "scripts/prefect_fixtures/make.py")
+    spec = importlib.util.spec_from_file_location(
+        "prefect_fixtures_make", ROOT / "scripts/prefect_fixtures/make.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -56,7 +58,9 @@ def _unavailable(why: str) -> None:
 
 
 @pytest.fixture(scope="module", params=list(LIVE_RELEASES))
-def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
     """``(release, api_url)``: the release's own server on a copy of its fixture database."""
     release = request.param
     venv = ROOT / ".prefect" / release
@@ -92,7 +96,9 @@ def _rows(store: dk.Store, table: str) -> dict[str, dict]:
     """Every row by id; JSON text as values (a server writes ``0.0`` where SQLite kept ``0``)."""
     rows = {}
     for row in store.sql(f"SELECT * FROM {table}").iter_rows(named=True):
-        text = {k: json.loads(v) if isinstance(v, str) and v.startswith(("{", "[")) else v for k, v in row.items()}
+        text = {
+            k: json.loads(v) if isinstance(v, str) and v.startswith(("{", "[")) else v for k, v in row.items()
+        }
         rows[str(row["id"])] = text
     return rows
 
