@@ -50,10 +50,12 @@ def test(args: list[str]) -> None:
     sync("dev", "e2e", "widgets", "notebook")
     run("bash", "scripts/install_browser.sh")
     run("bash", "scripts/install_postgres.sh")
+    run("bash", "scripts/install_prefect.sh")  # the live Prefect servers, with .venv's uv
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
     run(BIN / "python", "scripts/strip_notebooks.py", "--check")
-    run(BIN / "pytest", *args, DEPLOYKIT_REQUIRE_POSTGRES="1")  # installed above: never skip
+    required = {"DEPLOYKIT_REQUIRE_POSTGRES": "1", "DEPLOYKIT_REQUIRE_PREFECT": "1"}  # installed above
+    run(BIN / "pytest", *args, **required)  # so never skipped
     run(BIN / "pytest", "--nbval-lax", "-p", "no:cacheprovider", "notebooks/")
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
 from conftest import assert_unchanged, snapshot
+from dateutil.rrule import rrulestr
 
 import deploykit as dk
 from deploykit.io import SourceError, export_prefect_api, import_prefect_api, import_prefect_db
@@ -102,22 +104,88 @@ def check_store_equals_bodies(store: dk.Store, folder: Path) -> None:
                 assert row["task_inputs"] is None or json.loads(row["task_inputs"]) == body["task_inputs"]
 
 
+SPEC_DIFFERENCES: dict[str, dict[str, tuple[list[str], list[str]]]] = {
+    "2.10": {
+        name: ([], ["2026-10-30T07:00:00+09:00", "2026-11-02T07:00:00+09:00", "2026-11-04T07:00:00+09:00"])
+        for name in ("deploy-02", "deploy-06", "deploy-10", "deploy-22", "deploy-26", "deploy-38")
+    },
+    "2.14": {"d09-ny-dst": (["2026-11-01T01:00:00-05:00"], ["2026-11-01T01:00:00-04:00"])},
+    "2.20": {"d09-ny-dst": (["2026-11-01T01:00:00-05:00"], ["2026-11-01T01:00:00-04:00"])},
+    "3.x": {},
+}
+"""Where deploykit's preview differs from the release's own schedule classes, on purpose (SPEC
+section 4): ``{deployment name: (dates only Prefect gives, dates only deploykit gives)}``, in the
+schedule's timezone. 2.10's ``FREQ=WEEKLY;BYDAY=MO,WE,FR;BYHOUR=7`` (Asia/Tokyo, no DTSTART)
+started when Prefect computed the preview, after the window, so it gave nothing; deploykit
+starts it at 2020-01-01T00:00 Tokyo and fires Mon/Wed/Fri 07:00. 2.x's cron ``0 1-3 * * *`` in
+America/New_York fires at the second 01:00 of 2026-11-01 (-05:00); deploykit, like Prefect 3,
+once at the first (-04:00). Every other date is the release's own."""
+
+RRULE_ANCHOR = datetime(2020, 1, 1)
+"""SPEC section 4: a rule without DTSTART starts here, in the schedule's timezone."""
+
+
+def _release_of_version(version: str) -> str:
+    major, minor = version.split(".")[:2]
+    return "3.x" if major == "3" else f"{major}.{minor}"
+
+
+def _schedule_bodies(folder: Path) -> dict[tuple[str, str], dict]:
+    """Each schedule of the bodies by ``(deployment id, schedule id)``, as the preview is keyed
+    (``"schedule"`` for a release with one schedule per deployment)."""
+    found = {}
+    for body in bodies(folder, "deployments"):
+        if body.get("schedules") or not body.get("schedule"):
+            found.update({(body["id"], s["id"]): s["schedule"] for s in body.get("schedules", [])})
+        else:
+            found[body["id"], "schedule"] = body["schedule"]
+    return found
+
+
+def spec_dates(schedule: dict, theirs: list[datetime], start: datetime, end: datetime, release: str) -> list:
+    """The dates deploykit documents for ``schedule`` in ``[start, end]``, given the release's own
+    (``theirs``, UTC): the same, but where SPEC section 4 chose otherwise."""
+    zone = ZoneInfo(schedule.get("timezone") or "UTC")
+    if "rrule" in schedule and "DTSTART" not in schedule["rrule"].upper():
+        rule = rrulestr(schedule["rrule"], dtstart=RRULE_ANCHOR.replace(tzinfo=zone))
+        anchored = [d.astimezone(UTC) for d in rule.between(start, end, inc=True)]
+        assert theirs == ([] if release == "2.10" else anchored), "2.10 starts it at parse time"
+        return anchored
+    if "cron" in schedule:  # an ambiguous wall time fires once, at its first occurrence
+        return sorted({d.astimezone(zone).replace(fold=0).astimezone(UTC) for d in theirs})
+    return theirs
+
+
 def check_preview(store: dk.Store, expected_file: Path) -> None:
-    """``preview_runs`` over the fixture's week equals the release's own schedule classes' dates."""
+    """``preview_runs`` over the fixture's week gives, per schedule, the dates of the release's own
+    schedule classes, but for the documented differences (exactly ``SPEC_DIFFERENCES``)."""
     expected = json.loads(expected_file.read_text())
+    release = _release_of_version(expected["prefect_version"])
     start, end = datetime.fromisoformat(expected["start"]), datetime.fromisoformat(expected["end"])
+    schedules = _schedule_bodies(expected_file.parent)
     frame = dk.models.deployments.preview_runs(store, start, end, max_runs=expected["n"])
     if "will_run" in frame.columns:  # runs of paused deployments / inactive schedules, marked
         frame = frame.filter(pl.col("will_run"))
-    got: dict[str, list[datetime]] = {}
+    got: dict[tuple[str, str], list[datetime]] = {}
     for row in frame.iter_rows(named=True):
-        got.setdefault(str(row["deployment_id"]), []).append(row["scheduled_time"])
-    want = {
-        dep: sorted(_instant(d) for dates in by_schedule.values() for d in dates)
-        for dep, by_schedule in expected["active"].items()
-    }
-    want = {d: v for d, v in want.items() if v}
-    assert {d: sorted(v) for d, v in got.items()} == want
+        dep = str(row["deployment_id"])
+        key = (dep, "schedule") if (dep, "schedule") in schedules else (dep, str(row["schedule_id"]))
+        got.setdefault(key, []).append(row["scheduled_time"].astimezone(UTC))
+    want, differences = {}, {}
+    for dep, by_schedule in expected["active"].items():
+        for sid, dates in by_schedule.items():
+            theirs = sorted(datetime.fromisoformat(d).astimezone(UTC) for d in dates)
+            mine = spec_dates(schedules[dep, sid], theirs, start, end, release)
+            want.update({(dep, sid): mine} if mine else {})
+            if mine != theirs:
+                zone = ZoneInfo(schedules[dep, sid].get("timezone") or "UTC")
+                local = [
+                    [d.astimezone(zone).isoformat() for d in sorted(set(a) - set(b))]
+                    for a, b in ((theirs, mine), (mine, theirs))
+                ]
+                differences[expected["deployment_names"][dep]] = tuple(local)
+    assert {k: sorted(v) for k, v in got.items()} == want
+    assert differences == SPEC_DIFFERENCES[release]
 
 
 @pytest.mark.parametrize("release", list(RELEASE_DIRS))
@@ -156,27 +224,15 @@ def test_export_of_an_import_gives_the_bodies_back(store, tmp_path, release):
             assert list(by_id[body["id"]]) == list(body), (name, "key order")
 
 
-PREVIEW_GAPS = {
-    "2.10": "Prefect 2.10's RRuleSchedule without DTSTART starts at the moment it is built "
-    "(no dates before the fixture was made); deploykit's rrule reading starts in the window",
-    "2.14": "Prefect 2.x (pendulum) puts New York's ambiguous 01:00 on 2026-11-01 at -05:00 "
-    "(second occurrence); deploykit, like Prefect 3, at -04:00",
-    "2.20": "as 2.14: the ambiguous hour at DST end follows Prefect 3 (-04:00), not 2.x (-05:00)",
-}
-"""Where a 2.x release's own schedule classes give other dates than deploykit (the calendar's
-choice, not the importers'): strict xfails, so fixing one makes its test pass loudly."""
-
-
 def preview_case(release: str, *routes: str) -> list:
-    gap = PREVIEW_GAPS.get(release)
-    marks = [pytest.mark.xfail(reason=gap, strict=True)] if gap else []
-    return [pytest.param(release, route, marks=marks, id=f"{route}-{release}") for route in routes]
+    """Test parameters ``(release, route)`` for the preview tests of every route."""
+    return [pytest.param(release, route, id=f"{route}-{release}") for route in routes]
 
 
 @pytest.mark.parametrize(
     ("release", "route"), [case for r in RELEASE_DIRS for case in preview_case(r, "api", "sqlite")]
 )
-def test_preview_equals_the_release_own_schedule_classes(store, release, route):
+def test_preview_is_the_release_own_but_where_spec_differs(store, release, route):
     folder = FIXTURES / RELEASE_DIRS[release]
     if route == "api":
         import_prefect_api(store, folder)
