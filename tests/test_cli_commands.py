@@ -320,3 +320,29 @@ def test_no_traceback_for_bad_input(tmp_path, capsys, nameless_pool_server):
         last = err.strip().splitlines()[-1]
         assert "Traceback" not in err and "error: " in last, (name, err)
         assert code == 2 or len(err.strip().splitlines()) == 1, (name, err)
+
+
+@pytest.mark.parametrize("release", ["2.20", "3.x"])
+def test_export_release_writes_that_releases_bodies(tmp_path, capsys, release):
+    """``export prefect-api --release R`` of an import of R's bodies gives those bodies back (issue 12)."""
+    folder = FIXTURES.parent / f"prefect-{release}"
+    store = str(tmp_path / "s.duckdb")
+    assert main(["import", str(folder), "--store", store]) == 0
+    code, out, err = run(
+        capsys, "export", "prefect-api", str(tmp_path / "out"), "--release", release, "--store", store
+    )
+    assert (code, err) == (0, "") and out.splitlines()[-1].startswith("wrote "), (out, err)
+    for path in sorted(folder.glob("api-*.json")):
+        original = json.loads(path.read_text())
+        exported = {b["id"]: b for b in json.loads((tmp_path / "out" / path.name).read_text())}
+        assert [exported.get(b["id"]) for b in original] == original, path.name
+
+
+def test_export_release_is_checked(db, tmp_path, capsys):
+    """An unknown release names the known ones; Parquet, which has one shape, refuses ``--release``."""
+    code, _, err = run(
+        capsys, "export", "prefect-api", str(tmp_path / "a"), "--release", "9.9", "--store", db
+    )
+    assert code == 1 and "'9.9'" in err and "2.10, 2.14, 2.20, 3.x" in err, err
+    code, _, err = run(capsys, "export", "parquet", str(tmp_path / "p"), "--release", "3.x", "--store", db)
+    assert code == 1 and "--release applies to the prefect-api format only" in err, err
