@@ -1,10 +1,12 @@
-"""Assertions shared by test modules."""
+"""Assertions and helpers shared by test modules."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from conftest import assert_unchanged, snapshot
 
@@ -19,6 +21,24 @@ def assert_unchanged_after(
     with pytest.raises(error, match=match):
         call()
     assert_unchanged(before, store)
+
+
+def catalog(path: Path) -> dict[str, list[tuple]]:
+    """Tables, columns, constraints and indexes of a store file, as DuckDB lists them (sorted).
+
+    Equal catalogs prove a migrated file has exactly the schema of a new store.
+    """
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        queries = {
+            "columns": "SELECT table_name, column_name, data_type, is_nullable, column_default "
+            "FROM duckdb_columns() WHERE NOT internal",
+            "constraints": "SELECT table_name, constraint_type, constraint_text FROM duckdb_constraints()",
+            "indexes": "SELECT table_name, index_name, is_unique, sql FROM duckdb_indexes()",
+        }
+        return {name: sorted(con.execute(query).fetchall()) for name, query in queries.items()}
+    finally:
+        con.close()
 
 
 def _extreme_schedules() -> tuple[dict[str, Any], dict[str, Any]]:
