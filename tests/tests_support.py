@@ -11,6 +11,7 @@ import pytest
 from conftest import assert_unchanged, snapshot
 
 import deploykit as dk
+from deploykit.models import deployments
 
 
 def assert_unchanged_after(
@@ -21,6 +22,15 @@ def assert_unchanged_after(
     with pytest.raises(error, match=match):
         call()
     assert_unchanged(before, store)
+
+
+def new_deployment(store: dk.Store, flow: dk.Flow, name: str, **fields: Any) -> dk.Deployment:
+    """Create (upsert) the deployment ``name`` of ``flow`` with ``fields``, as stored.
+
+    ``deployments.create_deployment(store, dk.Deployment(name=..., flow_id=flow.id, ...))``
+    in one call: what most tests need before what they check.
+    """
+    return deployments.create_deployment(store, dk.Deployment(name=name, flow_id=flow.id, **fields))
 
 
 def catalog(path: Path) -> dict[str, list[tuple]]:
