@@ -11,6 +11,7 @@ import pytest
 from conftest import assert_unchanged, snapshot
 
 import deploykit as dk
+from deploykit.io import SourceError
 from deploykit.models import deployments
 
 
@@ -22,6 +23,18 @@ def assert_unchanged_after(
     with pytest.raises(error, match=match):
         call()
     assert_unchanged(before, store)
+
+
+def refused(store: dk.Store, call: Callable[[], object], *words: str) -> SourceError:
+    """``call`` raises a :class:`SourceError` whose message holds every one of ``words``, and
+    leaves every table as it was; the error, for further checks."""
+    before = snapshot(store)
+    with pytest.raises(SourceError) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
+    assert_unchanged(before, store)
+    return info.value
 
 
 def new_deployment(store: dk.Store, flow: dk.Flow, name: str, **fields: Any) -> dk.Deployment:
