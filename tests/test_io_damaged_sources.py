@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
-from tests_support import refused
+from tests_support import altered_prefect_db, refused
 
 import deploykit as dk
 from deploykit.io import export_parquet, import_parquet, import_prefect_api, import_prefect_db
@@ -126,19 +125,11 @@ def test_manifest_is_a_directory(store, tmp_path):
 
 @pytest.mark.parametrize("table", ["work_queue", "flow_run", "task_run", "flow_run_state", "work_pool"])
 def test_known_revision_but_missing_table_names_it(store, tmp_path, table):
-    path = tmp_path / "prefect.db"
-    shutil.copy(FIXTURES / "prefect.db", path)
-    with sqlite3.connect(path) as conn:
-        conn.execute(f"DROP TABLE {table}")
-    conn.close()
+    path = altered_prefect_db(tmp_path, f"DROP TABLE {table}")
     error = refused(store, lambda: import_prefect_db(store, path), "prefect.db", table)
     assert "missing" in str(error)
 
 
 def test_known_revision_but_missing_column_names_it(store, tmp_path):
-    path = tmp_path / "prefect.db"
-    shutil.copy(FIXTURES / "prefect.db", path)
-    with sqlite3.connect(path) as conn:
-        conn.execute("ALTER TABLE task_run RENAME COLUMN dynamic_key TO renamed")
-    conn.close()
+    path = altered_prefect_db(tmp_path, "ALTER TABLE task_run RENAME COLUMN dynamic_key TO renamed")
     refused(store, lambda: import_prefect_db(store, path), "prefect.db", "task_run", "dynamic_key")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,37 @@ def assert_unchanged_after(
     with pytest.raises(error, match=match):
         call()
     assert_unchanged(before, store)
+
+
+FIXTURES_2_10 = Path(__file__).parent / "fixtures" / "prefect-2.10"
+"""The Prefect 2.10 bodies and ``prefect.db`` the command-line and error tests read."""
+
+
+def cli_store(path: Path) -> str:
+    """A store file at ``path`` holding the 2.10 fixtures, imported with ``deploykit import``."""
+    from deploykit.cli import main
+
+    assert main(["import", str(FIXTURES_2_10), "--store", str(path)]) == 0
+    return str(path)
+
+
+def altered_prefect_db(folder: Path, sql: str) -> Path:
+    """A copy of the 2.10 fixtures' ``prefect.db`` in ``folder``, changed by the statement ``sql``."""
+    path = folder / "prefect.db"
+    shutil.copy(FIXTURES_2_10 / "prefect.db", path)
+    with sqlite3.connect(path) as conn:
+        conn.execute(sql)
+    conn.close()
+    return path
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run the ``deploykit`` command with ``argv``: its exit code, stdout and stderr."""
+    from deploykit.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def refused(store: dk.Store, call: Callable[[], object], *words: str) -> SourceError:
