@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,16 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@contextmanager
+def imported_store(folder: Path) -> Iterator[dk.Store]:
+    """An in-memory store holding the Prefect REST bodies of ``folder``; closed on exit."""
+    from deploykit.io import import_prefect_api
+
+    with dk.Store() as store:
+        import_prefect_api(store, folder)
+        yield store
 
 
 def refused(store: dk.Store, call: Callable[[], object], *words: str) -> SourceError:
