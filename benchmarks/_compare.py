@@ -134,24 +134,23 @@ def compare(
         else:
             result.failures.append((name, p, d, "different answer"))
     if peer.get("scheduled_fingerprint") != dk.get("scheduled_fingerprint"):
-        _explain_schedules(result, peer, dk, peer_keys, dk_keys, deployments)
+        values = [(f, peer.get(f), dk.get(f)) for f in SCHEDULE_FIELDS]
+        diff = None
+        if peer_keys is not None and dk_keys is not None:
+            diff = diff_schedules(peer_keys, dk_keys, deployments)
+        _explain_schedules(result, values, diff)
     return result
 
 
 def _explain_schedules(
-    result: Comparison,
-    peer: dict[str, Any],
-    dk: dict[str, Any],
-    peer_keys: list[str] | None,
-    dk_keys: list[str] | None,
-    deployments: list[dict[str, Any]],
+    result: Comparison, values: list[tuple[str, Any, Any]], diff: dict[str, Any] | None
 ) -> None:
-    values = [(f, peer.get(f), dk.get(f)) for f in SCHEDULE_FIELDS]
-    if peer_keys is None or dk_keys is None:
+    """Explain the schedule answers ``values`` (name, peer's, deploykit's) that differ, by the
+    runs' ``diff`` (:func:`diff_schedules`; ``None`` without run keys: failures)."""
+    if diff is None:
         for name, p, d in values:
             result.failures.append((name, p, d, "no run keys to explain the difference"))
         return
-    diff = diff_schedules(peer_keys, dk_keys, deployments)
     result.schedule_diff = diff
     if diff["unexplained"]:
         why = f"{diff['unexplained']} differing runs are neither DST cases nor DTSTART-less RRULEs"

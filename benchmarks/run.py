@@ -10,7 +10,7 @@ Side by side with Prefect 2.10 (the peer venv made by ``scripts/setup_peer.sh``)
 ``peer_bench.py N`` and ``peer_extra.py N`` in the peer's venv, ``dk_bench.py N`` in
 this one, each a subprocess whose peak RSS is read with ``os.wait4``. Answers are
 compared (``_compare.py``); a difference SPEC.md does not allow exits non-zero.
-Without the peer, answers are checked against ``peer_reference.py``, the answers
+Without the peer, answers are checked against ``peer_reference.json``, the answers
 accepted by the last run with the peer. ``--scale`` adds ``scale.py`` (100,000
 deployments, 10,000,000 flow runs, file-backed).
 """
@@ -36,6 +36,8 @@ import _report as R  # noqa: E402
 from _compare import Comparison, compare  # noqa: E402
 
 PEER_CANDIDATES = (HERE / ".peer" / "venv" / "bin" / "python", Path("/tmp/prefect210/bin/python"))
+REFERENCE = "peer_reference.json"
+"""deploykit's answers accepted by the last run with the peer (generated data: do not edit)."""
 QUICK_SIZES = [1000]
 QUICK_LOOP_SAMPLE = 100
 
@@ -112,11 +114,8 @@ def check_size(n: int, runs: dict[str, Any]) -> Comparison:
 def _check_reference(n: int, dk: dict[str, Any]) -> Comparison:
     """Without the peer: deploykit's answers must equal those accepted last time."""
     result = Comparison(n)
-    try:
-        from peer_reference import ACCEPTED
-    except ImportError:
-        ACCEPTED = {}
-    accepted = ACCEPTED.get(str(n))  # JSON keys are strings
+    path = HERE / REFERENCE
+    accepted = json.loads(path.read_text()).get(str(n)) if path.exists() else None  # JSON keys are strings
     if accepted is None:
         result.explained.append(("reference", "-", "-", f"no recorded answers at n={n}"))
         return result
@@ -148,14 +147,7 @@ def write_reference(checks: list[Comparison], sizes: dict[int, dict[str, Any]]) 
     }
     if not accepted:
         return
-    path = HERE / "peer_reference.py"
-    text = (
-        '"""deploykit\'s answers accepted by the last ``run.py`` with the Prefect peer '
-        '(generated; do not edit)."""\n\n'
-        f"ACCEPTED = {json.dumps(accepted, indent=1)}\n"
-    )
-    path.write_text(text)
-    subprocess.run([sys.executable, "-m", "ruff", "format", "-q", str(path)], check=False)
+    (HERE / REFERENCE).write_text(json.dumps(accepted, indent=1) + "\n")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

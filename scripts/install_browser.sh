@@ -11,15 +11,9 @@ if [[ -x "$CHROMIUM" ]]; then
     exit 0
 fi
 
-if [[ $(id -u) -ne 0 ]]; then
-    SUDO=sudo
-else
-    SUDO=
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+# shellcheck source=scripts/_apt_install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_apt_install.sh"
+apt_install chromium fonts-dejavu-core
 
 if [[ ! -x "$CHROMIUM" ]]; then
     echo "install_browser.sh: apt-get finished but $CHROMIUM is missing" >&2

@@ -18,15 +18,9 @@ if find_pg_ctl; then
     exit 0
 fi
 
-if [[ $(id -u) -ne 0 ]]; then
-    SUDO=sudo
-else
-    SUDO=
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends postgresql postgresql-client >/dev/null
+# shellcheck source=scripts/_apt_install.sh
+source "$(dirname "${BASH_SOURCE[0]}")/_apt_install.sh"
+apt_install postgresql postgresql-client
 
 if ! find_pg_ctl; then
     echo "install_postgres.sh: apt-get finished but no pg_ctl was found" \

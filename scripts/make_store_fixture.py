@@ -57,14 +57,9 @@ def build(path: Path) -> None:
             store,
             dk.WorkQueue(id=_id(20), name="prod-q", filter={"tags": ["prod"]}, priority=2),
         )
+        gpu_only = {"tags": ["gpu"], "flow_runner_types": ["kubernetes"]}
         work_queues.create_work_queue(
-            store,
-            dk.WorkQueue(
-                id=_id(21),
-                name="gpu",
-                work_pool_id=pool.id,
-                filter={"tags": ["gpu"], "flow_runner_types": ["kubernetes"]},
-            ),
+            store, dk.WorkQueue(id=_id(21), name="gpu", work_pool_id=pool.id, filter=gpu_only)
         )
         schedules = {
             "hourly": {"interval": 3600, "anchor_date": "2023-01-01T00:00:00Z"},

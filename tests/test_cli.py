@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests_support import cli_store, run_cli
 
 from deploykit.cli import main
 
@@ -20,25 +21,17 @@ FLOWS = {f["id"]: f["name"] for f in json.loads((FIXTURES / "api-flows.json").re
 
 @pytest.fixture
 def db(tmp_path):
-    path = str(tmp_path / "s.duckdb")
-    assert main(["import", str(FIXTURES), "--store", path]) == 0
-    return path
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+    return cli_store(tmp_path / "s.duckdb")
 
 
 def test_ls_filters_and_formats(db, capsys):
     tag = DEPLOYMENTS[0]["tags"][0]
-    code, out, _ = run(capsys, "ls", "--store", db, "--tag", tag, "--format", "csv")
+    code, out, _ = run_cli(capsys, "ls", "--store", db, "--tag", tag, "--format", "csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert sorted(r["name"] for r in rows) == sorted(d["name"] for d in DEPLOYMENTS if tag in d["tags"])
     pool = DEPLOYMENTS[0]["work_pool_name"]
-    code, out, _ = run(
+    code, out, _ = run_cli(
         capsys,
         "ls",
         "--store",
@@ -54,18 +47,18 @@ def test_ls_filters_and_formats(db, capsys):
     )
     names = [r["name"] for r in json.loads(out)]
     assert names == sorted((d["name"] for d in DEPLOYMENTS if d["work_pool_name"] == pool), reverse=True)[:3]
-    code, out, _ = run(capsys, "ls", "--store", db, "--inactive", "--format", "json")
+    code, out, _ = run_cli(capsys, "ls", "--store", db, "--inactive", "--format", "json")
     assert len(json.loads(out)) == sum(not d["is_schedule_active"] for d in DEPLOYMENTS)
-    code, out, _ = run(capsys, "ls", "--store", db)
+    code, out, _ = run_cli(capsys, "ls", "--store", db)
     assert code == 0 and DEPLOYMENTS[0]["name"] in out
 
 
 def test_preview_and_match(db, capsys):
     dep = next(d for d in DEPLOYMENTS if d["schedule"] and "cron" in d["schedule"])
     ref = f"{FLOWS[dep['flow_id']]}/{dep['name']}"
-    code, out, _ = run(capsys, "preview", ref, "--store", db, "-n", "3", "--format", "csv")
+    code, out, _ = run_cli(capsys, "preview", ref, "--store", db, "-n", "3", "--format", "csv")
     assert code == 0 and len(out.strip().splitlines()) == 4  # header, 3 runs (issue 13: no comment line)
-    code, out, _ = run(
+    code, out, _ = run_cli(
         capsys,
         "preview",
         "--interval",
@@ -82,7 +75,7 @@ def test_preview_and_match(db, capsys):
         db,
     )
     assert code == 0
-    code, out, _ = run(capsys, "match", ref, "--store", db, "--format", "json")
+    code, out, _ = run_cli(capsys, "match", ref, "--store", db, "--format", "json")
     rows = json.loads(out)
     assert len(rows) == len(json.loads((FIXTURES / "api-work_queues.json").read_text()))
     assert sum(r["assigned"] for r in rows) == 1
@@ -109,17 +102,17 @@ def test_report(db, tmp_path, capsys):
 def test_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / "api-flows.json"
     bad.write_text("[{")
-    code, _, err = run(capsys, "import", str(bad), "--store", str(tmp_path / "x.duckdb"))
+    code, _, err = run_cli(capsys, "import", str(bad), "--store", str(tmp_path / "x.duckdb"))
     assert code == 1 and err.startswith("deploykit: error: ") and "api-flows.json" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    code, _, err = run(capsys, "ls", "--store", str(tmp_path / "missing.duckdb"))
+    code, _, err = run_cli(capsys, "ls", "--store", str(tmp_path / "missing.duckdb"))
     assert code == 1 and "does not exist" in err
-    code, _, err = run(capsys, "preview", "--cron", "not a cron", "--store", str(tmp_path / "x.duckdb"))
+    code, _, err = run_cli(capsys, "preview", "--cron", "not a cron", "--store", str(tmp_path / "x.duckdb"))
     assert code == 1 and "cron" in err
-    assert run(capsys, "ls", "--bogus")[0] == 2
-    assert run(capsys)[0] == 2
-    code, _out, _ = run(capsys, "--help")
-    assert code == 0 and "deploykit.duckdb" in run(capsys, "ls", "--help")[1]
+    assert run_cli(capsys, "ls", "--bogus")[0] == 2
+    assert run_cli(capsys)[0] == 2
+    code, _out, _ = run_cli(capsys, "--help")
+    assert code == 0 and "deploykit.duckdb" in run_cli(capsys, "ls", "--help")[1]
 
 
 def test_demo_subprocess(tmp_path):

@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from tests_support import cli_store, run_cli
 
 from deploykit.cli import build_parser, main
 
@@ -25,15 +26,7 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("cli") / "s.duckdb")
-    assert main(["import", str(FIXTURES), "--store", path]) == 0
-    return path
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+    return cli_store(tmp_path_factory.mktemp("cli") / "s.duckdb")
 
 
 def ref(dep: dict) -> str:
@@ -64,16 +57,16 @@ def test_preview_window_flags(capsys):
     ]
     counts = {}
     for flags in (["--end", "2024-01-01T05:00"], ["--hours", "5"], ["--days", "0.5"]):
-        code, out, err = run(capsys, *common, *flags)
+        code, out, err = run_cli(capsys, *common, *flags)
         assert code == 0, err
         counts[flags[0]] = len(json.loads(out))
     assert counts == {"--end": 6, "--hours": 6, "--days": 13}
-    assert run(capsys, *common, "--hours", "5", "--days", "1")[0] == 2  # one window end only
+    assert run_cli(capsys, *common, "--hours", "5", "--days", "1")[0] == 2  # one window end only
 
 
 def test_preview_columns_dst_and_parseable_output(capsys):
     argv = ["preview", "--cron", "30 2 * * *", "--timezone", "America/New_York", "--start", "2023-03-11"]
-    code, out, err = run(capsys, *argv, "-n", "2", "--format", "json")
+    code, out, err = run_cli(capsys, *argv, "-n", "2", "--format", "json")
     rows = json.loads(out)  # nothing before the JSON
     assert code == 0 and err == ""
     assert list(rows[0]) == ["scheduled_time", "local_time", "timezone", "dst_adjusted", "schedule"]
@@ -83,7 +76,7 @@ def test_preview_columns_dst_and_parseable_output(capsys):
         and rows[1]["scheduled_time"] == "2023-03-12T07:00:00+00:00"
     )
     assert rows[0]["schedule"].startswith("At 02:30 AM")
-    code, out, _ = run(capsys, *argv, "-n", "2", "--format", "csv")
+    code, out, _ = run_cli(capsys, *argv, "-n", "2", "--format", "csv")
     parsed = list(csv.DictReader(io.StringIO(out)))
     assert (
         len(parsed) == 2
@@ -93,7 +86,7 @@ def test_preview_columns_dst_and_parseable_output(capsys):
 
 
 def test_preview_interval_durations_and_anchor(capsys):
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys, "preview", "--interval", "1h", "--anchor", "2024-01-01T00:15:00+00:00",
         "--start", "2024-01-01T00:00:00+00:00", "-n", "2", "--format", "json",
     )  # fmt: skip
@@ -102,15 +95,15 @@ def test_preview_interval_durations_and_anchor(capsys):
         "2024-01-01T00:15:00+00:00",
         "2024-01-01T01:15:00+00:00",
     ]
-    code, _, err = run(capsys, "preview", "--interval", "0")
+    code, _, err = run_cli(capsys, "preview", "--interval", "0")
     assert code == 1 and "must be positive" in err and "rrule" not in err
-    code, _, err = run(capsys, "preview", "--interval", "6x")
+    code, _, err = run_cli(capsys, "preview", "--interval", "6x")
     assert code == 1 and "expected seconds (3600) or a duration" in err
 
 
 def test_preview_of_a_paused_schedule_shows_no_runs(db, capsys):
     paused = next(d for d in DEPLOYMENTS if d["schedule"] and not d["is_schedule_active"])
-    code, out, err = run(capsys, "preview", ref(paused), "--store", db, "--format", "json")
+    code, out, err = run_cli(capsys, "preview", ref(paused), "--store", db, "--format", "json")
     assert code == 0 and out == "" and "paused" in err
 
 
@@ -118,7 +111,7 @@ def test_preview_of_a_paused_schedule_shows_no_runs(db, capsys):
 
 
 def test_ls_names_first_ids_last_json_objects_one_timestamp_format(db, capsys):
-    _, out, _ = run(capsys, "ls", "--store", db, "--format", "json")
+    _, out, _ = run_cli(capsys, "ls", "--store", db, "--format", "json")
     rows = json.loads(out)
     columns = list(rows[0])
     assert columns[:5] == ["deployment", "flow_name", "name", "work_pool_name", "work_queue_name"]
@@ -130,9 +123,9 @@ def test_ls_names_first_ids_last_json_objects_one_timestamp_format(db, capsys):
         assert isinstance(row["tags"], list) and isinstance(row["parameters"], dict)
         assert row["schedule"] is None or isinstance(row["schedule"], dict)
         assert ISO.match(row["updated"]), row["updated"]
-    _, out, _ = run(capsys, "ls", "--store", db, "--format", "csv")
+    _, out, _ = run_cli(capsys, "ls", "--store", db, "--format", "csv")
     assert all(ISO.match(r["updated"]) for r in csv.DictReader(io.StringIO(out)))
-    _, out, _ = run(capsys, "ls", "--store", db)
+    _, out, _ = run_cli(capsys, "ls", "--store", db)
     header = out.splitlines()[1]
     assert header.index("deployment") < header.index("work_pool_name") < header.index(" id ")
 
@@ -141,7 +134,7 @@ def test_inspect_accepts_every_reference_form(db, capsys):
     dep = unique_name()
     shown = []
     for given in (ref(dep), dep["name"], dep["id"]):
-        code, out, err = run(capsys, "inspect", given, "--store", db)
+        code, out, err = run_cli(capsys, "inspect", given, "--store", db)
         assert code == 0, err
         shown.append(json.loads(out))
     assert {s["id"] for s in shown} == {dep["id"]}
@@ -152,10 +145,10 @@ def test_inspect_accepts_every_reference_form(db, capsys):
 def test_reference_errors_say_which_forms_exist(db, capsys):
     names = [d["name"] for d in DEPLOYMENTS]
     shared = next((n for n in names if names.count(n) > 1), None)
-    code, _, err = run(capsys, "inspect", "no-such-deployment", "--store", db)
+    code, _, err = run_cli(capsys, "inspect", "no-such-deployment", "--store", db)
     assert code == 1 and "FLOW/DEPLOYMENT" in err and "id" in err and len(err.splitlines()) == 1
     if shared is not None:
-        code, _, err = run(capsys, "match", shared, "--store", db)
+        code, _, err = run_cli(capsys, "match", shared, "--store", db)
         assert code == 1 and "give FLOW/DEPLOYMENT" in err
 
 
@@ -163,13 +156,13 @@ def test_reference_errors_say_which_forms_exist(db, capsys):
 
 
 def test_work_queue_ls_and_preview(db, capsys):
-    code, out, _ = run(capsys, "work-queue", "ls", "--store", db, "--format", "json")
+    code, out, _ = run_cli(capsys, "work-queue", "ls", "--store", db, "--format", "json")
     queues = json.loads(out)
     assert code == 0 and len(queues) == len(json.loads((FIXTURES / "api-work_queues.json").read_text()))
     assert list(queues[0])[:2] == ["work_pool_name", "name"] and list(queues[0])[-1] == "work_pool_id"
     dep = next(d for d in DEPLOYMENTS if d["schedule"] and d["is_schedule_active"] and d["work_pool_name"])
     target = f"{dep['work_pool_name']}/{dep['work_queue_name']}"
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys, "work-queue", "preview", target, "--hours", "48", "--store", db, "--format", "json",
         "--start", "2024-01-01T00:00:00+00:00",
     )  # fmt: skip
@@ -177,26 +170,26 @@ def test_work_queue_ls_and_preview(db, capsys):
     runs = json.loads(out)
     assert runs and {r["work_queue_name"] for r in runs} == {dep["work_queue_name"]}
     assert dep["id"] in {r["deployment_id"] for r in runs}
-    code, _, err = run(capsys, "work-queue", "preview", "no-such-queue", "--store", db)
+    code, _, err = run_cli(capsys, "work-queue", "preview", "no-such-queue", "--store", db)
     assert code == 1 and "POOL/QUEUE" in err
 
 
 def test_runs_lists_flow_runs_with_filters(db, capsys):
     flow_runs = json.loads((FIXTURES / "api-flow_runs.json").read_text())
-    code, out, _ = run(capsys, "runs", "--store", db, "--format", "json")
+    code, out, _ = run_cli(capsys, "runs", "--store", db, "--format", "json")
     assert code == 0 and len(json.loads(out)) == len(flow_runs)
     state = flow_runs[0]["state"]["type"]
-    code, out, _ = run(capsys, "runs", "--store", db, "--state", state.lower(), "--format", "json")
+    code, out, _ = run_cli(capsys, "runs", "--store", db, "--state", state.lower(), "--format", "json")
     rows = json.loads(out)
     assert len(rows) == sum(r["state"]["type"] == state for r in flow_runs) and rows[0]["flow_name"]
     with_dep = next(r for r in flow_runs if r["deployment_id"])
     dep = next(d for d in DEPLOYMENTS if d["id"] == with_dep["deployment_id"])
-    code, out, _ = run(capsys, "runs", "--store", db, "--deployment", ref(dep), "--format", "csv")
+    code, out, _ = run_cli(capsys, "runs", "--store", db, "--deployment", ref(dep), "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == sum(r["deployment_id"] == dep["id"] for r in flow_runs)
     assert {r["deployment"] for r in rows} == {ref(dep)}
     flow = FLOWS[dep["flow_id"]]
-    code, out, _ = run(capsys, "runs", "--store", db, "--flow", flow, "--limit", "2", "--format", "json")
+    code, out, _ = run_cli(capsys, "runs", "--store", db, "--flow", flow, "--limit", "2", "--format", "json")
     rows = json.loads(out)
     assert len(rows) == min(2, sum(FLOWS[r["flow_id"]] == flow for r in flow_runs))
     assert {r["flow_name"] for r in rows} == {flow}
@@ -224,22 +217,22 @@ def test_timeout_on_every_subcommand_reaches_the_store(db, capsys, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(deploykit.store, "Store", spy)
-    assert run(capsys, "ls", "--store", db, "--timeout", "2.5")[0] == 0
+    assert run_cli(capsys, "ls", "--store", db, "--timeout", "2.5")[0] == 0
     assert seen == [2.5]
-    assert run(capsys, "ls", "--store", db, "--timeout", "nan")[0] == 2
+    assert run_cli(capsys, "ls", "--store", db, "--timeout", "nan")[0] == 2
 
 
 def test_errors_are_human(tmp_path, capsys):
-    code, _, err = run(capsys, "preview", "--cron", "61 * * * *")
+    code, _, err = run_cli(capsys, "preview", "--cron", "61 * * * *")
     assert code == 1 and err.startswith("deploykit: error: ") and len(err.splitlines()) == 1
     assert "pydantic" not in err and "For further information" not in err and "type=" not in err
     store = tmp_path / "first.duckdb"
-    code, _, err = run(capsys, "import", "http://127.0.0.1:9", "--store", str(store))
+    code, _, err = run_cli(capsys, "import", "http://127.0.0.1:9", "--store", str(store))
     assert code == 1 and "ends in /api" in err and "http://127.0.0.1:9/api" in err
     assert not store.exists() and not Path(f"{store}.wal").exists()  # a failed first import leaves nothing
     bad = tmp_path / "api-flows.json"
     bad.write_text("[{")
-    assert run(capsys, "import", str(bad), "--store", str(store))[0] == 1
+    assert run_cli(capsys, "import", str(bad), "--store", str(store))[0] == 1
     assert not store.exists()
 
 
@@ -315,8 +308,36 @@ def test_no_traceback_for_bad_input(tmp_path, capsys, nameless_pool_server):
     cases["work pool without a name"] = ["import", nameless_pool_server]
     capsys.readouterr()
     for n, (name, argv) in enumerate(cases.items()):
-        code, out, err = run(capsys, *argv, "--store", str(tmp_path / f"s{n}.duckdb"))
+        code, out, err = run_cli(capsys, *argv, "--store", str(tmp_path / f"s{n}.duckdb"))
         assert code in (1, 2), (name, code, out, err)
         last = err.strip().splitlines()[-1]
         assert "Traceback" not in err and "error: " in last, (name, err)
         assert code == 2 or len(err.strip().splitlines()) == 1, (name, err)
+
+
+@pytest.mark.parametrize("release", ["2.20", "3.x"])
+def test_export_release_writes_that_releases_bodies(tmp_path, capsys, release):
+    """``export prefect-api --release R`` of an import of R's bodies gives those bodies back (issue 12)."""
+    folder = FIXTURES.parent / f"prefect-{release}"
+    store = str(tmp_path / "s.duckdb")
+    assert main(["import", str(folder), "--store", store]) == 0
+    code, out, err = run_cli(
+        capsys, "export", "prefect-api", str(tmp_path / "out"), "--release", release, "--store", store
+    )
+    assert (code, err) == (0, "") and out.splitlines()[-1].startswith("wrote "), (out, err)
+    for path in sorted(folder.glob("api-*.json")):
+        original = json.loads(path.read_text())
+        exported = {b["id"]: b for b in json.loads((tmp_path / "out" / path.name).read_text())}
+        assert [exported.get(b["id"]) for b in original] == original, path.name
+
+
+def test_export_release_is_checked(db, tmp_path, capsys):
+    """An unknown release names the known ones; Parquet, which has one shape, refuses ``--release``."""
+    code, _, err = run_cli(
+        capsys, "export", "prefect-api", str(tmp_path / "a"), "--release", "9.9", "--store", db
+    )
+    assert code == 1 and "'9.9'" in err and "2.10, 2.14, 2.20, 3.x" in err, err
+    code, _, err = run_cli(
+        capsys, "export", "parquet", str(tmp_path / "p"), "--release", "3.x", "--store", db
+    )
+    assert code == 1 and "--release applies to the prefect-api format only" in err, err

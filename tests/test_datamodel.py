@@ -12,6 +12,7 @@ from uuid import uuid4
 import polars as pl
 import pytest
 from pydantic import ValidationError
+from tests_support import new_deployment
 
 import deploykit as dk
 from deploykit.models import deployments as D
@@ -34,18 +35,16 @@ def flow(store):
 
 
 def _two(store, flow, **extra) -> dk.Deployment:
-    return D.create_deployment(
+    return new_deployment(
         store,
-        dk.Deployment(
-            name="two",
-            flow_id=flow.id,
-            parameters={"a": 1, "b": 2},
-            schedules=[
-                dk.DeploymentScheduleCreate(schedule=HOURLY, parameters={"b": 3}),
-                {"schedule": DAILY_9, "active": False},
-            ],
-            **extra,
-        ),
+        flow,
+        "two",
+        parameters={"a": 1, "b": 2},
+        schedules=[
+            dk.DeploymentScheduleCreate(schedule=HOURLY, parameters={"b": 3}),
+            {"schedule": DAILY_9, "active": False},
+        ],
+        **extra,
     )
 
 
@@ -230,18 +229,16 @@ def test_schedule_operations(store, flow):
 
 
 def test_schedule_runs_uses_each_active_schedule(store, flow):
-    dep = D.create_deployment(
+    dep = new_deployment(
         store,
-        dk.Deployment(
-            name="d",
-            flow_id=flow.id,
-            parameters={"a": 1, "b": 2},
-            schedules=[
-                {"schedule": HOURLY, "parameters": {"b": 3}, "max_scheduled_runs": 2},
-                {"schedule": DAILY_9},
-                {"schedule": {"interval": 60, "anchor_date": START}, "active": False},
-            ],
-        ),
+        flow,
+        "d",
+        parameters={"a": 1, "b": 2},
+        schedules=[
+            {"schedule": HOURLY, "parameters": {"b": 3}, "max_scheduled_runs": 2},
+            {"schedule": DAILY_9},
+            {"schedule": {"interval": 60, "anchor_date": START}, "active": False},
+        ],
     )
     ids = D.schedule_runs(store, dep.id, start_time=START)
     runs = store.sql("SELECT idempotency_key, parameters, expected_start_time FROM flow_run ORDER BY 3, 1")
@@ -253,23 +250,16 @@ def test_schedule_runs_uses_each_active_schedule(store, flow):
     params = {json.dumps(json.loads(p), sort_keys=True) for p in runs["parameters"]}
     assert params == {'{"a": 1, "b": 3}', '{"a": 1, "b": 2}'}
     # the fleet path gives the same runs
-    again = D.create_deployment(
-        store,
-        dk.Deployment(
-            name="d2",
-            flow_id=flow.id,
-            parameters={"a": 1, "b": 2},
-            schedules=[
-                {
-                    "schedule": s.schedule,
-                    "active": s.active,
-                    "max_scheduled_runs": s.max_scheduled_runs,
-                    "parameters": s.parameters,
-                }
-                for s in dep.schedules
-            ],
-        ),
-    )
+    copies = [
+        {
+            "schedule": s.schedule,
+            "active": s.active,
+            "max_scheduled_runs": s.max_scheduled_runs,
+            "parameters": s.parameters,
+        }
+        for s in dep.schedules
+    ]
+    again = new_deployment(store, flow, "d2", parameters={"a": 1, "b": 2}, schedules=copies)
     fleet = D.schedule_all(store, start_time=START, deployment_filter={"id": {"any_": [again.id]}})
     made = store.sql(
         "SELECT parameters, expected_start_time FROM flow_run WHERE deployment_id = $id ORDER BY 2, 1",

@@ -8,25 +8,12 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from tests_support import catalog
 
 import deploykit as dk
 from deploykit.store import SCHEMA_VERSION, _migrations
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store-v1.duckdb"
-
-
-def _catalog(path: Path) -> dict[str, list[tuple]]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        queries = {
-            "columns": "SELECT table_name, column_name, data_type, is_nullable, column_default "
-            "FROM duckdb_columns() WHERE NOT internal",
-            "constraints": "SELECT table_name, constraint_type, constraint_text FROM duckdb_constraints()",
-            "indexes": "SELECT table_name, index_name, is_unique, sql FROM duckdb_indexes()",
-        }
-        return {name: sorted(con.execute(query).fetchall()) for name, query in queries.items()}
-    finally:
-        con.close()
 
 
 @pytest.fixture
@@ -63,7 +50,7 @@ def test_v3_file_is_migrated_to_the_catalog_of_a_new_store(v3_file, tmp_path):
         assert weekly.paused and not weekly.is_schedule_active and weekly.schedule is not None
         assert store.check_integrity().is_empty()
     dk.Store(tmp_path / "new.duckdb").close()
-    assert _catalog(v3_file) == _catalog(tmp_path / "new.duckdb")
+    assert catalog(v3_file) == catalog(tmp_path / "new.duckdb")
 
 
 def test_failed_schema_4_step_leaves_the_v3_file_untouched(v3_file, monkeypatch):

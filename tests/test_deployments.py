@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 
 import polars as pl
 import pytest
+from tests_support import new_deployment
 
 import deploykit as dk
 from deploykit.models import deployments as D
@@ -43,16 +44,14 @@ def test_create_stores_every_field(store, flow):
 
 
 def test_upsert_merges_only_set_fields_and_keeps_identity(store, flow):
-    first = D.create_deployment(
+    first = new_deployment(
         store,
-        dk.Deployment(
-            name="d",
-            flow_id=flow.id,
-            tags=["a"],
-            description="keep me",
-            version="1",
-            created_by=CreatedBy(display_value="alice"),
-        ),
+        flow,
+        "d",
+        tags=["a"],
+        description="keep me",
+        version="1",
+        created_by=CreatedBy(display_value="alice"),
     )
     second = D.create_deployment(
         store,

@@ -258,23 +258,20 @@ def test_values_are_bound_never_inlined():
     assert "DROP" not in text and hostile in compiler.params.values()
 
 
+ID_CRITERIA = {
+    "operator": op,
+    "id": st.fixed_dictionaries({"any_": st.lists(st.sampled_from(IDS), max_size=3)}),
+}
+"""The criteria every filter family takes: ``operator`` and ``id``."""
+NAMED_CRITERIA = {**ID_CRITERIA, "name": name_crit, "tags": tags_crit}
+"""And ``name`` and ``tags``, for the families with both (flows, task runs)."""
+
 OTHER_FAMILIES = {
-    dk.FlowFilter: st.fixed_dictionaries(
-        {},
-        optional={
-            "operator": op,
-            "id": st.fixed_dictionaries({"any_": st.lists(st.sampled_from(IDS), max_size=3)}),
-            "name": name_crit,
-            "tags": tags_crit,
-        },
-    ),
+    dk.FlowFilter: st.fixed_dictionaries({}, optional=NAMED_CRITERIA),
     dk.TaskRunFilter: st.fixed_dictionaries(
         {},
         optional={
-            "operator": op,
-            "id": st.fixed_dictionaries({"any_": st.lists(st.sampled_from(IDS), max_size=3)}),
-            "name": name_crit,
-            "tags": tags_crit,
+            **NAMED_CRITERIA,
             "state": st.fixed_dictionaries(
                 {},
                 optional={
@@ -300,8 +297,7 @@ OTHER_FAMILIES = {
     dk.WorkPoolFilter: st.fixed_dictionaries(
         {},
         optional={
-            "operator": op,
-            "id": st.fixed_dictionaries({"any_": st.lists(st.sampled_from(IDS), max_size=3)}),
+            **ID_CRITERIA,
             "name": st.fixed_dictionaries(
                 {"any_": st.lists(st.sampled_from([n for n in NAMES if n]), max_size=2)}
             ),
@@ -313,8 +309,7 @@ OTHER_FAMILIES = {
     dk.WorkQueueFilter: st.fixed_dictionaries(
         {},
         optional={
-            "operator": op,
-            "id": st.fixed_dictionaries({"any_": st.lists(st.sampled_from(IDS), max_size=3)}),
+            **ID_CRITERIA,
             "name": st.fixed_dictionaries(
                 {},
                 optional={

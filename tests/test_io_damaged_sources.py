@@ -7,27 +7,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import assert_unchanged, snapshot
+from tests_support import altered_prefect_db, refused
 
 import deploykit as dk
-from deploykit.io import SourceError, export_parquet, import_parquet, import_prefect_api, import_prefect_db
+from deploykit.io import export_parquet, import_parquet, import_prefect_api, import_prefect_db
 
 FIXTURES = Path(__file__).parent / "fixtures" / "prefect-2.10"
 FLOWS = FIXTURES / "api-flows.json"
-
-
-def expect(store: dk.Store, call, *words: str) -> SourceError:
-    before = snapshot(store)
-    with pytest.raises(SourceError) as info:
-        call()
-    for word in words:
-        assert word in str(info.value), (word, str(info.value))
-    assert_unchanged(before, store)
-    return info.value
 
 
 # --- Prefect API body files ---------------------------------------------------------------
@@ -36,13 +25,13 @@ def expect(store: dk.Store, call, *words: str) -> SourceError:
 def test_utf16_body_file_names_the_file(store, tmp_path):
     path = tmp_path / "api-flows.json"
     path.write_text(FLOWS.read_text(encoding="utf-8"), encoding="utf-16")
-    expect(store, lambda: import_prefect_api(store, path), "api-flows.json", "UTF-8")
+    refused(store, lambda: import_prefect_api(store, path), "api-flows.json", "UTF-8")
 
 
 def test_undecodable_bytes_name_the_file(store, tmp_path):
     path = tmp_path / "api-flows.json"
     path.write_bytes(b'[{"id": "\xed\xa0\x80"}]')  # a surrogate encoded as UTF-8: not valid UTF-8
-    expect(store, lambda: import_prefect_api(store, path), "api-flows.json", "UTF-8")
+    refused(store, lambda: import_prefect_api(store, path), "api-flows.json", "UTF-8")
 
 
 def test_lone_surrogate_escape_names_the_file_and_field(store, tmp_path):
@@ -50,13 +39,13 @@ def test_lone_surrogate_escape_names_the_file_and_field(store, tmp_path):
     text = json.dumps(rows).replace(json.dumps(rows[0]["name"]), '"bad\\ud800name"', 1)
     path = tmp_path / "api-flows.json"
     path.write_text(text)
-    expect(store, lambda: import_prefect_api(store, path), "api-flows.json", "surrogate")
+    refused(store, lambda: import_prefect_api(store, path), "api-flows.json", "surrogate")
 
 
 def test_a_directory_named_like_a_body_file(store, tmp_path):
     folder = tmp_path / "in"
     (folder / "api-flows.json").mkdir(parents=True)
-    expect(store, lambda: import_prefect_api(store, folder), "api-flows.json")
+    refused(store, lambda: import_prefect_api(store, folder), "api-flows.json")
 
 
 # --- Parquet exports ----------------------------------------------------------------------
@@ -82,53 +71,53 @@ def test_truncated_parquet_names_the_file(store, export):
     path = export / "flow.parquet"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    expect(store, lambda: import_parquet(store, export), "flow.parquet")
+    refused(store, lambda: import_parquet(store, export), "flow.parquet")
 
 
 def test_parquet_file_of_garbage_names_the_file(store, export):
     (export / "flow.parquet").write_bytes(b"PAR1" + b"\x00" * 100 + b"PAR1")
-    expect(store, lambda: import_parquet(store, export), "flow.parquet")
+    refused(store, lambda: import_parquet(store, export), "flow.parquet")
 
 
 def test_manifest_absolute_path_outside_the_export_is_refused(store, export, tmp_path):
     outside = tmp_path / "elsewhere.parquet"
     shutil.copy(export / "flow.parquet", outside)
     _manifest(export, lambda m: m["tables"]["flow"].update(file=str(outside)))
-    expect(store, lambda: import_parquet(store, export), "manifest.json", "flow", "outside")
+    refused(store, lambda: import_parquet(store, export), "manifest.json", "flow", "outside")
 
 
 def test_manifest_relative_path_escaping_the_export_is_refused(store, export, tmp_path):
     shutil.copy(export / "flow.parquet", tmp_path / "escaped.parquet")
     _manifest(export, lambda m: m["tables"]["flow"].update(file="../escaped.parquet"))
-    expect(store, lambda: import_parquet(store, export), "manifest.json", "flow", "outside")
+    refused(store, lambda: import_parquet(store, export), "manifest.json", "flow", "outside")
 
 
 def test_manifest_entry_without_file(store, export):
     _manifest(export, lambda m: m["tables"]["flow"].pop("file"))
-    expect(store, lambda: import_parquet(store, export), "manifest.json", "flow", '"file"')
+    refused(store, lambda: import_parquet(store, export), "manifest.json", "flow", '"file"')
 
 
 @pytest.mark.parametrize("entry", [None, "flow.parquet", 3, {"file": 3}, {"file": ""}, {"file": "\x00"}])
 def test_manifest_entries_of_the_wrong_shape(store, export, entry):
     _manifest(export, lambda m: m["tables"].update(flow=entry))
-    expect(store, lambda: import_parquet(store, export), "manifest.json", "flow")
+    refused(store, lambda: import_parquet(store, export), "manifest.json", "flow")
 
 
 @pytest.mark.parametrize("tables", [None, [], "flow", 3])
 def test_manifest_tables_of_the_wrong_shape(store, export, tables):
     _manifest(export, lambda m: m.update(tables=tables))
-    expect(store, lambda: import_parquet(store, export), "manifest.json", "tables")
+    refused(store, lambda: import_parquet(store, export), "manifest.json", "tables")
 
 
 def test_utf16_manifest_names_the_file(store, export):
     path = export / "manifest.json"
     path.write_text(path.read_text(), encoding="utf-16")
-    expect(store, lambda: import_parquet(store, export), "manifest.json", "UTF-8")
+    refused(store, lambda: import_parquet(store, export), "manifest.json", "UTF-8")
 
 
 def test_manifest_is_a_directory(store, tmp_path):
     (tmp_path / "x" / "manifest.json").mkdir(parents=True)
-    expect(store, lambda: import_parquet(store, tmp_path / "x"), "manifest.json")
+    refused(store, lambda: import_parquet(store, tmp_path / "x"), "manifest.json")
 
 
 # --- Prefect databases ------------------------------------------------------------------
@@ -136,19 +125,11 @@ def test_manifest_is_a_directory(store, tmp_path):
 
 @pytest.mark.parametrize("table", ["work_queue", "flow_run", "task_run", "flow_run_state", "work_pool"])
 def test_known_revision_but_missing_table_names_it(store, tmp_path, table):
-    path = tmp_path / "prefect.db"
-    shutil.copy(FIXTURES / "prefect.db", path)
-    with sqlite3.connect(path) as conn:
-        conn.execute(f"DROP TABLE {table}")
-    conn.close()
-    error = expect(store, lambda: import_prefect_db(store, path), "prefect.db", table)
+    path = altered_prefect_db(tmp_path, f"DROP TABLE {table}")
+    error = refused(store, lambda: import_prefect_db(store, path), "prefect.db", table)
     assert "missing" in str(error)
 
 
 def test_known_revision_but_missing_column_names_it(store, tmp_path):
-    path = tmp_path / "prefect.db"
-    shutil.copy(FIXTURES / "prefect.db", path)
-    with sqlite3.connect(path) as conn:
-        conn.execute("ALTER TABLE task_run RENAME COLUMN dynamic_key TO renamed")
-    conn.close()
-    expect(store, lambda: import_prefect_db(store, path), "prefect.db", "task_run", "dynamic_key")
+    path = altered_prefect_db(tmp_path, "ALTER TABLE task_run RENAME COLUMN dynamic_key TO renamed")
+    refused(store, lambda: import_prefect_db(store, path), "prefect.db", "task_run", "dynamic_key")

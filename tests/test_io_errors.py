@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_unchanged, snapshot
+from tests_support import altered_prefect_db
 
 import deploykit as dk
 from deploykit.io import SourceError, import_parquet, import_prefect_api, import_prefect_db
@@ -148,11 +149,7 @@ def test_sqlite_but_not_prefect(loaded, tmp_path):
 
 
 def test_unknown_alembic_revision(loaded, tmp_path):
-    path = tmp_path / "prefect.db"
-    shutil.copy(FIXTURES / "prefect.db", path)
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
-    conn.close()
+    path = altered_prefect_db(tmp_path, "UPDATE alembic_version SET version_num = 'ffffffffffff'")
     expect(
         loaded,
         lambda: import_prefect_db(loaded, path),

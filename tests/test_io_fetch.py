@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import assert_unchanged, snapshot
+from hostile_http import Handler, Request, Server, prefect, serve
 
 from deploykit.io import FetchError, fetch_prefect, import_prefect_api
 
@@ -18,47 +19,37 @@ FIXTURES = Path(__file__).parent / "fixtures" / "prefect-2.10"
 KEY = "pnu_secret"
 
 
-class FakePrefect(BaseHTTPRequestHandler):
-    """Prefect's ``/filter`` endpoints with offset/limit, plus scripted failures."""
+@dataclass
+class FakePrefect:
+    """Prefect's ``/filter`` endpoints behind the API key ``KEY``, plus scripted failures."""
 
-    failures: list[int]  # status codes to answer before serving, one per request
-    requests: list[tuple[str, dict]]
+    url: str
+    server: Server
+    failures: list[int] = field(default_factory=list)
+    """Status codes to answer (with ``Retry-After: 0``) before serving, one per request."""
 
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.requests.append((self.path, body))
-        if self.headers.get("Authorization") != f"Bearer {KEY}":
-            return self._send(401, {"detail": "Unauthorized"})
-        if self.failures:
-            return self._send(self.failures.pop(0), {"detail": "try again"}, {"Retry-After": "0"})
-        parts = self.path.strip("/").split("/")  # api/<kind>/filter or api/work_pools/<p>/queues/filter
-        name = f"api-work_pool_queues-{parts[2]}.json" if parts[3:4] == ["queues"] else f"api-{parts[1]}.json"
-        rows = json.loads((FIXTURES / name).read_text())
-        self._send(200, rows[body["offset"] : body["offset"] + body["limit"]])
-
-    def _send(self, status: int, payload, headers: dict | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args) -> None:
-        pass
+    @property
+    def requests(self) -> list[tuple[str, Any]]:
+        """``(path, body)`` of every request the server received, in order."""
+        return [(r.path, r.body) for r in self.server.requests]
 
 
 @pytest.fixture
-def server() -> Iterator[tuple[str, type[FakePrefect]]]:
-    handler = type("Handler", (FakePrefect,), {"failures": [], "requests": []})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/api", handler
-    httpd.shutdown()
-    httpd.server_close()
+def server() -> Iterator[tuple[str, FakePrefect]]:
+    """A :class:`FakePrefect` on 127.0.0.1 serving the recorded bodies: ``(API URL, fake)``."""
+    fake: FakePrefect
+
+    def script(handler: Handler, request: Request) -> None:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if headers.get("authorization") != f"Bearer {KEY}":
+            return handler.reply(401, {"detail": "Unauthorized"})
+        if fake.failures:
+            return handler.reply(fake.failures.pop(0), {"detail": "try again"}, headers={"Retry-After": "0"})
+        return prefect(handler, request)
+
+    with serve(script) as state:
+        fake = FakePrefect(state.url, state)
+        yield fake.url, fake
 
 
 def test_fetch_equals_file_import_with_retries(store, server):

@@ -8,6 +8,7 @@ leaves the store untouched; a well-behaved server still imports everything.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -112,17 +113,26 @@ def test_huge_page_is_cut_off_at_max_page_bytes(store, flow, declared, cap):
     assert_unchanged(before, store)
 
 
-def test_body_dripping_a_byte_per_second_is_cut_off_at_timeout(store, flow):
-    drip = only_first(lambda handler, request: handler.drip(b"[      ]", every=1.0))
+def _assert_cut_off(
+    store: dk.Store, handler: Callable[[Handler, Request], None], *, timeout: float, within: float
+) -> None:
+    """Fetching from a server that answers with ``handler`` fails after one attempt of
+    ``timeout`` seconds, in less than ``within`` seconds, and writes nothing."""
     before = snapshot(store)
-    with serve(drip) as server:
+    with serve(handler) as server:
         start = time.monotonic()
         with pytest.raises(
-            FetchError, match=r"/api/flows/filter: no complete answer within timeout=1.5 s after 1 attempt"
+            FetchError,
+            match=rf"/api/flows/filter: no complete answer within timeout={timeout} s after 1 attempt",
         ):
-            fetch_prefect(store, server.url, timeout=1.5, **QUICK)
-        assert time.monotonic() - start < 4
+            fetch_prefect(store, server.url, timeout=timeout, **QUICK)
+        assert time.monotonic() - start < within
     assert_unchanged(before, store)
+
+
+def test_body_dripping_a_byte_per_second_is_cut_off_at_timeout(store, flow):
+    drip = only_first(lambda handler, request: handler.drip(b"[      ]", every=1.0))
+    _assert_cut_off(store, drip, timeout=1.5, within=4)
 
 
 def test_headers_dripping_are_cut_off_at_timeout(store, flow):
@@ -132,15 +142,7 @@ def test_headers_dripping_are_cut_off_at_timeout(store, flow):
             time.sleep(0.25)
             handler._write(head[i : i + 1])
 
-    before = snapshot(store)
-    with serve(only_first(slow_headers)) as server:
-        start = time.monotonic()
-        with pytest.raises(
-            FetchError, match=r"/api/flows/filter: no complete answer within timeout=1 s after 1 attempt"
-        ):
-            fetch_prefect(store, server.url, timeout=1, **QUICK)
-        assert time.monotonic() - start < 3
-    assert_unchanged(before, store)
+    _assert_cut_off(store, only_first(slow_headers), timeout=1, within=3)
 
 
 def test_drip_with_retries_stops_at_the_total_deadline(store, flow):

@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import assert_unchanged, snapshot
+from tests_support import refused
 
 import deploykit as dk
 from deploykit.io import SourceError, import_prefect_api, import_prefect_db
@@ -28,15 +28,6 @@ CASES = [
 ]
 
 
-def _refused(store: dk.Store, call, *words: str) -> None:
-    before = snapshot(store)
-    with pytest.raises(SourceError) as info:
-        call()
-    for word in words:
-        assert word in str(info.value), (word, str(info.value))
-    assert_unchanged(before, store)
-
-
 @pytest.mark.parametrize(("kind", "field", "literal", "shown"), CASES)
 def test_api_bodies_with_values_later_reads_cannot_hold_are_refused(
     store, flow, tmp_path, kind, field, literal, shown
@@ -45,7 +36,7 @@ def test_api_bodies_with_values_later_reads_cannot_hold_are_refused(
     rows = json.loads((FIXTURES / path.name).read_text())
     rows[0][field] = "__HOSTILE__"
     path.write_text(json.dumps(rows).replace('"__HOSTILE__"', literal))
-    _refused(store, lambda: import_prefect_api(store, tmp_path), str(path), rows[0]["id"], field, shown)
+    refused(store, lambda: import_prefect_api(store, tmp_path), str(path), rows[0]["id"], field, shown)
 
 
 def test_a_name_given_as_a_json_object_is_refused_not_stored_as_its_repr(store, flow, tmp_path):
@@ -53,7 +44,7 @@ def test_a_name_given_as_a_json_object_is_refused_not_stored_as_its_repr(store, 
     rows = json.loads((FIXTURES / path.name).read_text())
     rows[1]["name"] = {"a": 1}
     path.write_text(json.dumps(rows))
-    _refused(store, lambda: import_prefect_api(store, tmp_path), str(path), rows[1]["id"], "name", '{"a": 1}')
+    refused(store, lambda: import_prefect_api(store, tmp_path), str(path), rows[1]["id"], "name", '{"a": 1}')
     assert flows.read_flow_by_name(store, "{'a': 1}") is None
 
 
@@ -69,7 +60,7 @@ def test_prefect_databases_with_values_later_reads_cannot_hold_are_refused(
         value = float("inf") if literal == "1e999" else json.loads(literal)
         conn.execute(f"UPDATE {table} SET {field} = ? WHERE id = ?", (value, row_id))
     conn.close()
-    _refused(store, lambda: import_prefect_db(store, path, progress=False), str(path), row_id, field, shown)
+    refused(store, lambda: import_prefect_db(store, path, progress=False), str(path), row_id, field, shown)
 
 
 def test_after_a_refused_import_every_read_still_works(store, flow, tmp_path):

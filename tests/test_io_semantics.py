@@ -9,9 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
+from tests_support import imported_store
 
-import deploykit as dk
-from deploykit.io import import_prefect_api
 from deploykit.models import deployments as ops
 
 FIXTURES = Path(__file__).parent / "fixtures" / "prefect-2.10"
@@ -30,8 +29,7 @@ RUNS = bodies("flow_runs")
 
 @pytest.fixture(scope="module")
 def fleet():
-    with dk.Store() as store:
-        import_prefect_api(store, FIXTURES)
+    with imported_store(FIXTURES) as store:
         yield store
 
 

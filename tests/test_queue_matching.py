@@ -7,6 +7,7 @@ from uuid import UUID, uuid4
 
 import polars as pl
 import pytest
+from tests_support import new_deployment
 
 import deploykit as dk
 from deploykit.models import deployments as D
@@ -101,15 +102,13 @@ def test_matrix_agrees_with_per_deployment_checks(store, flow):
             store, dk.WorkQueue(name=f"q{i}", filter={"tags": tags, "flow_runner_types": runners})
         )
     for i, tags in enumerate(DEPLOYMENT_TAGS):
-        D.create_deployment(
+        new_deployment(
             store,
-            dk.Deployment(
-                name=f"d{i}",
-                flow_id=flow.id,
-                tags=tags,
-                work_queue_name="q0",
-                flow_runner={"type": "docker"} if i % 2 else None,
-            ),
+            flow,
+            f"d{i}",
+            tags=tags,
+            work_queue_name="q0",
+            flow_runner={"type": "docker"} if i % 2 else None,
         )
     matrix = D.queue_matches(store)
     n_queues = work_queues.read_work_queues(store).height

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pydantic
 import pytest
-from tests_support import assert_unchanged_after
+from tests_support import assert_unchanged_after, new_deployment
 
 import deploykit as dk
 from deploykit.models import deployments as D
@@ -21,18 +21,12 @@ from deploykit.scheduling import MAX_RUNS_LIMIT
 from deploykit.schemas.schedules import MAX_DATES, MAX_RRULE_LENGTH
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
+EVERY_MINUTE = {"interval": 60, "anchor_date": "2024-01-01T00:00:00Z"}
 
 
 @pytest.fixture
 def scheduled(store, flow) -> dk.Deployment:
-    return D.create_deployment(
-        store,
-        dk.Deployment(
-            name="every-minute",
-            flow_id=flow.id,
-            schedule={"interval": 60, "anchor_date": "2024-01-01T00:00:00Z"},
-        ),
-    )
+    return new_deployment(store, flow, "every-minute", schedule=EVERY_MINUTE)
 
 
 @pytest.mark.parametrize("argument", ["max_runs", "min_runs"])

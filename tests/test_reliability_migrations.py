@@ -16,6 +16,7 @@ from uuid import UUID
 import duckdb
 import polars as pl
 import pytest
+from tests_support import catalog
 
 import deploykit as dk
 from deploykit.models import deployments as D
@@ -100,25 +101,10 @@ def test_v1_store_is_migrated_with_its_data_intact(v1_copy):
         assert store.sql("SELECT count(*) AS n FROM deploykit_history")["n"][0] == 1
 
 
-def _catalog(path: Path) -> dict[str, list[tuple]]:
-    """Tables, columns, constraints and indexes of a store file, as DuckDB lists them."""
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        queries = {
-            "columns": "SELECT table_name, column_name, data_type, is_nullable, column_default "
-            "FROM duckdb_columns() WHERE NOT internal",
-            "constraints": "SELECT table_name, constraint_type, constraint_text FROM duckdb_constraints()",
-            "indexes": "SELECT table_name, index_name, is_unique, sql FROM duckdb_indexes()",
-        }
-        return {name: sorted(con.execute(query).fetchall()) for name, query in queries.items()}
-    finally:
-        con.close()
-
-
 def test_migrated_store_has_the_schema_of_a_new_one(v1_copy, tmp_path):
     dk.Store(v1_copy).close()
     dk.Store(tmp_path / "new.duckdb").close()
-    migrated, new = _catalog(v1_copy), _catalog(tmp_path / "new.duckdb")
+    migrated, new = catalog(v1_copy), catalog(tmp_path / "new.duckdb")
     assert ("deployment", "deployment_name") in {row[:2] for row in new["indexes"]}
     assert migrated == new
 

@@ -97,6 +97,17 @@ def _kind(dep: ModelDeployment) -> str | None:
     return next(k for k in ("interval", "cron", "rrule") if k in EXTREME_SCHEDULES[dep.extreme])
 
 
+def _window(start: datetime, count: int) -> dict[str, Any]:
+    """The scheduling arguments of the rules: ``count`` runs from ``start``, within 10 days."""
+    return {
+        "start_time": start,
+        "end_time": start + timedelta(days=10),
+        "min_time": timedelta(0),
+        "min_runs": count,
+        "max_runs": count,
+    }
+
+
 def _dates(dep: ModelDeployment, start: datetime, count: int) -> list[datetime]:
     """The first ``count`` dates of the deployment's schedule in ``[start, start + 10 days]``."""
     if count == 0 or not dep.active:
@@ -151,6 +162,22 @@ class StoreMachine(RuleBasedStateMachine):
             if not (r.deployment == dep_id and r.state == "SCHEDULED" and (r.auto or not auto_only))
         ]
 
+    @staticmethod
+    def _fields(
+        tags: list[str] | None, description: str | None, hours: int | None, queue: str | None
+    ) -> dict[str, Any]:
+        """The deployment fields a rule drew (``None``: not given; ``hours=0``: no schedule)."""
+        given: dict[str, Any] = {}
+        if tags is not None:
+            given["tags"] = tags
+        if description is not None:
+            given["description"] = description
+        if hours is not None:
+            given["schedule"] = _schedule(hours) if hours else None
+        if queue is not None:
+            given["work_queue_name"] = queue
+        return given
+
     # --- writes -------------------------------------------------------------------------
 
     @rule(
@@ -163,15 +190,7 @@ class StoreMachine(RuleBasedStateMachine):
     )
     def create_deployment(self, flow, name, tags, description, hours, queue) -> None:
         RUN_COUNTS["steps"] += 1
-        given: dict[str, Any] = {}
-        if tags is not None:
-            given["tags"] = tags
-        if description is not None:
-            given["description"] = description
-        if hours is not None:
-            given["schedule"] = _schedule(hours) if hours else None
-        if queue is not None:
-            given["work_queue_name"] = queue
+        given = self._fields(tags, description, hours, queue)
         stored = D.create_deployment(
             self.store, dk.Deployment(name=name, flow_id=self.flow_ids[flow], **given)
         )
@@ -214,15 +233,7 @@ class StoreMachine(RuleBasedStateMachine):
     def update_deployment(self, data, tags, description, hours, queue, active) -> None:
         RUN_COUNTS["steps"] += 1
         dep = data.draw(st.sampled_from(sorted(self.deployments.values(), key=lambda d: str(d.id))))
-        given: dict[str, Any] = {}
-        if tags is not None:
-            given["tags"] = tags
-        if description is not None:
-            given["description"] = description
-        if hours is not None:
-            given["schedule"] = _schedule(hours) if hours else None
-        if queue is not None:
-            given["work_queue_name"] = queue
+        given = self._fields(tags, description, hours, queue)
         if active is not None:
             given["is_schedule_active"] = active
         assert D.update_deployment(self.store, dep.id, dk.DeploymentUpdate(**given)) is True
@@ -277,15 +288,7 @@ class StoreMachine(RuleBasedStateMachine):
         RUN_COUNTS["steps"] += 1
         dep = data.draw(st.sampled_from(sorted(self.deployments.values(), key=lambda d: str(d.id))))
         start = ANCHOR + timedelta(days=day, minutes=30)
-        inserted = D.schedule_runs(
-            self.store,
-            dep.id,
-            start_time=start,
-            end_time=start + timedelta(days=10),
-            min_time=timedelta(0),
-            min_runs=max_runs,
-            max_runs=max_runs,
-        )
+        inserted = D.schedule_runs(self.store, dep.id, **_window(start, max_runs))
         self._expect_runs([dep], start, max_runs, len(inserted))
 
     def _expect_runs(self, deps: list[ModelDeployment], start: datetime, count: int, inserted: int) -> None:
@@ -323,14 +326,7 @@ class StoreMachine(RuleBasedStateMachine):
         start = ANCHOR + timedelta(days=day, minutes=30)  # days 58-59: around the leap day
         with warnings.catch_warnings():
             warnings.simplefilter("error", dk.ScheduleSkippedWarning)
-            inserted = D.schedule_all(
-                self.store,
-                start_time=start,
-                end_time=start + timedelta(days=10),
-                min_time=timedelta(0),
-                min_runs=max_runs,
-                max_runs=max_runs,
-            )
+            inserted = D.schedule_all(self.store, **_window(start, max_runs))
         deps = sorted(self.deployments.values(), key=lambda d: str(d.id))
         self._expect_runs(deps, start, max_runs, inserted.height)
 

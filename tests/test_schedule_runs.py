@@ -8,6 +8,7 @@ from uuid import UUID
 
 import polars as pl
 import pytest
+from tests_support import new_deployment
 
 import deploykit as dk
 from deploykit.models import deployments as D
@@ -18,21 +19,19 @@ START = datetime(2023, 1, 1, 12, tzinfo=UTC)  # mid-day: a daily schedule's firs
 
 @pytest.fixture
 def daily(store, flow) -> dk.Deployment:
-    return D.create_deployment(
+    return new_deployment(
         store,
-        dk.Deployment(
-            name="daily",
-            flow_id=flow.id,
-            schedule={
-                "interval": 86400,
-                "anchor_date": "2020-01-01T00:00:00+00:00",
-                "timezone": "UTC",
-            },
-            tags=["test", "prod"],
-            parameters={"x": 1},
-            work_queue_name="wq",
-            infrastructure_document_id="11111111-2222-3333-4444-555555555555",
-        ),
+        flow,
+        "daily",
+        schedule={
+            "interval": 86400,
+            "anchor_date": "2020-01-01T00:00:00+00:00",
+            "timezone": "UTC",
+        },
+        tags=["test", "prod"],
+        parameters={"x": 1},
+        work_queue_name="wq",
+        infrastructure_document_id="11111111-2222-3333-4444-555555555555",
     )
 
 
@@ -123,13 +122,11 @@ def test_manual_scheduling_keeps_plain_tags(store, daily):
 
 
 def test_idempotency_key_uses_the_schedule_zone(store, flow):
-    dep = D.create_deployment(
+    dep = new_deployment(
         store,
-        dk.Deployment(
-            name="ny",
-            flow_id=flow.id,
-            schedule={"cron": "0 9 * * *", "timezone": "America/New_York"},
-        ),
+        flow,
+        "ny",
+        schedule={"cron": "0 9 * * *", "timezone": "America/New_York"},
     )
     D.schedule_runs(store, dep.id, start_time=START, max_runs=1)
     key = runs_of(store, dep)["idempotency_key"][0]
@@ -201,15 +198,13 @@ def _fleet(store, n: int, seed: int) -> list[dk.Deployment]:
                 "timezone": zone or "UTC",
             }
         made.append(
-            D.create_deployment(
+            new_deployment(
                 store,
-                dk.Deployment(
-                    name=f"d{i}",
-                    flow_id=flow.id,
-                    schedule=sched,
-                    tags=["t"],
-                    is_schedule_active=rnd.random() > 0.15,
-                ),
+                flow,
+                f"d{i}",
+                schedule=sched,
+                tags=["t"],
+                is_schedule_active=rnd.random() > 0.15,
             )
         )
     return made
@@ -279,13 +274,11 @@ def test_preview_matches_get_dates_and_writes_nothing(store):
 
 
 def test_preview_flags_dst_moves(store, flow):
-    D.create_deployment(
+    new_deployment(
         store,
-        dk.Deployment(
-            name="gap",
-            flow_id=flow.id,
-            schedule={"cron": "30 2 * * *", "timezone": "America/New_York"},
-        ),
+        flow,
+        "gap",
+        schedule={"cron": "30 2 * * *", "timezone": "America/New_York"},
     )
     preview = D.preview_runs(store, datetime(2023, 3, 10, tzinfo=UTC), datetime(2023, 3, 14, tzinfo=UTC))
     flagged = preview.filter("dst_adjusted")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -42,6 +43,17 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
+def in_2023(*times: tuple[Any, ...]) -> list[datetime]:
+    """Instants of 2023, each written ``(month, day, hour[, minute], zone)``: short rows of expected runs."""
+    return [datetime(2023, *when, tzinfo=zone) for *when, zone in times]
+
+
+def assert_only_middle_run_moved(runs: list[Any], *expected: tuple[Any, ...]) -> None:
+    """Three runs on the ``expected`` instants (:func:`in_2023` rows); only the middle one DST-adjusted."""
+    assert same_instants([r.when for r in runs], in_2023(*expected))
+    assert [r.dst_adjusted for r in runs] == [False, True, False]
+
+
 def same_instants(got: list[datetime], expected: list[datetime]) -> bool:
     """Equal instants *and* equal UTC offsets.
 
@@ -63,11 +75,7 @@ class TestInterval:
     def test_daily_keeps_wall_clock_across_spring_forward(self) -> None:
         s = IntervalSchedule(interval=timedelta(days=1), anchor_date=ny(2023, 1, 1, 9))
         dates = s.get_dates(3, start=ny(2023, 3, 11))
-        expected = [
-            datetime(2023, 3, 11, 9, tzinfo=EST),
-            datetime(2023, 3, 12, 9, tzinfo=EDT),
-            datetime(2023, 3, 13, 9, tzinfo=EDT),
-        ]
+        expected = in_2023((3, 11, 9, EST), (3, 12, 9, EDT), (3, 13, 9, EDT))
         assert same_instants(dates, expected)
         assert all(d.tzinfo == NY for d in dates)
 
@@ -78,40 +86,33 @@ class TestInterval:
             timezone="America/New_York",
         )
         dates = s.get_dates(4, start=datetime(2023, 11, 5, tzinfo=EDT))
-        expected = [
-            datetime(2023, 11, 5, 0, tzinfo=EDT),
-            datetime(2023, 11, 5, 1, tzinfo=EDT),
-            datetime(2023, 11, 5, 1, tzinfo=EST),
-            datetime(2023, 11, 5, 2, tzinfo=EST),
-        ]
+        expected = in_2023((11, 5, 0, EDT), (11, 5, 1, EDT), (11, 5, 1, EST), (11, 5, 2, EST))
         assert same_instants(dates, expected)
         assert {b.timestamp() - a.timestamp() for a, b in itertools.pairwise(dates)} == {3600}
 
-    def test_nonexistent_wall_time_moves_forward_by_the_gap(self) -> None:
-        s = IntervalSchedule(interval=timedelta(days=1), anchor_date=ny(2023, 1, 1, 2, 30))
-        runs = s.occurrences(3, start=ny(2023, 3, 11))
-        assert same_instants(
-            [r.when for r in runs],
-            [
-                datetime(2023, 3, 11, 2, 30, tzinfo=EST),
-                datetime(2023, 3, 12, 3, 30, tzinfo=EDT),
-                datetime(2023, 3, 13, 2, 30, tzinfo=EDT),
-            ],
-        )
-        assert [r.dst_adjusted for r in runs] == [False, True, False]
-
-    def test_ambiguous_wall_time_takes_the_earlier_instant(self) -> None:
-        s = IntervalSchedule(interval=timedelta(days=1), anchor_date=ny(2023, 1, 1, 1, 30))
-        runs = s.occurrences(3, start=ny(2023, 11, 4))
-        assert same_instants(
-            [r.when for r in runs],
-            [
-                datetime(2023, 11, 4, 1, 30, tzinfo=EDT),
-                datetime(2023, 11, 5, 1, 30, tzinfo=EDT),
-                datetime(2023, 11, 6, 1, 30, tzinfo=EST),
-            ],
-        )
-        assert [r.dst_adjusted for r in runs] == [False, True, False]
+    @pytest.mark.parametrize(
+        ("anchor", "start", "expected"),
+        [
+            pytest.param(
+                (2, 30),
+                (3, 11),
+                [(3, 11, 2, 30, EST), (3, 12, 3, 30, EDT), (3, 13, 2, 30, EDT)],
+                id="nonexistent_wall_time_moves_forward_by_the_gap",
+            ),
+            pytest.param(
+                (1, 30),
+                (11, 4),
+                [(11, 4, 1, 30, EDT), (11, 5, 1, 30, EDT), (11, 6, 1, 30, EST)],
+                id="ambiguous_wall_time_takes_the_earlier_instant",
+            ),
+        ],
+    )
+    def test_daily_wall_time_on_a_dst_change(
+        self, anchor: tuple, start: tuple, expected: list[tuple]
+    ) -> None:
+        """A daily run at a wall time DST skips (moved forward by the gap) or repeats (earlier instant)."""
+        s = IntervalSchedule(interval=timedelta(days=1), anchor_date=ny(2023, 1, 1, *anchor))
+        assert_only_middle_run_moved(s.occurrences(3, start=ny(2023, *start)), *expected)
 
     def test_anchor_on_the_second_pass_of_a_repeated_hour(self) -> None:
         anchor = datetime(2023, 11, 5, 1, 30, fold=1, tzinfo=NY)  # 01:30 EST
@@ -142,11 +143,7 @@ class TestInterval:
         s = IntervalSchedule(interval=timedelta(days=1, hours=12), anchor_date=ny(2023, 3, 10, 9))
         assert same_instants(
             s.get_dates(3, start=ny(2023, 3, 10, 9)),
-            [
-                datetime(2023, 3, 10, 9, tzinfo=EST),
-                datetime(2023, 3, 11, 21, tzinfo=EST),
-                datetime(2023, 3, 13, 9, tzinfo=EDT),
-            ],
+            in_2023((3, 10, 9, EST), (3, 11, 21, EST), (3, 13, 9, EDT)),
         )
 
     def test_anchor_after_start(self) -> None:
@@ -203,21 +200,30 @@ class TestInterval:
 class TestCron:
     def test_wall_time_in_gap_fires_once_after_the_gap(self) -> None:
         s = CronSchedule(cron="30 2 * * *", timezone="America/New_York")
-        runs = s.occurrences(3, start=ny(2023, 3, 11))
-        assert same_instants(
-            [r.when for r in runs],
-            [
-                datetime(2023, 3, 11, 2, 30, tzinfo=EST),
-                datetime(2023, 3, 12, 3, 0, tzinfo=EDT),
-                datetime(2023, 3, 13, 2, 30, tzinfo=EDT),
-            ],
+        assert_only_middle_run_moved(
+            s.occurrences(3, start=ny(2023, 3, 11)),
+            (3, 11, 2, 30, EST),
+            (3, 12, 3, 0, EDT),
+            (3, 13, 2, 30, EDT),
         )
-        assert [r.dst_adjusted for r in runs] == [False, True, False]
 
-    def test_several_gap_wall_times_fire_once(self) -> None:
-        s = CronSchedule(cron="*/20 2 * * *", timezone="America/New_York")
-        dates = s.get_dates(start=ny(2023, 3, 12), end=ny(2023, 3, 12, 23))
-        assert same_instants(dates, [datetime(2023, 3, 12, 3, 0, tzinfo=EDT)])
+    @pytest.mark.parametrize(
+        ("cron", "day", "expected"),
+        [
+            pytest.param("*/20 2 * * *", (3, 12), (3, 12, 3, 0, EDT), id="several_gap_wall_times_fire_once"),
+            pytest.param(
+                "30 1 * * *",
+                (11, 5),
+                (11, 5, 1, 30, EDT),
+                id="repeated_wall_time_fires_once_at_first_occurrence",
+            ),
+        ],
+    )
+    def test_wall_times_dst_skips_or_repeats_fire_once(self, cron: str, day: tuple, expected: tuple) -> None:
+        """Every cron match in the skipped hour fires once after it; a repeated one at its first pass."""
+        s = CronSchedule(cron=cron, timezone="America/New_York")
+        dates = s.get_dates(start=ny(2023, *day), end=ny(2023, *day, 23))
+        assert same_instants(dates, in_2023(expected))
 
     def test_gap_run_merges_with_a_real_match(self) -> None:
         s = CronSchedule(cron="30 2,3 * * *", timezone="America/New_York")
@@ -227,23 +233,11 @@ class TestCron:
             (3, 30, False),
         ]
 
-    def test_repeated_wall_time_fires_once_at_first_occurrence(self) -> None:
-        s = CronSchedule(cron="30 1 * * *", timezone="America/New_York")
-        dates = s.get_dates(start=ny(2023, 11, 5), end=ny(2023, 11, 5, 23))
-        assert same_instants(dates, [datetime(2023, 11, 5, 1, 30, tzinfo=EDT)])
-
     def test_hourly_on_fall_back_day(self) -> None:
         s = CronSchedule(cron="0 * * * *", timezone="America/New_York")
-        runs = s.occurrences(3, start=ny(2023, 11, 5))
-        assert same_instants(
-            [r.when for r in runs],
-            [
-                datetime(2023, 11, 5, 0, tzinfo=EDT),
-                datetime(2023, 11, 5, 1, tzinfo=EDT),
-                datetime(2023, 11, 5, 2, tzinfo=EST),
-            ],
+        assert_only_middle_run_moved(
+            s.occurrences(3, start=ny(2023, 11, 5)), (11, 5, 0, EDT), (11, 5, 1, EDT), (11, 5, 2, EST)
         )
-        assert [r.dst_adjusted for r in runs] == [False, True, False]
 
     def test_start_inside_the_repeated_hour(self) -> None:
         s = CronSchedule(cron="*/15 * * * *", timezone="America/New_York")

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from tests_support import new_deployment
 
 import deploykit as dk
 from deploykit import plots
@@ -32,24 +33,20 @@ def small(store: dk.Store) -> dk.Store:
     pool = work_pools.create_work_pool(store, dk.WorkPool(name="k8s", type="kubernetes"))
     gpu = work_queues.create_work_queue(store, dk.WorkQueue(name="gpu", work_pool_id=pool.id))
     work_queues.create_work_queue(store, dk.WorkQueue(name="held", is_paused=True))
-    D.create_deployment(
+    new_deployment(
         store,
-        dk.Deployment(
-            name="paused-hourly",
-            flow_id=flow.id,
-            schedule={"interval": 3600, "anchor_date": "2023-01-01T00:00:00+00:00"},
-            is_schedule_active=False,
-            work_queue_id=gpu.id,
-        ),
+        flow,
+        "paused-hourly",
+        schedule={"interval": 3600, "anchor_date": "2023-01-01T00:00:00+00:00"},
+        is_schedule_active=False,
+        work_queue_id=gpu.id,
     )
-    D.create_deployment(
+    new_deployment(
         store,
-        dk.Deployment(
-            name="half-hourly",
-            flow_id=flow.id,
-            schedule={"cron": "*/30 * * * *", "timezone": "Europe/Berlin"},
-            work_queue_name="held",
-        ),
+        flow,
+        "half-hourly",
+        schedule={"cron": "*/30 * * * *", "timezone": "Europe/Berlin"},
+        work_queue_name="held",
     )
     return store
 

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
+from tests_support import new_deployment
 
 import deploykit as dk
 import deploykit.filters as dkf
@@ -393,19 +394,17 @@ def test_fleet_view_counts_every_run_of_the_window():
     from datetime import date
 
     import deploykit as dk
-    from deploykit.models import deployments, flows
+    from deploykit.models import flows
     from deploykit.schemas.schedules import MAX_DATES
     from deploykit.widgets import SchedulePreview
 
     store = dk.Store()
     flow = flows.create_flow(store, dk.Flow(name="busy"))
-    deployments.create_deployment(
+    new_deployment(
         store,
-        dk.Deployment(
-            name="every-5-min",
-            flow_id=flow.id,
-            schedule={"interval": 300, "anchor_date": "2023-01-01T00:00:00+00:00"},
-        ),
+        flow,
+        "every-5-min",
+        schedule={"interval": 300, "anchor_date": "2023-01-01T00:00:00+00:00"},
     )
     widget = SchedulePreview(store, start=date(2023, 3, 6))
     widget.days.value = 7

@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = subparsers.add_parser("export", parents=[store_options()], help="export the store")
     export.add_argument("format", choices=["parquet", "prefect-api"])
     export.add_argument("folder")
+    export.add_argument(
+        "--release",
+        help="prefect-api only: the Prefect release whose REST body shape to write "
+        "(2.10, 2.14, 2.20 or 3.x; default 2.10)",
+    )
     export.set_defaults(run=run_export)
 
 
@@ -84,9 +89,15 @@ def _with_url_hint(exc: Exception, source: str) -> Exception:
 
 
 def run_export(args: argparse.Namespace) -> None:
+    """Export; ``--release`` picks the body shape of ``prefect-api`` (Parquet has one shape)."""
     from deploykit import io
 
+    if args.format == "parquet" and args.release is not None:
+        raise DeploykitError("--release applies to the prefect-api format only")
     with open_store(args, read_only=True) as store:
-        write = io.export_parquet if args.format == "parquet" else io.export_prefect_api
-        written = write(store, args.folder)
+        if args.format == "parquet":
+            written = io.export_parquet(store, args.folder)
+        else:
+            shape = {} if args.release is None else {"release": args.release}
+            written = io.export_prefect_api(store, args.folder, **shape)
     print(f"wrote {sum(written.values())} rows to {args.folder} ({args.format})")

@@ -51,11 +51,15 @@ def _plain(value: Any, name: str, json_fields: frozenset[str]) -> Any:
     return value
 
 
-def _rows(cur: Any, table: str, where: str = "") -> Iterator[dict[str, Any]]:
-    """The table's rows as plain values (JSON decoded, ids as text) with Prefect's derived fields."""
+def _rows(cur: Any, table: str, where: str = "", params: tuple[Any, ...] = ()) -> Iterator[dict[str, Any]]:
+    """The table's rows as plain values (JSON decoded, ids as text) with Prefect's derived fields.
+
+    ``where`` is SQL with ``?`` placeholders; ``params`` are their bound values (never
+    glued into the SQL text).
+    """
     extra_select, joins = _HELPERS.get(table, ("", ""))
     star = "t.* EXCLUDE (work_queue_name)" if "work_queue_name" in extra_select else "t.*"
-    cur.execute(f"SELECT {star}{extra_select} FROM {table} t{joins} {where} ORDER BY t.id")
+    cur.execute(f"SELECT {star}{extra_select} FROM {table} t{joins} {where} ORDER BY t.id", params)
     names = [d[0] for d in cur.description]
     json_fields = STORED_MODELS[table].json_fields
     while batch := cur.fetchmany(_BATCH):
@@ -123,7 +127,7 @@ def export_prefect_api(
             written[f"api-{kind}.json"] = _write(out / f"api-{kind}.json", bodies)
         pools = cur.execute("SELECT CAST(id AS VARCHAR), name FROM work_pool ORDER BY name").fetchall()
         for pool_id, name in pools:
-            rows = _rows(cur, "work_queue", f"WHERE t.work_pool_id = '{pool_id}'")
+            rows = _rows(cur, "work_queue", "WHERE t.work_pool_id = ?", (pool_id,))
             bodies = (row_body("work_queues", r, release=release) for r in rows)
             written[f"api-work_pool_queues-{name}.json"] = _write(
                 out / f"api-work_pool_queues-{name}.json", bodies

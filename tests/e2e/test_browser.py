@@ -9,124 +9,30 @@ widgets must work offline). Install the browser with ``scripts/install_browser.s
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
+from _browser_support import HERE, SHOTS, TIMEOUT_MS, offline_page, serve_notebook
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.e2e
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
 NOTEBOOK = HERE / "widgets_e2e.ipynb"
-SHOTS = ROOT / "test-output" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 HOSTILE = "<img src=x onerror=alert(1)>"
-TIMEOUT_MS = 60_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_serving(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    """Poll a static file until Voila answers (it does not run the notebook for that)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"voila exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}voila/static/favicon.ico", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"voila did not start within 60 s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
 def voila_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Voila serving the e2e notebook on a free local port; always terminated."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/install_browser.sh` first (CI does)")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("voila") / "voila.log"
-    voila = Path(sys.executable).parent / "voila"
-    command = [
-        str(voila),
-        NOTEBOOK.name,
-        "--no-browser",
-        f"--port={port}",
-        "--Voila.ip=127.0.0.1",
-        "--template=deploykit",
-        "--show_tracebacks=True",
-    ]
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            command,
-            cwd=HERE,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        _wait_until_serving(url, server, log)
+    with serve_notebook(NOTEBOOK, tmp_path_factory.mktemp("voila") / "voila.log") as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.fixture(scope="module")
 def page(voila_url: str) -> Iterator[object]:
     """The rendered notebook in headless Chromium, offline, recording dialogs."""
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            tab = browser.new_page(viewport={"width": 1400, "height": 2400})
-            tab.dialogs = []  # type: ignore[attr-defined]
-            tab.on("dialog", lambda dialog: (tab.dialogs.append(dialog.message), dialog.dismiss()))  # type: ignore[attr-defined]
-            tab.outside = []  # type: ignore[attr-defined]
-            tab.route("**/*", lambda route: _local_only(route, tab.outside))  # type: ignore[attr-defined]
-            tab.goto(voila_url, timeout=TIMEOUT_MS)
-            tab.wait_for_selector(".dk-queue-inspector", timeout=120_000)
-            yield tab
-        finally:
-            browser.close()
-
-
-def _local_only(route: object, outside: list[str]) -> None:
-    """Serve 127.0.0.1; abort and record every other request (the page must work offline)."""
-    if route.request.url.startswith("http://127.0.0.1:"):  # type: ignore[attr-defined]
-        route.continue_()  # type: ignore[attr-defined]
-    else:
-        outside.append(route.request.url)  # type: ignore[attr-defined]
-        route.abort()  # type: ignore[attr-defined]
+    with offline_page(voila_url, ".dk-queue-inspector", record_dialogs=True) as tab:
+        yield tab
 
 
 def _type(page: object, selector: str, text: str) -> None:

@@ -1,5 +1,5 @@
 """RunHistory in a real browser: Voila serves ``history_e2e.ipynb``, Debian's headless Chromium
-drives it through Playwright (as ``test_browser.py`` does for the other widgets).
+drives it through Playwright (``_browser_support.py``, as for the other widgets).
 
 Changing the status filter must re-render the health table; picking another deployment
 must redraw its figures. A screenshot goes to ``test-output/screenshots/run_history.png``;
@@ -8,80 +8,25 @@ requests leaving 127.0.0.1 are blocked (the widget works offline).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from _browser_support import HERE, SHOTS, TIMEOUT_MS, offline_page, serve_notebook
 from playwright.sync_api import expect
-from test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    SHOTS,
-    TIMEOUT_MS,
-    _free_port,
-    _local_only,
-    _wait_until_serving,
-)
 
 pytestmark = pytest.mark.e2e
 
-HERE = Path(__file__).resolve().parent
 NOTEBOOK = HERE / "history_e2e.ipynb"
+READY = ".dk-run-history .dk-duration img, .dk-run-history img.dk-duration"
+"""Shown once the widget has drawn its first figure."""
 
 
 @pytest.fixture(scope="module")
 def history_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """The rendered notebook in headless Chromium, offline; Voila always terminated."""
-    from playwright.sync_api import sync_playwright
-
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/install_browser.sh` first (CI does)")
-    port = _free_port()
     log = tmp_path_factory.mktemp("voila-history") / "voila.log"
-    command = [
-        str(Path(sys.executable).parent / "voila"),
-        NOTEBOOK.name,
-        "--no-browser",
-        f"--port={port}",
-        "--Voila.ip=127.0.0.1",
-        "--template=deploykit",
-        "--show_tracebacks=True",
-    ]
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            command,
-            cwd=HERE,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        _wait_until_serving(url, server, log)
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                tab = browser.new_page(viewport={"width": 1400, "height": 2400})
-                tab.outside = []  # type: ignore[attr-defined]
-                tab.route("**/*", lambda route: _local_only(route, tab.outside))  # type: ignore[attr-defined]
-                tab.goto(url, timeout=TIMEOUT_MS)
-                tab.wait_for_selector(
-                    ".dk-run-history .dk-duration img, .dk-run-history img.dk-duration", timeout=120_000
-                )
-                yield tab
-            finally:
-                browser.close()
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    with serve_notebook(NOTEBOOK, log) as url, offline_page(url, READY) as tab:
+        yield tab
 
 
 def test_health_table_filters_and_selection_redraws(history_page):
