@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import polars as pl
 
 from deploykit._collect import POLARS_ENGINE
 from deploykit.history import _args
-from deploykit.history._filters import (
-    DeploymentFilterArg,
-    FlowFilterArg,
-    FlowRunFilterArg,
-    TaskRunFilterArg,
-    WorkPoolFilterArg,
-    WorkQueueFilterArg,
-    selection,
-)
+from deploykit.history._filters import takes_filters
 from deploykit.history._query import UNSTARTED_WAITING, HistoryQuery, in_list
 from deploykit.scheduling import expand_distinct
 from deploykit.schemas.schedules import MAX_DATES
@@ -53,17 +46,13 @@ ORDER BY runs.lateness DESC, fr.expected_start_time, fr.id
 """
 
 
+@takes_filters
 def missed_runs(
     session: Store,
     since: datetime,
     until: datetime,
     *,
-    flow_filter: FlowFilterArg = None,
-    flow_run_filter: FlowRunFilterArg = None,
-    task_run_filter: TaskRunFilterArg = None,
-    deployment_filter: DeploymentFilterArg = None,
-    work_pool_filter: WorkPoolFilterArg = None,
-    work_queue_filter: WorkQueueFilterArg = None,
+    filters: dict[str, Any],
 ) -> pl.DataFrame:
     """Dates in ``[since, until)`` that a schedule gave and no flow run took.
 
@@ -104,9 +93,6 @@ def missed_runs(
     ['2024-01-03T02:00:00+00:00']
     """
     since, until = _args.closed_window(since, until)
-    filters = selection(
-        flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
-    )
     query = HistoryQuery(filters)
     rows = _schedule_rows(session, query)
     texts = rows.get_column("schedule").unique().sort().to_list()
@@ -185,6 +171,7 @@ def _window_dates(texts: list[str], since: datetime, until: datetime) -> pl.Data
 _NO_DATES = pl.DataFrame(schema={"_key": pl.Int64, "scheduled_time": pl.Datetime("us", "UTC")})
 
 
+@takes_filters
 def late_runs(
     session: Store,
     *,
@@ -192,12 +179,7 @@ def late_runs(
     threshold: timedelta | float = timedelta(seconds=15),
     since: datetime | None = None,
     until: datetime | None = None,
-    flow_filter: FlowFilterArg = None,
-    flow_run_filter: FlowRunFilterArg = None,
-    task_run_filter: TaskRunFilterArg = None,
-    deployment_filter: DeploymentFilterArg = None,
-    work_pool_filter: WorkPoolFilterArg = None,
-    work_queue_filter: WorkQueueFilterArg = None,
+    filters: dict[str, Any],
 ) -> pl.DataFrame:
     """SCHEDULED / PENDING runs not started whose lateness at ``as_of`` exceeds ``threshold``.
 
@@ -244,9 +226,6 @@ def late_runs(
     since, until = _args.window(since, until)
     as_of = _args.as_of_or_now(as_of)
     seconds = _args.threshold_seconds(threshold, "threshold")
-    filters = selection(
-        flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
-    )
     query = HistoryQuery(filters)
     runs = query.runs(since=since, until=until, as_of=as_of)
     sql = runs + _LATE_SQL.format(waiting=in_list(UNSTARTED_WAITING), threshold=query.param(seconds))

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 
 from deploykit.history import _args
-from deploykit.history._filters import (
-    DeploymentFilterArg,
-    FlowFilterArg,
-    FlowRunFilterArg,
-    TaskRunFilterArg,
-    WorkPoolFilterArg,
-    WorkQueueFilterArg,
-    selection,
-)
+from deploykit.history._filters import takes_filters
 from deploykit.history._query import HistoryQuery
 from deploykit.store import Store
 
@@ -30,6 +23,7 @@ LIMIT {limit}
 """
 
 
+@takes_filters
 def recent_runs(
     session: Store,
     *,
@@ -37,12 +31,7 @@ def recent_runs(
     since: datetime | None = None,
     until: datetime | None = None,
     as_of: datetime | None = None,
-    flow_filter: FlowFilterArg = None,
-    flow_run_filter: FlowRunFilterArg = None,
-    task_run_filter: TaskRunFilterArg = None,
-    deployment_filter: DeploymentFilterArg = None,
-    work_pool_filter: WorkPoolFilterArg = None,
-    work_queue_filter: WorkQueueFilterArg = None,
+    filters: dict[str, Any],
 ) -> pl.DataFrame:
     """The newest ``limit`` runs (by expected start, ties by id) of the selected deployments.
 
@@ -72,9 +61,6 @@ def recent_runs(
         raise ValueError(f"limit must be a non-negative integer below 2**63, got {limit!r}")
     since, until = _args.window(since, until)
     as_of = _args.as_of_or_now(as_of)
-    filters = selection(
-        flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
-    )
     query = HistoryQuery(filters)
     runs = query.runs(since=since, until=until, as_of=as_of)
     return query.frame(session, runs + _RECENT_SQL.format(limit=query.param(limit)))
