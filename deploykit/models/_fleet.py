@@ -22,7 +22,7 @@ from deploykit.models._deployment_query import SCHEDULE_KIND_SQL, filtered
 from deploykit.models._scheduled_runs import insert_fleet_runs, iso_text
 from deploykit.models._skipped import warn_skipped
 from deploykit.predicates import SqlCompiler
-from deploykit.scheduling import OUTPUT_SCHEMA, RunWindow, expand_checked, plan_window
+from deploykit.scheduling import RunWindow, expand_checked, plan_window, window_dates
 from deploykit.store import Store
 
 PREVIEW_MAX_RUNS = 1000
@@ -179,53 +179,6 @@ def _warn_truncated(preview: pl.DataFrame, max_runs: int | None) -> None:
 
 def _is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def window_dates(
-    texts: list[str], start: datetime, end: datetime, max_runs: int | None
-) -> tuple[pl.DataFrame, set[int], dict[int, ValueError]]:
-    """Every date of each schedule text in ``[start, end]`` (at most ``max_runs`` each), the
-    keys of the schedules that had more, and the errors of those that cannot be expanded
-    (left out, so one hostile schedule never stops the fleet).
-
-    The bulk expansion gives at most ``MAX_DATES`` dates per schedule and call; schedules
-    that fill a call are expanded again from just after their last date, all together
-    from the earliest of those dates, until each is complete or has ``max_runs + 1``.
-    """
-    want = None if max_runs is None else max_runs + 1
-    found: list[pl.DataFrame] = []
-    pending = list(range(len(texts)))
-    since = start
-    counts: dict[int, int] = dict.fromkeys(pending, 0)
-    last: dict[int, datetime] = {}
-    failed: dict[int, ValueError] = {}
-    while pending:
-        chunk, bad = expand_checked([texts[k] for k in pending], since, end, MAX_DATES)
-        failed |= {pending[k]: error for k, error in bad.items()}
-        chunk = chunk.with_columns(_key=pl.Series(pending, dtype=pl.Int64).gather(chunk.get_column("_key")))
-        fresh = []
-        for (key,), dates in chunk.group_by("_key", maintain_order=True):
-            if key in last:
-                dates = dates.filter(pl.col("scheduled_time") > last[key])
-            if want is not None:
-                dates = dates.head(want - counts[key])
-            if dates.height:
-                fresh.append(dates)
-                counts[key] += dates.height
-                last[key] = dates.get_column("scheduled_time").last()
-        found.extend(fresh)
-        full = set(
-            chunk.group_by("_key").len().filter(pl.col("len") >= MAX_DATES).get_column("_key").to_list()
-        )
-        pending = [k for k in pending if k in full and (want is None or counts[k] < want)]
-        if pending:
-            since = min(last[k] for k in pending) + timedelta(microseconds=1)
-    dates = pl.concat(found) if found else pl.DataFrame(schema=_DATES_SCHEMA)
-    cut: set[int] = set()
-    if max_runs is not None:
-        cut = {k for k, n in counts.items() if n > max_runs}
-        dates = dates.filter(pl.int_range(pl.len()).over("_key") < max_runs)
-    return dates.sort("_key", "scheduled_time"), cut, failed
 
 
 def schedule_all(
@@ -443,7 +396,6 @@ SCHEDULED_DEPLOYMENTS = sqlglot.parse_one(
 )
 """Each (deployment, schedule) pair, with the names a preview shows."""
 
-_DATES_SCHEMA = pl.Schema({"_key": pl.Int64(), **{k: v for k, v in OUTPUT_SCHEMA.items() if k != "id"}})
 _RUN_DATES_SCHEMA = pl.Schema(
     {"_key": pl.Int64(), "scheduled_time": pl.Datetime("us", "UTC"), "iso": pl.String()}
 )

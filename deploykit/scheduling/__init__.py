@@ -5,6 +5,8 @@
   :func:`expand_checked` skips the schedules that cannot be expanded and says why;
 - :func:`plan_window` / :class:`RunWindow`: ``schedule_runs``' window (defaults, checks,
   Prefect's stop rule);
+- :func:`window_dates`: every date of many schedules in a window, however many (past the
+  expansion's per-call cap), cut at ``max_runs`` each;
 - :func:`expand_schedules` turns a frame of ``(id, schedule JSON)`` into one row per
   scheduled run (vectorised; the same dates as each schedule's ``get_dates``).
 - :func:`dst_effects` / :func:`schedule_dst_effects` list the runs a DST change moves,
@@ -32,6 +34,7 @@ from deploykit.scheduling._expand import (
     with_ids,
 )
 from deploykit.scheduling._upcoming import RUNS_SCHEMA, upcoming_runs
+from deploykit.scheduling._walk import window_dates
 from deploykit.scheduling._window import MAX_RUNS_LIMIT, RunWindow, plan_window
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "runs_per_period",
     "schedule_dst_effects",
     "upcoming_runs",
+    "window_dates",
     "with_ids",
 ]
 
