@@ -8,12 +8,10 @@ from uuid import uuid4
 
 import polars as pl
 
-from deploykit._collect import POLARS_ENGINE
 from deploykit.history import _args
 from deploykit.history._filters import takes_filters
 from deploykit.history._query import UNSTARTED_WAITING, HistoryQuery, in_list
-from deploykit.scheduling import expand_distinct
-from deploykit.schemas.schedules import MAX_DATES
+from deploykit.scheduling import window_dates
 from deploykit.store import Store
 
 _MISSED_SQL = """
@@ -138,37 +136,13 @@ def _schedule_rows(session: Store, query: HistoryQuery) -> pl.DataFrame:
 
 def _window_dates(texts: list[str], since: datetime, until: datetime) -> pl.DataFrame:
     """``_key`` (position in ``texts``) and ``scheduled_time``: every date of each schedule
-    in ``[since, until)``.
-
-    Each distinct schedule text is expanded once, vectorised, however many deployments
-    share it. The bulk expansion yields at most ``MAX_DATES`` dates per schedule and
-    call, so a schedule that filled them is expanded again from just after its last
-    date; each round is one expansion of the schedules still going.
-    """
-    found: list[pl.DataFrame] = []
-    pending = pl.DataFrame(
-        {"_key": range(len(texts)), "start": [since] * len(texts)},
-        schema={"_key": pl.Int64, "start": pl.Datetime("us", "UTC")},
-    )
-    while not pending.is_empty():
-        keys = pending.get_column("_key")
-        start = pending.get_column("start").min()
-        expanded = expand_distinct([texts[k] for k in keys], start, until, MAX_DATES)
-        dates = expanded.select(
-            _key=keys.gather(expanded.get_column("_key")), scheduled_time=pl.col("scheduled_time")
-        )
-        kept = dates.join(pending, on="_key").filter(
-            pl.col("scheduled_time") >= pl.col("start"), pl.col("scheduled_time") < until
-        )
-        found.append(kept.select("_key", "scheduled_time"))
-        last = dates.group_by("_key").agg(n=pl.len(), last=pl.col("scheduled_time").max())
-        full = last.filter(pl.col("n") == MAX_DATES)
-        after_last = pl.col("last") + timedelta(microseconds=1)
-        pending = pending.join(full, on="_key").select("_key", start=after_last)
-    return pl.concat(found).lazy().unique().collect(engine=POLARS_ENGINE) if found else _NO_DATES
-
-
-_NO_DATES = pl.DataFrame(schema={"_key": pl.Int64, "scheduled_time": pl.Datetime("us", "UTC")})
+    in ``[since, until)``, each distinct schedule text expanded once however many
+    deployments share it (the fleet's one window walker, ``window_dates``). A schedule
+    that cannot be expanded raises its error, as the expansion does."""
+    dates, _, failed = window_dates(texts, since, until, None)
+    for error in failed.values():
+        raise error
+    return dates.filter(pl.col("scheduled_time") < until).select("_key", "scheduled_time")
 
 
 @takes_filters
