@@ -35,6 +35,19 @@ def recent_runs(
 ) -> pl.DataFrame:
     """The newest ``limit`` runs (by expected start, ties by id) of the selected deployments.
 
+    Parameters
+    ----------
+    session
+        The store.
+    limit
+        How many runs at most.
+    since, until
+        The window on expected start time, timezone-aware; None leaves that end open.
+    as_of
+        "Now" for the lateness of runs still waiting (timezone-aware; default: now).
+    flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
+        Select deployments exactly as :func:`deploykit.models.deployments.read_deployments` does.
+
     Returns
     -------
     polars.DataFrame
