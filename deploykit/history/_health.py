@@ -121,10 +121,10 @@ def deployment_health(
     >>> import deploykit as dk
     >>> from datetime import datetime, timezone
     >>> from deploykit.models import deployments, flow_runs, flows
+    >>> t = lambda h, m=0: datetime(2024, 1, 1, h, m, tzinfo=timezone.utc)
     >>> store = dk.Store()
     >>> flow = flows.create_flow(store, dk.Flow(name="etl"))
     >>> dep = deployments.create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id))
-    >>> t = lambda h, m=0: datetime(2024, 1, 1, h, m, tzinfo=timezone.utc)
     >>> for h, state in [(1, "COMPLETED"), (2, "FAILED"), (3, "CRASHED")]:
     ...     _ = flow_runs.create_flow_run(store, dk.FlowRun(
     ...         flow_id=flow.id, deployment_id=dep.id, state_type=state,

@@ -139,11 +139,11 @@ def run_counts(
     Examples
     --------
     >>> import deploykit as dk
-    >>> from datetime import datetime, timezone
     >>> from deploykit.models import deployments, flow_runs, flows
     >>> store = dk.Store()
     >>> flow = flows.create_flow(store, dk.Flow(name="etl"))
     >>> dep = deployments.create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id))
+    >>> from datetime import datetime, timezone
     >>> for day, state in [(1, "COMPLETED"), (1, "FAILED"), (2, "FAILED")]:
     ...     _ = flow_runs.create_flow_run(store, dk.FlowRun(flow_id=flow.id, deployment_id=dep.id,
     ...         state_type=state, expected_start_time=datetime(2024, 1, day, tzinfo=timezone.utc)))

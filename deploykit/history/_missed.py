@@ -187,11 +187,11 @@ def late_runs(
     >>> import deploykit as dk
     >>> from datetime import datetime, timezone
     >>> from deploykit.models import deployments, flows
+    >>> start = datetime(2024, 1, 1, tzinfo=timezone.utc)
     >>> store = dk.Store()
     >>> flow = flows.create_flow(store, dk.Flow(name="etl"))
     >>> dep = deployments.create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id,
     ...     work_queue_name="etl", schedule=dk.CronSchedule(cron="0 2 * * *")))
-    >>> start = datetime(2024, 1, 1, tzinfo=timezone.utc)
     >>> _ = deployments.schedule_runs(store, dep.id, start_time=start, max_runs=3)
     >>> late = late_runs(store, as_of=datetime(2024, 1, 2, 3, tzinfo=timezone.utc))
     >>> late.select("lateness", "work_queue_name", "work_queue_paused").rows()

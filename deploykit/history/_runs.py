@@ -35,18 +35,9 @@ def recent_runs(
 ) -> pl.DataFrame:
     """The newest ``limit`` runs (by expected start, ties by id) of the selected deployments.
 
-    Parameters
-    ----------
-    session
-        The store.
-    limit
-        How many runs at most.
-    since, until
-        The window on expected start time, timezone-aware; None leaves that end open.
-    as_of
-        "Now" for the lateness of runs still waiting (timezone-aware; default: now).
-    flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
-        Select deployments exactly as :func:`deploykit.models.deployments.read_deployments` does.
+    ``limit`` is how many runs at most; the window, ``as_of`` and the six deployment
+    filters (``flow_filter`` ... ``work_queue_filter``) mean what they mean for
+    :func:`run_metrics`.
 
     Returns
     -------
@@ -60,10 +51,10 @@ def recent_runs(
     >>> import deploykit as dk
     >>> from datetime import datetime, timezone
     >>> from deploykit.models import deployments, flow_runs, flows
+    >>> t = lambda h: datetime(2024, 1, 1, h, tzinfo=timezone.utc)
     >>> store = dk.Store()
     >>> flow = flows.create_flow(store, dk.Flow(name="etl"))
     >>> dep = deployments.create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id))
-    >>> t = lambda h: datetime(2024, 1, 1, h, tzinfo=timezone.utc)
     >>> for h in (1, 2, 3):
     ...     _ = flow_runs.create_flow_run(store, dk.FlowRun(flow_id=flow.id, deployment_id=dep.id,
     ...         state_type="COMPLETED", expected_start_time=t(h), start_time=t(h), end_time=t(h + 1)))
