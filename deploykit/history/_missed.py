@@ -15,18 +15,20 @@ from deploykit.scheduling import window_dates
 from deploykit.store import Store
 
 _MISSED_SQL = """
-SELECT CAST(s.deployment_id AS VARCHAR) AS deployment_id, d.name AS deployment_name,
-    f.name AS flow_name, s.schedule_id, e.scheduled_time
-FROM {rows} AS s
-JOIN {dates} AS e ON e._key = s._key
-JOIN deployment AS d ON d.id = CAST(s.deployment_id AS UUID)
+SELECT s.deployment_id, d.name AS deployment_name, f.name AS flow_name, s.schedule_id, e.scheduled_time
+FROM schedules AS s
+JOIN {keys} AS k ON k.schedule = s.schedule
+JOIN {dates} AS e ON e._key = k._key
+JOIN deployment AS d ON d.id = s.deployment_id
 LEFT JOIN flow AS f ON f.id = d.flow_id
 ANTI JOIN (
     SELECT deployment_id, expected_start_time FROM flow_run
     WHERE expected_start_time >= {since} AND expected_start_time < {until}
-) AS fr ON fr.deployment_id = CAST(s.deployment_id AS UUID) AND fr.expected_start_time = e.scheduled_time
-ORDER BY e.scheduled_time, flow_name, deployment_name, deployment_id, s.schedule_id
+) AS fr ON fr.deployment_id = s.deployment_id AND fr.expected_start_time = e.scheduled_time
+ORDER BY e.scheduled_time, flow_name, deployment_name, s.deployment_id, s.schedule_id
 """
+"""The missed dates: ``deployment_id`` stays a UUID throughout (joined, compared, sorted as
+UUIDs, which sort as their text) and becomes text only in the export to Polars."""
 
 _LATE_SQL = """
 SELECT CAST(fr.id AS VARCHAR) AS flow_run_id, fr.name AS flow_run_name,
@@ -92,21 +94,18 @@ def missed_runs(
     """
     since, until = _args.closed_window(since, until)
     query = HistoryQuery(filters)
-    rows = _schedule_rows(session, query)
-    texts = rows.get_column("schedule").unique().sort().to_list()
-    keys = pl.DataFrame(
-        {"schedule": texts, "_key": range(len(texts))}, schema={"schedule": pl.String, "_key": pl.Int64}
-    )
-    keyed = rows.join(keys, on="schedule").drop("schedule")
-    dates = _window_dates(texts, since, until)
-    names = (f"_missed_rows_{uuid4().hex}", f"_missed_dates_{uuid4().hex}")
+    schedules = _schedules(query)
+    texts = query.frame(session, f"{schedules}SELECT DISTINCT schedule FROM schedules ORDER BY schedule")
+    keys = texts.with_columns(_key=pl.int_range(pl.len(), dtype=pl.Int64))
+    dates = _window_dates(texts.get_column("schedule").to_list(), since, until)
+    names = (f"_missed_keys_{uuid4().hex}", f"_missed_dates_{uuid4().hex}")
     with session.hold():  # one attachment of a file store, so the registered frames stay visible
         cursor = session.cursor()
-        cursor.register(names[0], keyed)
+        cursor.register(names[0], keys)
         cursor.register(names[1], dates)
         try:
-            sql = _MISSED_SQL.format(
-                rows=names[0], dates=names[1], since=query.param(since), until=query.param(until)
+            sql = schedules + _MISSED_SQL.format(
+                keys=names[0], dates=names[1], since=query.param(since), until=query.param(until)
             )
             return query.frame(session, sql)
         finally:
@@ -114,24 +113,23 @@ def missed_runs(
                 cursor.unregister(name)
 
 
-def _schedule_rows(session: Store, query: HistoryQuery) -> pl.DataFrame:
-    """``deployment_id``, ``schedule_id``, ``schedule`` (JSON): every active schedule of a
-    selected deployment that is not paused.
+def _schedules(query: HistoryQuery) -> str:
+    """``WITH sel AS (...), schedules AS (...)``: ``deployment_id``, ``schedule_id``,
+    ``schedule`` (JSON) of every active schedule of a selected deployment that is not paused.
 
     The one place that knows where schedules live: table ``deployment_schedule``.
     ``schedule_id`` names the schedule of a deployment with several (as Prefect 3's
     idempotency key does); a deployment with one schedule keeps the 2.10 answer, null.
     """
-    sql = (
-        f"WITH sel AS ({query.selected})\n"
-        "SELECT CAST(d.id AS VARCHAR) AS deployment_id, CASE WHEN (SELECT count(*) "
+    return (
+        f"WITH sel AS ({query.selected}),\n"
+        "schedules AS (SELECT d.id AS deployment_id, CASE WHEN (SELECT count(*) "
         "FROM deployment_schedule AS c WHERE c.deployment_id = d.id) > 1 "
         "THEN CAST(s.id AS VARCHAR) END AS schedule_id, s.schedule\n"
-        "FROM deployment AS d JOIN sel ON sel.id = d.id\n"
-        "JOIN deployment_schedule AS s ON s.deployment_id = d.id\n"
-        "WHERE s.active AND NOT d.paused"
+        "    FROM deployment AS d JOIN sel ON sel.id = d.id\n"
+        "    JOIN deployment_schedule AS s ON s.deployment_id = d.id\n"
+        "    WHERE s.active AND NOT d.paused)\n"
     )
-    return query.frame(session, sql)
 
 
 def _window_dates(texts: list[str], since: datetime, until: datetime) -> pl.DataFrame:
