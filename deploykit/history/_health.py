@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import polars as pl
 
 from deploykit.history import _args
-from deploykit.history._filters import (
-    DeploymentFilterArg,
-    FlowFilterArg,
-    FlowRunFilterArg,
-    TaskRunFilterArg,
-    WorkPoolFilterArg,
-    WorkQueueFilterArg,
-    selection,
-)
+from deploykit.history._filters import takes_filters
 from deploykit.history._query import FAILED, TERMINAL, UNSTARTED_WAITING, HistoryQuery, in_list
 from deploykit.store import Store
 
@@ -77,6 +70,7 @@ STATUSES = ("failing", "late", "no runs", "healthy")
 """Values of the ``status`` column, most urgent first."""
 
 
+@takes_filters
 def deployment_health(
     session: Store,
     *,
@@ -84,12 +78,7 @@ def deployment_health(
     until: datetime | None = None,
     as_of: datetime | None = None,
     late_after: timedelta | float = timedelta(seconds=15),
-    flow_filter: FlowFilterArg = None,
-    flow_run_filter: FlowRunFilterArg = None,
-    task_run_filter: TaskRunFilterArg = None,
-    deployment_filter: DeploymentFilterArg = None,
-    work_pool_filter: WorkPoolFilterArg = None,
-    work_queue_filter: WorkQueueFilterArg = None,
+    filters: dict[str, Any],
 ) -> pl.DataFrame:
     """Each selected deployment's run record in the window, one row per deployment.
 
@@ -132,10 +121,10 @@ def deployment_health(
     >>> import deploykit as dk
     >>> from datetime import datetime, timezone
     >>> from deploykit.models import deployments, flow_runs, flows
+    >>> t = lambda h, m=0: datetime(2024, 1, 1, h, m, tzinfo=timezone.utc)
     >>> store = dk.Store()
     >>> flow = flows.create_flow(store, dk.Flow(name="etl"))
     >>> dep = deployments.create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id))
-    >>> t = lambda h, m=0: datetime(2024, 1, 1, h, m, tzinfo=timezone.utc)
     >>> for h, state in [(1, "COMPLETED"), (2, "FAILED"), (3, "CRASHED")]:
     ...     _ = flow_runs.create_flow_run(store, dk.FlowRun(
     ...         flow_id=flow.id, deployment_id=dep.id, state_type=state,
@@ -147,9 +136,6 @@ def deployment_health(
     since, until = _args.window(since, until)
     as_of = _args.as_of_or_now(as_of)
     threshold = _args.threshold_seconds(late_after, "late_after")
-    filters = selection(
-        flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
-    )
     query = HistoryQuery(filters)
     runs = query.runs(since=since, until=until, as_of=as_of, joined=False)
     sql = (

@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
 from deploykit.history import _args
-from deploykit.history._filters import (
-    DeploymentFilterArg,
-    FlowFilterArg,
-    FlowRunFilterArg,
-    TaskRunFilterArg,
-    WorkPoolFilterArg,
-    WorkQueueFilterArg,
-    selection,
-)
+from deploykit.history._filters import takes_filters
 from deploykit.history._query import HistoryQuery
 from deploykit.store import Store
 
@@ -25,6 +18,7 @@ _OUTER_SQL = {"deployment_id": "CAST(deployment_id AS VARCHAR) AS deployment_id"
 """Group keys converted after grouping (cheaper on groups than on runs)."""
 
 
+@takes_filters
 def run_metrics(
     session: Store,
     metric: str,
@@ -34,12 +28,7 @@ def run_metrics(
     since: datetime | None = None,
     until: datetime | None = None,
     as_of: datetime | None = None,
-    flow_filter: FlowFilterArg = None,
-    flow_run_filter: FlowRunFilterArg = None,
-    task_run_filter: TaskRunFilterArg = None,
-    deployment_filter: DeploymentFilterArg = None,
-    work_pool_filter: WorkPoolFilterArg = None,
-    work_queue_filter: WorkQueueFilterArg = None,
+    filters: dict[str, Any],
 ) -> pl.DataFrame:
     """Statistics of ``metric`` over the selected deployments' runs, per group and period.
 
@@ -98,9 +87,6 @@ def run_metrics(
     bucket = _args.every(every)
     since, until = _args.window(since, until)
     as_of = _args.as_of_or_now(as_of)
-    filters = selection(
-        flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
-    )
     query = HistoryQuery(filters)
     keys, key_names, shown = _grouping(query, groups, bucket)
     quantiles = ", ".join(str(q) for q in QUANTILES)
@@ -128,6 +114,7 @@ def run_metrics(
     return query.frame(session, sql)
 
 
+@takes_filters
 def run_counts(
     session: Store,
     *,
@@ -135,12 +122,7 @@ def run_counts(
     every: str | None = "1d",
     since: datetime | None = None,
     until: datetime | None = None,
-    flow_filter: FlowFilterArg = None,
-    flow_run_filter: FlowRunFilterArg = None,
-    task_run_filter: TaskRunFilterArg = None,
-    deployment_filter: DeploymentFilterArg = None,
-    work_pool_filter: WorkPoolFilterArg = None,
-    work_queue_filter: WorkQueueFilterArg = None,
+    filters: dict[str, Any],
 ) -> pl.DataFrame:
     """How many runs the selected deployments had, per group and period (all states).
 
@@ -157,11 +139,11 @@ def run_counts(
     Examples
     --------
     >>> import deploykit as dk
-    >>> from datetime import datetime, timezone
     >>> from deploykit.models import deployments, flow_runs, flows
     >>> store = dk.Store()
     >>> flow = flows.create_flow(store, dk.Flow(name="etl"))
     >>> dep = deployments.create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id))
+    >>> from datetime import datetime, timezone
     >>> for day, state in [(1, "COMPLETED"), (1, "FAILED"), (2, "FAILED")]:
     ...     _ = flow_runs.create_flow_run(store, dk.FlowRun(flow_id=flow.id, deployment_id=dep.id,
     ...         state_type=state, expected_start_time=datetime(2024, 1, day, tzinfo=timezone.utc)))
@@ -171,9 +153,6 @@ def run_counts(
     groups = _args.group_columns(by)
     bucket = _args.every(every)
     since, until = _args.window(since, until)
-    filters = selection(
-        flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
-    )
     query = HistoryQuery(filters)
     keys, key_names, shown = _grouping(query, groups, bucket)
     runs = query.runs(since=since, until=until, as_of=_args.as_of_or_now(None), names=_names(groups))

@@ -3,39 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import polars as pl
 
-from deploykit._collect import POLARS_ENGINE
 from deploykit.history import _args
-from deploykit.history._filters import (
-    DeploymentFilterArg,
-    FlowFilterArg,
-    FlowRunFilterArg,
-    TaskRunFilterArg,
-    WorkPoolFilterArg,
-    WorkQueueFilterArg,
-    selection,
-)
+from deploykit.history._filters import takes_filters
 from deploykit.history._query import UNSTARTED_WAITING, HistoryQuery, in_list
-from deploykit.scheduling import expand_distinct
-from deploykit.schemas.schedules import MAX_DATES
+from deploykit.scheduling import window_dates
 from deploykit.store import Store
 
 _MISSED_SQL = """
-SELECT CAST(s.deployment_id AS VARCHAR) AS deployment_id, d.name AS deployment_name,
-    f.name AS flow_name, s.schedule_id, e.scheduled_time
-FROM {rows} AS s
-JOIN {dates} AS e ON e._key = s._key
-JOIN deployment AS d ON d.id = CAST(s.deployment_id AS UUID)
+SELECT s.deployment_id, d.name AS deployment_name, f.name AS flow_name, s.schedule_id, e.scheduled_time
+FROM schedules AS s
+JOIN {keys} AS k ON k.schedule = s.schedule
+JOIN {dates} AS e ON e._key = k._key
+JOIN deployment AS d ON d.id = s.deployment_id
 LEFT JOIN flow AS f ON f.id = d.flow_id
 ANTI JOIN (
     SELECT deployment_id, expected_start_time FROM flow_run
     WHERE expected_start_time >= {since} AND expected_start_time < {until}
-) AS fr ON fr.deployment_id = CAST(s.deployment_id AS UUID) AND fr.expected_start_time = e.scheduled_time
-ORDER BY e.scheduled_time, flow_name, deployment_name, deployment_id, s.schedule_id
+) AS fr ON fr.deployment_id = s.deployment_id AND fr.expected_start_time = e.scheduled_time
+ORDER BY e.scheduled_time, flow_name, deployment_name, s.deployment_id, s.schedule_id
 """
+"""The missed dates: ``deployment_id`` stays a UUID throughout (joined, compared, sorted as
+UUIDs, which sort as their text) and becomes text only in the export to Polars."""
 
 _LATE_SQL = """
 SELECT CAST(fr.id AS VARCHAR) AS flow_run_id, fr.name AS flow_run_name,
@@ -53,17 +46,13 @@ ORDER BY runs.lateness DESC, fr.expected_start_time, fr.id
 """
 
 
+@takes_filters
 def missed_runs(
     session: Store,
     since: datetime,
     until: datetime,
     *,
-    flow_filter: FlowFilterArg = None,
-    flow_run_filter: FlowRunFilterArg = None,
-    task_run_filter: TaskRunFilterArg = None,
-    deployment_filter: DeploymentFilterArg = None,
-    work_pool_filter: WorkPoolFilterArg = None,
-    work_queue_filter: WorkQueueFilterArg = None,
+    filters: dict[str, Any],
 ) -> pl.DataFrame:
     """Dates in ``[since, until)`` that a schedule gave and no flow run took.
 
@@ -104,25 +93,19 @@ def missed_runs(
     ['2024-01-03T02:00:00+00:00']
     """
     since, until = _args.closed_window(since, until)
-    filters = selection(
-        flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
-    )
     query = HistoryQuery(filters)
-    rows = _schedule_rows(session, query)
-    texts = rows.get_column("schedule").unique().sort().to_list()
-    keys = pl.DataFrame(
-        {"schedule": texts, "_key": range(len(texts))}, schema={"schedule": pl.String, "_key": pl.Int64}
-    )
-    keyed = rows.join(keys, on="schedule").drop("schedule")
-    dates = _window_dates(texts, since, until)
-    names = (f"_missed_rows_{uuid4().hex}", f"_missed_dates_{uuid4().hex}")
+    schedules = _schedules(query)
+    texts = query.frame(session, f"{schedules}SELECT DISTINCT schedule FROM schedules ORDER BY schedule")
+    keys = texts.with_columns(_key=pl.int_range(pl.len(), dtype=pl.Int64))
+    dates = _window_dates(texts.get_column("schedule").to_list(), since, until)
+    names = (f"_missed_keys_{uuid4().hex}", f"_missed_dates_{uuid4().hex}")
     with session.hold():  # one attachment of a file store, so the registered frames stay visible
         cursor = session.cursor()
-        cursor.register(names[0], keyed)
+        cursor.register(names[0], keys)
         cursor.register(names[1], dates)
         try:
-            sql = _MISSED_SQL.format(
-                rows=names[0], dates=names[1], since=query.param(since), until=query.param(until)
+            sql = schedules + _MISSED_SQL.format(
+                keys=names[0], dates=names[1], since=query.param(since), until=query.param(until)
             )
             return query.frame(session, sql)
         finally:
@@ -130,61 +113,37 @@ def missed_runs(
                 cursor.unregister(name)
 
 
-def _schedule_rows(session: Store, query: HistoryQuery) -> pl.DataFrame:
-    """``deployment_id``, ``schedule_id``, ``schedule`` (JSON): every active schedule of a
-    selected deployment that is not paused.
+def _schedules(query: HistoryQuery) -> str:
+    """``WITH sel AS (...), schedules AS (...)``: ``deployment_id``, ``schedule_id``,
+    ``schedule`` (JSON) of every active schedule of a selected deployment that is not paused.
 
     The one place that knows where schedules live: table ``deployment_schedule``.
     ``schedule_id`` names the schedule of a deployment with several (as Prefect 3's
     idempotency key does); a deployment with one schedule keeps the 2.10 answer, null.
     """
-    sql = (
-        f"WITH sel AS ({query.selected})\n"
-        "SELECT CAST(d.id AS VARCHAR) AS deployment_id, CASE WHEN (SELECT count(*) "
+    return (
+        f"WITH sel AS ({query.selected}),\n"
+        "schedules AS (SELECT d.id AS deployment_id, CASE WHEN (SELECT count(*) "
         "FROM deployment_schedule AS c WHERE c.deployment_id = d.id) > 1 "
         "THEN CAST(s.id AS VARCHAR) END AS schedule_id, s.schedule\n"
-        "FROM deployment AS d JOIN sel ON sel.id = d.id\n"
-        "JOIN deployment_schedule AS s ON s.deployment_id = d.id\n"
-        "WHERE s.active AND NOT d.paused"
+        "    FROM deployment AS d JOIN sel ON sel.id = d.id\n"
+        "    JOIN deployment_schedule AS s ON s.deployment_id = d.id\n"
+        "    WHERE s.active AND NOT d.paused)\n"
     )
-    return query.frame(session, sql)
 
 
 def _window_dates(texts: list[str], since: datetime, until: datetime) -> pl.DataFrame:
     """``_key`` (position in ``texts``) and ``scheduled_time``: every date of each schedule
-    in ``[since, until)``.
-
-    Each distinct schedule text is expanded once, vectorised, however many deployments
-    share it. The bulk expansion yields at most ``MAX_DATES`` dates per schedule and
-    call, so a schedule that filled them is expanded again from just after its last
-    date; each round is one expansion of the schedules still going.
-    """
-    found: list[pl.DataFrame] = []
-    pending = pl.DataFrame(
-        {"_key": range(len(texts)), "start": [since] * len(texts)},
-        schema={"_key": pl.Int64, "start": pl.Datetime("us", "UTC")},
-    )
-    while not pending.is_empty():
-        keys = pending.get_column("_key")
-        start = pending.get_column("start").min()
-        expanded = expand_distinct([texts[k] for k in keys], start, until, MAX_DATES)
-        dates = expanded.select(
-            _key=keys.gather(expanded.get_column("_key")), scheduled_time=pl.col("scheduled_time")
-        )
-        kept = dates.join(pending, on="_key").filter(
-            pl.col("scheduled_time") >= pl.col("start"), pl.col("scheduled_time") < until
-        )
-        found.append(kept.select("_key", "scheduled_time"))
-        last = dates.group_by("_key").agg(n=pl.len(), last=pl.col("scheduled_time").max())
-        full = last.filter(pl.col("n") == MAX_DATES)
-        after_last = pl.col("last") + timedelta(microseconds=1)
-        pending = pending.join(full, on="_key").select("_key", start=after_last)
-    return pl.concat(found).lazy().unique().collect(engine=POLARS_ENGINE) if found else _NO_DATES
+    in ``[since, until)``, each distinct schedule text expanded once however many
+    deployments share it (the fleet's one window walker, ``window_dates``). A schedule
+    that cannot be expanded raises its error, as the expansion does."""
+    dates, _, failed = window_dates(texts, since, until, None)
+    for error in failed.values():
+        raise error
+    return dates.filter(pl.col("scheduled_time") < until).select("_key", "scheduled_time")
 
 
-_NO_DATES = pl.DataFrame(schema={"_key": pl.Int64, "scheduled_time": pl.Datetime("us", "UTC")})
-
-
+@takes_filters
 def late_runs(
     session: Store,
     *,
@@ -192,12 +151,7 @@ def late_runs(
     threshold: timedelta | float = timedelta(seconds=15),
     since: datetime | None = None,
     until: datetime | None = None,
-    flow_filter: FlowFilterArg = None,
-    flow_run_filter: FlowRunFilterArg = None,
-    task_run_filter: TaskRunFilterArg = None,
-    deployment_filter: DeploymentFilterArg = None,
-    work_pool_filter: WorkPoolFilterArg = None,
-    work_queue_filter: WorkQueueFilterArg = None,
+    filters: dict[str, Any],
 ) -> pl.DataFrame:
     """SCHEDULED / PENDING runs not started whose lateness at ``as_of`` exceeds ``threshold``.
 
@@ -231,11 +185,11 @@ def late_runs(
     >>> import deploykit as dk
     >>> from datetime import datetime, timezone
     >>> from deploykit.models import deployments, flows
+    >>> start = datetime(2024, 1, 1, tzinfo=timezone.utc)
     >>> store = dk.Store()
     >>> flow = flows.create_flow(store, dk.Flow(name="etl"))
     >>> dep = deployments.create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id,
     ...     work_queue_name="etl", schedule=dk.CronSchedule(cron="0 2 * * *")))
-    >>> start = datetime(2024, 1, 1, tzinfo=timezone.utc)
     >>> _ = deployments.schedule_runs(store, dep.id, start_time=start, max_runs=3)
     >>> late = late_runs(store, as_of=datetime(2024, 1, 2, 3, tzinfo=timezone.utc))
     >>> late.select("lateness", "work_queue_name", "work_queue_paused").rows()
@@ -244,9 +198,6 @@ def late_runs(
     since, until = _args.window(since, until)
     as_of = _args.as_of_or_now(as_of)
     seconds = _args.threshold_seconds(threshold, "threshold")
-    filters = selection(
-        flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
-    )
     query = HistoryQuery(filters)
     runs = query.runs(since=since, until=until, as_of=as_of)
     sql = runs + _LATE_SQL.format(waiting=in_list(UNSTARTED_WAITING), threshold=query.param(seconds))

@@ -8,6 +8,7 @@ parameter: no user value ever becomes SQL text.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -117,8 +118,15 @@ class HistoryQuery:
         )
 
     def frame(self, session: Store, sql: str) -> pl.DataFrame:
-        """Run ``sql`` with this query's parameters."""
-        return session.cursor().sql(sql, params=self.compiler.params or None).pl()
+        """Run ``sql`` with the parameters of this query that it uses (one query can serve
+        several statements, e.g. ``missed_runs``' schedule rows and then its dates, and
+        DuckDB refuses a parameter a statement does not name)."""
+        used = set(_PLACEHOLDER.findall(sql))
+        params = {name: value for name, value in self.compiler.params.items() if name in used}
+        return session.cursor().sql(sql, params=params or None).pl()
+
+
+_PLACEHOLDER = re.compile(r"\$(\w+)")
 
 
 def in_list(values: tuple[str, ...]) -> str:

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 
 from deploykit.history import _args
-from deploykit.history._filters import (
-    DeploymentFilterArg,
-    FlowFilterArg,
-    FlowRunFilterArg,
-    TaskRunFilterArg,
-    WorkPoolFilterArg,
-    WorkQueueFilterArg,
-    selection,
-)
+from deploykit.history._filters import takes_filters
 from deploykit.history._query import HistoryQuery
 from deploykit.store import Store
 
@@ -30,6 +23,7 @@ LIMIT {limit}
 """
 
 
+@takes_filters
 def recent_runs(
     session: Store,
     *,
@@ -37,14 +31,13 @@ def recent_runs(
     since: datetime | None = None,
     until: datetime | None = None,
     as_of: datetime | None = None,
-    flow_filter: FlowFilterArg = None,
-    flow_run_filter: FlowRunFilterArg = None,
-    task_run_filter: TaskRunFilterArg = None,
-    deployment_filter: DeploymentFilterArg = None,
-    work_pool_filter: WorkPoolFilterArg = None,
-    work_queue_filter: WorkQueueFilterArg = None,
+    filters: dict[str, Any],
 ) -> pl.DataFrame:
     """The newest ``limit`` runs (by expected start, ties by id) of the selected deployments.
+
+    ``limit`` is how many runs at most; the window, ``as_of`` and the six deployment
+    filters (``flow_filter`` ... ``work_queue_filter``) mean what they mean for
+    :func:`run_metrics`.
 
     Returns
     -------
@@ -58,10 +51,10 @@ def recent_runs(
     >>> import deploykit as dk
     >>> from datetime import datetime, timezone
     >>> from deploykit.models import deployments, flow_runs, flows
+    >>> t = lambda h: datetime(2024, 1, 1, h, tzinfo=timezone.utc)
     >>> store = dk.Store()
     >>> flow = flows.create_flow(store, dk.Flow(name="etl"))
     >>> dep = deployments.create_deployment(store, dk.Deployment(name="nightly", flow_id=flow.id))
-    >>> t = lambda h: datetime(2024, 1, 1, h, tzinfo=timezone.utc)
     >>> for h in (1, 2, 3):
     ...     _ = flow_runs.create_flow_run(store, dk.FlowRun(flow_id=flow.id, deployment_id=dep.id,
     ...         state_type="COMPLETED", expected_start_time=t(h), start_time=t(h), end_time=t(h + 1)))
@@ -72,9 +65,6 @@ def recent_runs(
         raise ValueError(f"limit must be a non-negative integer below 2**63, got {limit!r}")
     since, until = _args.window(since, until)
     as_of = _args.as_of_or_now(as_of)
-    filters = selection(
-        flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
-    )
     query = HistoryQuery(filters)
     runs = query.runs(since=since, until=until, as_of=as_of)
     return query.frame(session, runs + _RECENT_SQL.format(limit=query.param(limit)))
