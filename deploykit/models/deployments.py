@@ -29,7 +29,13 @@ from deploykit.filters import (
 )
 from deploykit.models import _queue_rules as rules
 from deploykit.models._args import as_name, as_uuid, coerce_filter, coerce_model, non_negative
-from deploykit.models._deployment_bulk import create_deployments
+from deploykit.models._deployment_bulk import (
+    KEEP_ON_UPSERT,
+    create_deployments,
+    pool_of_queue,
+    queue_named,
+    stored_queue_name,
+)
 from deploykit.models._deployment_query import (
     COUNT_DEPLOYMENTS,
     DEPLOYMENT_COLUMNS,
@@ -39,9 +45,9 @@ from deploykit.models._deployment_query import (
     filtered,
 )
 from deploykit.models._fleet import MAX_PREVIEW_WINDOW, preview_runs, schedule_all
-from deploykit.models._rows import db_value, update_sql
+from deploykit.models._rows import db_value
 from deploykit.models._scheduled_runs import idempotency_key, insert_deployment_runs
-from deploykit.models._schedules import replace_schedules, schedules_frame, schedules_of, write_schedules
+from deploykit.models._schedules import schedules_frame, schedules_of, write_schedules
 from deploykit.models.work_pools import read_work_pool_by_name
 from deploykit.models.work_queues import (
     create_work_queue,
@@ -102,40 +108,39 @@ def create_deployment(session: Store, deployment: Deployment) -> Deployment:
     (True, ['prod'], 'etl', True)
     """
     deployment = coerce_model(deployment, Deployment, "deployment")
+    given = set(deployment.model_fields_set)
+    source = "create_deployment"
     with session.transaction() as cur:
-        existing = cur.execute(
-            "SELECT work_queue_name FROM deployment WHERE flow_id = $flow_id AND name = $name",
-            {"flow_id": deployment.flow_id, "name": deployment.name},
-        ).fetchall()
-        given = set(deployment.model_fields_set)
-        queue_name = (
-            existing[0][0] if existing and "work_queue_name" not in given else deployment.work_queue_name
-        )
+        queue_name = deployment.work_queue_name
+        if "work_queue_name" not in given:
+            queue_name = stored_queue_name(cur, deployment.flow_id, deployment.name)
+        pool_name = None
         if queue_name and "work_queue_id" not in given:
-            queue_id = ensure_work_queue_exists(session, queue_name).id
+            queue_id, pool_name = queue_named(session, queue_name)
             deployment = deployment.model_copy(update={"work_queue_id": queue_id})
             given.add("work_queue_id")
-        stamp = utc_now()
-        write_model(
-            Writer(cur),
+        stamp, writer = utc_now(), Writer(cur)
+        inserted, _, row = write_model(
+            writer,
             deployment,
-            source="create_deployment",
+            source=source,
             stamp=stamp,
             key=("flow_id", "name"),
-            update=(given - _KEEP_ON_UPSERT) | {"updated"},
+            update=(given - KEEP_ON_UPSERT) | {"updated"},
+            returning=True,
         )
-        by_name = "SELECT * FROM deployment WHERE name = $name"
-        key = ({"name": deployment.name}, {"flow_id": deployment.flow_id})
-        stored_id = _fetch_deployment(cur, by_name, *key).id  # type: ignore[union-attr]
-        if not existing or "schedules" in given:
-            replace_schedules(cur, stored_id, deployment.schedules, stamp=stamp, source="create_deployment")
-        if existing:
-            _delete_scheduled_runs(session, stored_id, auto_only=True)
-        return _fetch_deployment(cur, by_name, *key)  # type: ignore[return-value]
-
-
-_KEEP_ON_UPSERT = frozenset({"id", "created", "created_by", "updated", "flow_id", "name"})
-"""Fields an upsert never overwrites: identity, creation, and the (flow_id, name) key it matched on."""
+        assert row is not None  # an upsert writes, and returning gives the row
+        if inserted or "schedules" in given:
+            schedules = deployment.schedules
+            row["schedules"] = writer.write_schedules(
+                row["id"], schedules, stamp=stamp, source=source, replace=not inserted
+            )
+        else:
+            row["schedules"] = schedules_of(cur, row["id"])
+        if not inserted:
+            _delete_scheduled_runs(session, row["id"], auto_only=True)
+        row["work_pool_name"] = pool_name or pool_of_queue(cur, row["work_queue_id"])
+        return from_row(Deployment, row)
 
 
 def update_deployment(session: Store, deployment_id: UUID | str, deployment: DeploymentUpdate) -> bool:
@@ -173,23 +178,35 @@ def update_deployment(session: Store, deployment_id: UUID | str, deployment: Dep
     update = coerce_model(deployment, DeploymentUpdate, "deployment")
     given = update.model_fields_set
     with session.transaction() as cur:
-        if not cur.execute("SELECT 1 FROM deployment WHERE id = $id", {"id": dep_id}).fetchall():
+
+        def missing() -> bool:  # asked before what a missing deployment must not see
+            return not cur.execute("SELECT 1 FROM deployment WHERE id = $id", {"id": dep_id}).fetchall()
+
+        try:
+            row: dict[str, Any] = {name: _update_value(update, name) for name in given - _NOT_COLUMNS}
+            if "is_schedule_active" in given:
+                row["paused"] = not _update_value(update, "is_schedule_active")
+        except ValueError:
+            if missing():
+                return False
+            raise
+        if update.work_pool_name or update.work_queue_name:
+            if missing():
+                return False
+            queue_id = _queue_for_update(session, update.work_pool_name, update.work_queue_name)
+            if queue_id is not None:
+                row["work_queue_id"] = queue_id
+        stamp, writer = utc_now(), Writer(cur)
+        if not writer.update_row(
+            "deployment", row | {"updated": stamp, "id": dep_id}, source="update_deployment"
+        ):
             return False
-        row: dict[str, Any] = {name: _update_value(update, name) for name in given - _NOT_COLUMNS}
-        if "is_schedule_active" in given:
-            row["paused"] = not _update_value(update, "is_schedule_active")
-        queue_id = _queue_for_update(session, update.work_pool_name, update.work_queue_name)
-        if queue_id is not None:
-            row["work_queue_id"] = queue_id
-        stamp = utc_now()
-        row |= {"updated": stamp, "id": dep_id}
-        cur.execute(update_sql("deployment", [c for c in row if c != "id"]), row)
         if "schedules" in given or "schedule" in given:
             if "schedules" in given:
                 schedules = [DeploymentSchedule(**s.model_dump()) for s in update.schedules or []]
             else:
                 schedules = [] if update.schedule is None else [DeploymentSchedule(schedule=update.schedule)]
-            replace_schedules(cur, dep_id, schedules, stamp=stamp, source="update_deployment")
+            writer.write_schedules(dep_id, schedules, stamp=stamp, source="update_deployment")
         _delete_scheduled_runs(session, dep_id, auto_only=True)
         return True
 

@@ -33,7 +33,7 @@ import dataclasses
 import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, Union
 from uuid import UUID, uuid4
@@ -47,6 +47,8 @@ from deploykit.store import Column, rewritten_columns, table_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from deploykit.schemas.core import DeploymentSchedule
 from deploykit._errors import IntegrityError
 from deploykit.models._rows import insert_sql, to_row, update_matched, update_sql
 from deploykit.models._schedule_views import replace_schedule_rows, split_views
@@ -481,6 +483,36 @@ class Writer:
         except duckdb.ConstraintException as exc:
             raise IntegrityError(f"{source}: {table}: {exc}") from None
         return True
+
+    def write_schedules(
+        self,
+        deployment_id: UUID,
+        schedules: Sequence[DeploymentSchedule],
+        *,
+        stamp: datetime,
+        source: str,
+        replace: bool = True,
+    ) -> list[DeploymentSchedule]:
+        """The deployment's schedules become ``schedules`` (``replace=False``: a deployment just
+        inserted, which has none yet), one-row writes; return them as stored.
+
+        ``created`` grows by a microsecond per schedule, so that reads give them back in
+        the order given, as :func:`deploykit.models._schedules.write_schedules` does.
+        """
+        if replace:
+            self.cur.execute(
+                "DELETE FROM deployment_schedule WHERE deployment_id = $id", {"id": deployment_id}
+            )
+        step = timedelta(microseconds=1)
+        rows = [
+            s.model_copy(
+                update={"deployment_id": deployment_id, "created": stamp + i * step, "updated": stamp}
+            )
+            for i, s in enumerate(schedules)
+        ]
+        for row in rows:
+            write_model(self, row, source=source)
+        return rows
 
     def _check_row(
         self,
@@ -1120,6 +1152,7 @@ def _sql(table: str) -> _RowSql:
     return _RowSql(table)
 
 
+_DELETE_SCHEDULES = "DELETE FROM deployment_schedule WHERE deployment_id = $id"
 _INDEXED: dict[str, frozenset[str]] = {}
 """Columns with an index of their own per table, read from the first store's catalog."""
 
