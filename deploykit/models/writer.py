@@ -514,6 +514,69 @@ class Writer:
             write_model(self, row, source=source)
         return rows
 
+    # -- set-based inserts ---------------------------------------------------------------
+
+    def insert_select(
+        self,
+        table: str,
+        values: Mapping[str, str],
+        rows: str,
+        params: dict[str, Any],
+        *,
+        source: str,
+        where: str | None = None,
+        skip_stored: bool = True,
+        order_by: str | None = None,
+        returning: str = "id",
+    ) -> duckdb.DuckDBPyRelation:
+        """Insert the rows one query makes, in one statement; the rows of its ``RETURNING``.
+
+        ``values`` maps columns to SQL expressions over the FROM clause ``rows`` (bound
+        ``params``; trusted, code-defined SQL), ``where`` filters them. As for a batch, the
+        writer completes each row: columns not named take the schema's defaults, a new
+        ``id`` and the time of the transaction; an unknown column, or a required one
+        neither named nor defaulted, is refused. With ``skip_stored``, rows whose unique
+        key (from the catalog) is already stored are skipped by an anti-join (the caller
+        that probed them with :meth:`stored_keys` passes ``False``). A constraint failing
+        is an :class:`~deploykit.IntegrityError` naming ``source``.
+        """
+        columns = table_columns(table)
+        self._check_columns(table, columns, set(values), source, required=())
+        literals = sql_defaults(table) | {"id": "uuid()", "created": "now()", "updated": "now()"}
+        exprs = {c.name: values.get(c.name, literals.get(c.name)) for c in columns}
+        exprs = {name: expr for name, expr in exprs.items() if expr is not None}
+        conditions = [where] if where else []
+        if skip_stored:
+            for unique in self._unique_keys(table):
+                if all(k in values for k in unique):
+                    match = " AND ".join(f"t.{k} = {values[k]}" for k in unique)
+                    conditions.append(f"NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {match})")
+        query = (
+            f"INSERT INTO {table} ({', '.join(exprs)}) SELECT {', '.join(exprs.values())} FROM {rows}"
+            + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
+            + (f" ORDER BY {order_by}" if order_by else "")
+            + f" RETURNING {returning}"
+        )
+        try:
+            return self.cur.sql(query, params=params)
+        except duckdb.ConstraintException as exc:
+            raise IntegrityError(f"{source}: a {table} row breaks a store constraint: {exc}") from None
+
+    def stored_keys(
+        self, table: str, fixed: Mapping[str, Any], column: str, candidates: Sequence[Any]
+    ) -> set[Any]:
+        """Which ``candidates`` of ``column`` are stored with the ``fixed`` values, where
+        ``(*fixed, column)`` is a unique key of the table: one probe of its index (an IN list)."""
+        if set(fixed) | {column} not in [set(key) for key in self._unique_keys(table)]:
+            raise ValueError(f"({', '.join([*fixed, column])}) is no unique key of {table}")
+        if not candidates:
+            return set()
+        marks = ", ".join(f"$_c{i}" for i in range(len(candidates)))
+        match = " AND ".join(f"{k} = ${k}" for k in fixed)
+        query = f"SELECT {column} FROM {table} WHERE {match} AND {column} IN ({marks})"
+        params = dict(fixed) | {f"_c{i}": value for i, value in enumerate(candidates)}
+        return {row[0] for row in self.cur.execute(query, params).fetchall()}
+
     def _check_row(
         self,
         table: str,
