@@ -131,12 +131,12 @@ def queue_named(session: Store, name: str) -> tuple[UUID, str | None]:
     """The id and pool name of the queue ``name`` (any pool, default pool first), created in
     the default pool if none (:func:`~deploykit.models.work_queues.ensure_work_queue_exists`).
 
-    The usual case, the queue and the default pool both stored, is one query.
+    The usual case, a queue of the default pool, is one query.
     """
     cur = session.cursor()
-    found = cur.execute(_QUEUE_BY_NAME, {"name": name, "default": DEFAULT_POOL_NAME}).fetchall()
-    if found and found[0][2]:
-        return found[0][0], found[0][1]
+    found = cur.execute(_DEFAULT_POOL_QUEUE, {"name": name, "default": DEFAULT_POOL_NAME}).fetchall()
+    if found:
+        return found[0][0], DEFAULT_POOL_NAME
     queue = ensure_work_queue_exists(session, name)
     return queue.id, pool_of_queue(cur, queue.id)
 
@@ -149,13 +149,10 @@ def pool_of_queue(cur: DuckDBPyConnection, queue_id: UUID | None) -> str | None:
     return rows[0][0] if rows else None
 
 
-_QUEUE_BY_NAME = """
-SELECT q.id, p.name, EXISTS (SELECT 1 FROM work_pool WHERE name = $default)
-FROM work_queue q JOIN work_pool p ON p.id = q.work_pool_id
-WHERE q.name = $name
-ORDER BY p.name = $default DESC, q.created, q.id
-LIMIT 1
-"""
+_DEFAULT_POOL_QUEUE = (
+    "SELECT q.id FROM work_queue q JOIN work_pool p ON p.id = q.work_pool_id "
+    "WHERE q.name = $name AND p.name = $default"
+)
 _POOL_OF_QUEUE = (
     "SELECT p.name FROM work_queue AS q JOIN work_pool AS p ON p.id = q.work_pool_id WHERE q.id = $id"
 )

@@ -120,8 +120,9 @@ def insert_fleet_runs(
             source="schedule_all",
             order_by=_ORDER,
             returning=_RETURNING,
+            as_frame=True,
         )
-        return inserted.pl()
+        return inserted  # type: ignore[return-value]
 
 
 def insert_deployment_runs(
@@ -158,7 +159,7 @@ def insert_deployment_runs(
         skip_stored=False,
         order_by=_ORDER,
     )
-    return [row[0] for row in inserted.fetchall()]
+    return [row[0] for row in inserted]
 
 
 def _params(auto_scheduled: bool) -> dict[str, object]:

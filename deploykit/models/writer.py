@@ -33,7 +33,7 @@ import dataclasses
 import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, Union
 from uuid import UUID, uuid4
@@ -474,7 +474,8 @@ class Writer:
         if not stored:
             return False
         new = stored[0] | dict(row)
-        self._check_row_refs(table, new, stored[0], _Mode.of(("id",), None, "update"), source)
+        mode = _Mode.of(("id",), None, "update")
+        self._check_row_refs(table, new, stored[0], mode, source, changed=set(row))
         for name in _checked_fields(table):
             if row.get(name) is not None:
                 self._check_field(table, name, row[name], row["id"], source)
@@ -528,8 +529,10 @@ class Writer:
         skip_stored: bool = True,
         order_by: str | None = None,
         returning: str = "id",
-    ) -> duckdb.DuckDBPyRelation:
-        """Insert the rows one query makes, in one statement; the rows of its ``RETURNING``.
+        as_frame: bool = False,
+    ) -> list[tuple[Any, ...]] | pl.DataFrame:
+        """Insert the rows one query makes, in one statement; the rows of its ``RETURNING``
+        (``as_frame``: as a Polars frame, for the many rows of a fleet).
 
         ``values`` maps columns to SQL expressions over the FROM clause ``rows`` (bound
         ``params``; trusted, code-defined SQL), ``where`` filters them. As for a batch, the
@@ -558,7 +561,9 @@ class Writer:
             + f" RETURNING {returning}"
         )
         try:
-            return self.cur.sql(query, params=params)
+            if as_frame:
+                return self.cur.sql(query, params=params).pl()
+            return self.cur.execute(query, params).fetchall()
         except duckdb.ConstraintException as exc:
             raise IntegrityError(f"{source}: a {table} row breaks a store constraint: {exc}") from None
 
@@ -671,11 +676,23 @@ class Writer:
         return None
 
     def _check_row_refs(
-        self, table: str, new: dict[str, Any], stored: dict[str, Any] | None, mode: _Mode, source: str
+        self,
+        table: str,
+        new: dict[str, Any],
+        stored: dict[str, Any] | None,
+        mode: _Mode,
+        source: str,
+        *,
+        changed: Collection[str] | None = None,
     ) -> bool:
         """:meth:`_check_staged` for one row (but the fields); whether the row clashes with a
-        stored one (only with ``on_conflict="skip"``, which skips it)."""
+        stored one (only with ``on_conflict="skip"``, which skips it). With ``changed`` (an
+        update of those columns), only the rules those columns take part in."""
         label = _label(table, new)
+
+        def checked(columns: Collection[str]) -> bool:
+            return changed is None or any(c in changed for c in columns)
+
         pool, queue = new.get("work_pool_name"), new.get("work_queue_name")
         if table == "deployment" and new["work_queue_id"] is None and pool is not None and queue is not None:
             raise IntegrityError(
@@ -684,7 +701,12 @@ class Writer:
             )
         for column, parent in _REFERENCES.get(table, ()):
             value = new[column]
-            if value is None or (parent, value) in self._written or self._stored_by(parent, "id", value, "1"):
+            if (
+                value is None
+                or not checked([column])
+                or (parent, value) in self._written
+                or self._stored_by(parent, "id", value, "1")
+            ):
                 continue
             raise IntegrityError(
                 f"{source}: {table} {label}: {column} {value} does not refer to an "
@@ -693,7 +715,7 @@ class Writer:
         clash = stored is not None and mode.on_conflict == "skip"
         for unique in self._unique_keys(table):
             values = {k: new[k] for k in unique}
-            if unique == mode.key or any(v is None for v in values.values()):
+            if unique == mode.key or any(v is None for v in values.values()) or not checked(unique):
                 continue  # the key was resolved above; a null never clashes
             others = [r for r in self._stored_on(table, values) if r["id"] != new["id"]]
             if others and mode.on_conflict == "skip":
@@ -707,7 +729,7 @@ class Writer:
                     f"{table} {others[0]['id']} in the store"
                 )
         for column in sorted(_FIXED_ON_UPDATE.get(table, frozenset())) if stored else ():
-            if stored[column] != new[column]:  # type: ignore[index]
+            if checked([column]) and stored[column] != new[column]:  # type: ignore[index]
                 was, now = (None if v is None else str(v) for v in (stored[column], new[column]))  # type: ignore[index]
                 raise IntegrityError(
                     f"{source}: {table} {new['id']}: {column} changes from {was!r} to "
@@ -728,16 +750,14 @@ class Writer:
         columns only where they differ); the row as stored with ``returning``."""
         rewritten = rewritten_columns(table)
         sets = tuple(c for c in columns if c not in rewritten or stored[c] != new[c])
+        shape = _sql(table)
         if not sets:
             if not returning:
                 return None
-            result = self.cur.execute(f"SELECT * FROM {table} WHERE id = $id", {"id": new["id"]})
+            result = self.cur.execute(shape.select_row, {"id": new["id"]})
         else:
-            result = self.cur.execute(_sql(table).update(sets, returning), {c: new[c] for c in ("id", *sets)})
-        if not returning:
-            return None
-        names = [d[0] for d in result.description]
-        return dict(zip(names, result.fetchall()[0], strict=True))
+            result = self.cur.execute(shape.update(sets, returning), {c: new[c] for c in ("id", *sets)})
+        return shape.as_row(result.fetchall()[0]) if returning else None
 
     def _stored_by(
         self, table: str, column: str, value: Any, select: str | None = None
@@ -1205,6 +1225,19 @@ class _RowSql:
         compared = rewritten_columns(table) | _FIXED_ON_UPDATE.get(table, frozenset()) | refs
         self.probed = ("id", *sorted(compared - {"id"}))
         self._texts: dict[Any, str] = {}
+        self._times = tuple(c.type == _TIMESTAMP for c in table_columns(table))
+        self._names = names
+        self.returned = ", ".join(  # a TIMESTAMPTZ reaches Python 10x faster as an integer
+            f"epoch_us({n}) AS {n}" if is_time else n for n, is_time in zip(names, self._times, strict=True)
+        )
+        self.select_row = f"SELECT {self.returned} FROM {table} WHERE id = $id"
+
+    def as_row(self, values: Sequence[Any]) -> dict[str, Any]:
+        """A row read through :attr:`returned`, timestamps back as aware datetimes."""
+        return {
+            name: _EPOCH + timedelta(microseconds=v) if is_time and v is not None else v
+            for name, v, is_time in zip(self._names, values, self._times, strict=True)
+        }
 
     def lookup(self, column: str, select: str | None = None) -> str:
         """Rows whose ``column`` is ``$v``: the compared columns (or ``select``)."""
@@ -1219,7 +1252,7 @@ class _RowSql:
         key = ("update", columns, returning)
         if key not in self._texts:
             text = update_sql(self.table, columns)
-            self._texts[key] = text + " RETURNING *" if returning else text
+            self._texts[key] = f"{text} RETURNING {self.returned}" if returning else text
         return self._texts[key]
 
 
@@ -1229,6 +1262,7 @@ def _sql(table: str) -> _RowSql:
 
 
 _DELETE_SCHEDULES = "DELETE FROM deployment_schedule WHERE deployment_id = $id"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INDEXED: dict[str, frozenset[str]] = {}
 """Columns with an index of their own per table, read from the first store's catalog."""
 
