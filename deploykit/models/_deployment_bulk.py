@@ -60,12 +60,11 @@ def create_deployments(session: Store, deployments: pl.DataFrame | Sequence[Depl
     Examples
     --------
     >>> import deploykit as dk
-    >>> from deploykit.models.flows import create_flow
-    >>> from deploykit.models.deployments import count_deployments
+    >>> from deploykit.models import deployments as D, flows
     >>> store = dk.Store()
-    >>> flow = create_flow(store, dk.Flow(name="etl"))
-    >>> frame = pl.DataFrame({"name": ["a", "b"], "flow_id": [str(flow.id)] * 2, "tags": [["x"], []]})
-    >>> create_deployments(store, frame), count_deployments(store)
+    >>> etl = flows.create_flow(store, dk.Flow(name="etl")).id
+    >>> frame = pl.DataFrame({"name": ["a", "b"], "flow_id": [str(etl)] * 2, "tags": [["x"], []]})
+    >>> create_deployments(store, frame), D.count_deployments(store)
     (2, 2)
     """
     schedules = None
