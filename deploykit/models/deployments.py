@@ -94,7 +94,8 @@ def create_deployment(session: Store, deployment: Deployment) -> Deployment:
     Returns
     -------
     Deployment
-        The stored deployment, read back.
+        The stored deployment, as :func:`read_deployment` gives it (built from the write:
+        the Writer's one-row path returns the stored row, so nothing is read back).
 
     Examples
     --------
