@@ -13,9 +13,10 @@ slower on a large ``flow_run`` table; the unique constraint still guards against
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
+import duckdb
 import polars as pl
 
 from deploykit.models.writer import Writer, registered
@@ -65,6 +66,35 @@ JOIN (
 JOIN run_dates AS n ON n._key = t._key"""
 _ONE_DEPLOYMENT_SOURCE = """(SELECT unnest($times) AS scheduled_time, unnest($keys) AS idempotency_key,
     unnest($parameters) AS parameters) AS n, deployment AS d"""
+
+
+class ToSchedule(NamedTuple):
+    """What scheduling one deployment reads of it: flow, pause, parameters (JSON text), and
+    its schedules in the order written (``id``, ``schedule`` and ``parameters`` as JSON text,
+    ``active``, ``max_scheduled_runs``)."""
+
+    flow_id: UUID
+    paused: bool
+    parameters: str
+    schedules: list[dict[str, Any]]
+
+
+def to_schedule(cur: duckdb.DuckDBPyConnection, deployment_id: UUID) -> ToSchedule | None:
+    """The deployment's :class:`ToSchedule` in one statement (two index lookups), or ``None``.
+
+    Read as plain values: the schedule texts are parsed by ``cached_schedule``, which
+    meets the same few texts again and again, so no model is validated per call.
+    """
+    row = cur.execute(_TO_SCHEDULE, {"id": deployment_id}).fetchone()
+    return None if row is None else ToSchedule(row[0], row[1], row[2], row[3] or [])
+
+
+_TO_SCHEDULE = """
+SELECT flow_id, paused, parameters, (
+    SELECT list(struct_pack(id, schedule, active, max_scheduled_runs, parameters) ORDER BY created, id)
+    FROM deployment_schedule WHERE deployment_id = $id
+) FROM deployment WHERE id = $id
+"""
 
 
 def idempotency_key(deployment_id: UUID | str, date: datetime, schedule_id: UUID | str | None = None) -> str:

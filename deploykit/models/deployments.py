@@ -46,7 +46,7 @@ from deploykit.models._deployment_query import (
 )
 from deploykit.models._fleet import MAX_PREVIEW_WINDOW, preview_runs, schedule_all
 from deploykit.models._rows import db_value
-from deploykit.models._scheduled_runs import idempotency_key, insert_deployment_runs
+from deploykit.models._scheduled_runs import idempotency_key, insert_deployment_runs, to_schedule
 from deploykit.models._schedules import schedules_frame, schedules_of, write_schedules
 from deploykit.models.work_pools import read_work_pool_by_name
 from deploykit.models.work_queues import (
@@ -61,6 +61,7 @@ from deploykit.schemas.actions import DeploymentScheduleCreate, DeploymentSchedu
 from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import Deployment, DeploymentSchedule, WorkQueue
 from deploykit.schemas.frames import from_row
+from deploykit.schemas.schedules import cached_schedule
 from deploykit.schemas.sorting import DeploymentSort
 from deploykit.store import Store
 
@@ -599,28 +600,21 @@ def schedule_runs(
     dep_id = as_uuid(deployment_id, "deployment_id")
     window = plan_window(session, start_time, end_time, min_time, min_runs, max_runs)
     with session.transaction() as cur:
-        row = cur.execute(_DEPLOYMENT_TO_SCHEDULE, {"id": dep_id}).fetchone()
-        if row is None or row[1]:
+        found = to_schedule(cur, dep_id)
+        if found is None or found.paused:
             return []
-        flow_id, _, parameters = row
-        schedules = schedules_of(cur, dep_id)
+        several = len(found.schedules) > 1
         runs = []
-        for schedule in schedules:
-            if not schedule.active:
+        for schedule in found.schedules:
+            if not schedule["active"]:
                 continue
-            cap = min(window.max_runs, schedule.max_scheduled_runs or window.max_runs)
-            dates = dataclasses.replace(window, max_runs=cap).dates(schedule.schedule)
-            merged = (
-                json.dumps(json.loads(parameters) | schedule.parameters)
-                if schedule.parameters
-                else parameters
-            )
-            several = schedule.id if len(schedules) > 1 else None
-            runs += [(date, idempotency_key(dep_id, date, several), merged) for date in dates]
-        return insert_deployment_runs(session, dep_id, flow_id, runs, auto_scheduled=auto_scheduled)
-
-
-_DEPLOYMENT_TO_SCHEDULE = "SELECT flow_id, paused, parameters FROM deployment WHERE id = $id"
+            cap = min(window.max_runs, schedule["max_scheduled_runs"] or window.max_runs)
+            dates = dataclasses.replace(window, max_runs=cap).dates(cached_schedule(schedule["schedule"]))
+            extra = json.loads(schedule["parameters"])
+            merged = json.dumps(json.loads(found.parameters) | extra) if extra else found.parameters
+            key_of = schedule["id"] if several else None
+            runs += [(date, idempotency_key(dep_id, date, key_of), merged) for date in dates]
+        return insert_deployment_runs(session, dep_id, found.flow_id, runs, auto_scheduled=auto_scheduled)
 
 
 # --- queue matching -------------------------------------------------------------------------
