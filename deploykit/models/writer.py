@@ -1,4 +1,4 @@
-"""The one staged writer: every bulk write and every import goes through :class:`Writer`.
+"""The one writer: every row the models and the importers insert or upsert goes through :class:`Writer`.
 
 A batch (a Polars frame or an Arrow table) holds rows of one store table, with columns
 named as the table's, plus two optional helpers: ``work_pool_name`` (deployments and
@@ -18,6 +18,14 @@ such a batch inside the caller's transaction:
    columns rewritten only where they differ: :func:`update_matched`), the others
    inserted; or, with ``on_conflict="skip"``, rows clashing with stored ones are skipped
    (``"error"``: refused).
+
+Two more ways in, with the same rules: :meth:`Writer.write_row` (and
+:meth:`Writer.update_row`) for the single-row ``create_*`` / ``update_*`` operations, which
+check one row in Python and by a few index lookups instead of staging it (a batch costs a
+dozen statements whatever its size; a row costs three to five this way), and
+:meth:`Writer.insert_select` for rows made by a query (scheduled runs), set-based, completed
+with the defaults and skipping stored unique keys. ``tests/test_writer_row_path.py`` proves
+the one-row path stores and refuses exactly what the staged path does.
 
 The rules come from the schemas (``deploykit.schemas``: banned name characters, state
 types, defaults, field constraints) and the store's catalog (columns, types, nullability,
