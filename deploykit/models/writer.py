@@ -465,7 +465,8 @@ class Writer:
         except duckdb.ConstraintException as exc:
             raise IntegrityError(f"{source}: {table}: {exc}") from None
         self._deferred.update((table, col) for col, _ in _DEFERRED_REFERENCES.get(table, ()))
-        self._written.add((table, new["id"]))
+        if written.inserted or written.updated:
+            self._written.add((table, new["id"]))
         return written
 
     def update_row(self, table: str, row: Mapping[str, Any], *, source: str) -> bool:
@@ -772,16 +773,25 @@ class Writer:
     ) -> list[dict[str, Any]]:
         """Stored rows whose ``column`` equals ``value`` (an index lookup for ``id`` and
         single-column keys): the columns a one-row write compares (``select`` instead, if given)."""
+        return self._stored_where(table, {column: value}, select)
+
+    def _stored_where(
+        self, table: str, values: dict[str, Any], select: str | None = None
+    ) -> list[dict[str, Any]]:
         shape = _sql(table)
-        result = self.cur.execute(shape.lookup(column, select), {"v": value})
+        result = self.cur.execute(shape.lookup(tuple(values), select), values)
         return [dict(zip(shape.probed, row, strict=False)) for row in result.fetchall()]
 
     def _stored_on(self, table: str, values: dict[str, Any]) -> list[dict[str, Any]]:
-        """Stored rows whose columns equal ``values``: looked up by a column with an index
-        of its own (DuckDB uses no index for a filter on two columns), compared here."""
+        """Stored rows whose columns equal ``values``: by a column with an index of its own
+        when the key has one, compared here (DuckDB uses no index for a filter on two
+        columns, and a scan costs more than the few rows of an indexed name), else by a
+        filter on every column."""
         if any(v is None for v in values.values()):
             return []
-        column = next((c for c in values if c in self._indexed(table)), next(iter(values)))
+        column = next((c for c in values if c in self._indexed(table)), None)
+        if column is None:
+            return self._stored_where(table, values)
         rows = self._stored_by(table, column, values[column])
         return [r for r in rows if all(r[k] == v for k, v in values.items())]
 
@@ -1247,12 +1257,14 @@ class _RowSql:
             for name, v, is_time in zip(self._names, values, self._times, strict=True)
         }
 
-    def lookup(self, column: str, select: str | None = None) -> str:
-        """Rows whose ``column`` is ``$v``: the compared columns (or ``select``)."""
-        key = ("lookup", column, select)
+    def lookup(self, columns: tuple[str, ...], select: str | None = None) -> str:
+        """Rows whose ``columns`` equal the parameters of their names: the compared columns
+        (or ``select``)."""
+        key = ("lookup", columns, select)
         if key not in self._texts:
             selected = select or ", ".join(self.probed)
-            self._texts[key] = f"SELECT {selected} FROM {self.table} WHERE {column} = $v"
+            where = " AND ".join(f"{c} = ${c}" for c in columns)
+            self._texts[key] = f"SELECT {selected} FROM {self.table} WHERE {where}"
         return self._texts[key]
 
     def update(self, columns: tuple[str, ...], returning: bool) -> str:
