@@ -9,65 +9,62 @@ two checkouts can be timed alternately, back to back, when other jobs share the 
 for the issue-11 table in RESULTS.md).
 """
 
+from __future__ import annotations
+
 import json
-import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 import _common as C
+from dk_bench import _load_flows_queues, _model
 
 import deploykit as dk
 from deploykit.models import deployments as D
-from deploykit.models.flows import create_flow
-from deploykit.models.work_queues import create_work_queue
 
-w = C.load_workload().make(40)
+CALLS = 40
 
 
-def model(d):
-    return dk.Deployment(
-        id=d["id"],
-        name=d["name"],
-        flow_id=d["flow_id"],
-        tags=d["tags"],
-        schedule=d["schedule"],
-        is_schedule_active=d["is_schedule_active"],
-        work_queue_name=d["work_queue_name"],
-        parameters=d["parameters"],
-    )
+def per_call(call: Callable[[dict[str, Any]], object], deployments: list[dict[str, Any]]) -> float:
+    """Milliseconds per call of ``call`` over the deployments."""
+    started = time.perf_counter()
+    for d in deployments:
+        call(d)
+    return (time.perf_counter() - started) / len(deployments) * 1e3
 
 
-start = datetime.fromisoformat(C.SCHEDULE_START)
-upd = dk.DeploymentUpdate(description="benchmarked", tags=["bench"])
-
-
-def per(fn, items):
-    t = time.perf_counter()
-    [fn(x) for x in items]
-    return (time.perf_counter() - t) / len(items) * 1e3
-
-
-def run(store):
-    for f in w["flows"]:
-        create_flow(store, dk.Flow(id=f["id"], name=f["name"], tags=f["tags"]))
-    for q in w["work_queues"]:
-        create_work_queue(store, dk.WorkQueue(name=q["name"], filter=q["filter"]))
-    deps = w["deployments"]
-    r = {
-        "create": per(lambda d: D.create_deployment(store, model(d)), deps),
-        "create_again": per(lambda d: D.create_deployment(store, model(d)), deps),
+def probe(store: dk.Store, w: dict[str, Any]) -> dict[str, float]:
+    """Each write, timed on ``store`` loaded with the workload's flows and queues."""
+    _load_flows_queues(store, w)
+    deployments = w["deployments"]
+    start = datetime.fromisoformat(C.SCHEDULE_START)
+    update = dk.DeploymentUpdate(description="benchmarked", tags=["bench"])
+    times = {
+        "create": per_call(lambda d: D.create_deployment(store, _model(d)), deployments),
+        "create_again": per_call(lambda d: D.create_deployment(store, _model(d)), deployments),
     }
     with store.transaction():
-        r["schedule_runs"] = per(lambda d: D.schedule_runs(store, d["id"], start_time=start), deps)
-    r["update"] = per(lambda d: D.update_deployment(store, d["id"], upd), deps)
-    r["delete"] = per(lambda d: D.delete_deployment(store, d["id"]), deps)
-    return r
+        times["schedule_runs"] = per_call(
+            lambda d: D.schedule_runs(store, d["id"], start_time=start), deployments
+        )
+    times["update"] = per_call(lambda d: D.update_deployment(store, d["id"], update), deployments)
+    times["delete"] = per_call(lambda d: D.delete_deployment(store, d["id"]), deployments)
+    return times
 
 
-out = {"mem": run(dk.Store())}
-with tempfile.TemporaryDirectory() as tmp:
-    out["file"] = run(dk.Store(os.path.join(tmp, "s.duckdb")))
-print(json.dumps(out))
+def main() -> None:
+    w = C.load_workload().make(CALLS)
+    out = {"mem": probe(dk.Store(), w)}
+    with tempfile.TemporaryDirectory() as tmp:
+        out["file"] = probe(dk.Store(Path(tmp) / "s.duckdb"), w)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
