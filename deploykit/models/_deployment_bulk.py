@@ -1,20 +1,26 @@
-"""Bulk upsert of deployments from a DataFrame or a list, in one transaction, by the one writer."""
+"""Writing deployments: the bulk upsert (a DataFrame or a list, in one transaction, by the one
+writer), and the few lookups the one-deployment operations share with it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import polars as pl
 from duckdb import DuckDBPyConnection
 
 from deploykit.models._schedule_views import replace_schedule_rows, schedules_of_models
+from deploykit.models.work_pools import DEFAULT_POOL_NAME
 from deploykit.models.work_queues import ensure_work_queue_exists
 from deploykit.models.writer import Writer, registered, rows_frame
 from deploykit.schemas.core import Deployment
 from deploykit.store import Store
 
+if TYPE_CHECKING:
+    from uuid import UUID
+
 _KEY = ("flow_id", "name")
-_KEEP_ON_UPSERT = frozenset({"id", "created", "created_by", "updated", "flow_id", "name"})
+KEEP_ON_UPSERT = frozenset({"id", "created", "created_by", "updated", "flow_id", "name"})
 """Columns an upsert never overwrites: identity, creation, and the (flow_id, name) key it matched on."""
 
 _DELETE_AUTO_SCHEDULED = """
@@ -54,12 +60,11 @@ def create_deployments(session: Store, deployments: pl.DataFrame | Sequence[Depl
     Examples
     --------
     >>> import deploykit as dk
-    >>> from deploykit.models.flows import create_flow
-    >>> from deploykit.models.deployments import count_deployments
+    >>> from deploykit.models import deployments as D, flows
     >>> store = dk.Store()
-    >>> flow = create_flow(store, dk.Flow(name="etl"))
-    >>> frame = pl.DataFrame({"name": ["a", "b"], "flow_id": [str(flow.id)] * 2, "tags": [["x"], []]})
-    >>> create_deployments(store, frame), count_deployments(store)
+    >>> etl = flows.create_flow(store, dk.Flow(name="etl")).id
+    >>> frame = pl.DataFrame({"name": ["a", "b"], "flow_id": [str(etl)] * 2, "tags": [["x"], []]})
+    >>> create_deployments(store, frame), D.count_deployments(store)
     (2, 2)
     """
     schedules = None
@@ -80,7 +85,7 @@ def create_deployments(session: Store, deployments: pl.DataFrame | Sequence[Depl
             frame,
             source="create_deployments",
             key=_KEY,
-            update=(written - _KEEP_ON_UPSERT) | {"updated"},
+            update=(written - KEEP_ON_UPSERT) | {"updated"},
         )
         if schedules is not None:
             replace_schedule_rows(cur, schedules, source="create_deployments")
@@ -112,3 +117,41 @@ def _link_queues(session: Store, frame: pl.DataFrame, ids_given: bool) -> pl.Dat
     if ids_given:
         looked_up = pl.coalesce(pl.col("work_queue_id").cast(pl.String), looked_up)
     return frame.with_columns(looked_up.alias("work_queue_id"))
+
+
+def stored_queue_name(cur: DuckDBPyConnection, flow_id: UUID, name: str) -> str | None:
+    """The ``work_queue_name`` of the stored deployment (flow_id, name), if any (by the name index)."""
+    query = "SELECT flow_id, work_queue_name FROM deployment WHERE name = $n"
+    rows = cur.execute(query, {"n": name}).fetchall()
+    return next((queue for flow, queue in rows if flow == flow_id), None)
+
+
+def queue_named(session: Store, name: str) -> tuple[UUID, str | None]:
+    """The id and pool name of the queue ``name`` (any pool, default pool first), created in
+    the default pool if none (:func:`~deploykit.models.work_queues.ensure_work_queue_exists`).
+
+    The usual case, a queue of the default pool, is one query.
+    """
+    cur = session.cursor()
+    found = cur.execute(_DEFAULT_POOL_QUEUE, {"name": name, "default": DEFAULT_POOL_NAME}).fetchall()
+    if found:
+        return found[0][0], DEFAULT_POOL_NAME
+    queue = ensure_work_queue_exists(session, name)
+    return queue.id, pool_of_queue(cur, queue.id)
+
+
+def pool_of_queue(cur: DuckDBPyConnection, queue_id: UUID | None) -> str | None:
+    """The name of the pool of the queue ``queue_id`` (None for none)."""
+    if queue_id is None:
+        return None
+    rows = cur.execute(_POOL_OF_QUEUE, {"id": queue_id}).fetchall()
+    return rows[0][0] if rows else None
+
+
+_DEFAULT_POOL_QUEUE = (
+    "SELECT q.id FROM work_queue q JOIN work_pool p ON p.id = q.work_pool_id "
+    "WHERE q.name = $name AND p.name = $default"
+)
+_POOL_OF_QUEUE = (
+    "SELECT p.name FROM work_queue AS q JOIN work_pool AS p ON p.id = q.work_pool_id WHERE q.id = $id"
+)

@@ -1,47 +1,52 @@
 """Insert scheduled flow runs in one statement: for one deployment, or for a whole selection.
 
-Shared by ``schedule_runs`` (one deployment) and ``schedule_all`` (the fleet): the run
+Shared by ``schedule_runs`` (one deployment) and ``schedule_all`` (the fleet), both through
+the one writer's set-based :meth:`~deploykit.models.writer.Writer.insert_select` (which
+completes the rows with the schema's defaults and skips stored unique keys): the run
 details are copied from the deployment row inside DuckDB (parameters: the deployment's,
-updated by the schedule's), and runs whose
-(flow_id, idempotency_key) already exists are skipped. Existing keys are found first
-(an index probe for one deployment, an anti-join for the fleet) rather than with
-``ON CONFLICT``, which DuckDB checks row by row and is 10x slower on a large
-``flow_run`` table; the unique constraint still guards against any race.
+updated by the schedule's), and runs whose (flow_id, idempotency_key) already exists are
+skipped. Existing keys are found first (an index probe for one deployment, an anti-join
+for the fleet) rather than with ``ON CONFLICT``, which DuckDB checks row by row and is 10x
+slower on a large ``flow_run`` table; the unique constraint still guards against any race.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import duckdb
 import polars as pl
 
-from deploykit._errors import IntegrityError
-from deploykit.models.writer import registered
+from deploykit.models.writer import Writer, registered
 from deploykit.store import Store
 
 AUTO_SCHEDULED_TAG = "auto-scheduled"
 
-_INSERT_RUNS = """
-INSERT INTO flow_run (
-    id, created, updated, name, flow_id, deployment_id, work_queue_name, work_queue_id,
-    parameters, idempotency_key, tags, state_type, state_name, state_message, state_timestamp,
-    scheduled_time, expected_start_time, next_scheduled_start_time, auto_scheduled,
-    infrastructure_document_id
-)
-SELECT
-    uuid(), $now, $now,
-    d.name || '-' || strftime(n.scheduled_time, '%Y%m%d-%H%M%S'),
-    d.flow_id, d.id, d.work_queue_name, d.work_queue_id, {parameters}, {key},
-    CASE WHEN $auto THEN list_prepend($tag, d.tags) ELSE d.tags END,
-    'SCHEDULED', 'Scheduled', 'Flow run scheduled', $now,
-    n.scheduled_time, n.scheduled_time, n.scheduled_time, $auto, d.infrastructure_document_id
-FROM {source}
-ORDER BY d.id, n.scheduled_time
-RETURNING id, deployment_id, expected_start_time AS scheduled_time, idempotency_key
-"""
+_RUN_VALUES = {
+    "created": "$now",
+    "updated": "$now",
+    "name": "d.name || '-' || strftime(n.scheduled_time, '%Y%m%d-%H%M%S')",
+    "flow_id": "d.flow_id",
+    "deployment_id": "d.id",
+    "work_queue_name": "d.work_queue_name",
+    "work_queue_id": "d.work_queue_id",
+    "tags": "CASE WHEN $auto THEN list_prepend($tag, d.tags) ELSE d.tags END",
+    "state_type": "'SCHEDULED'",
+    "state_name": "'Scheduled'",
+    "state_message": "'Flow run scheduled'",
+    "state_timestamp": "$now",
+    "scheduled_time": "n.scheduled_time",
+    "expected_start_time": "n.scheduled_time",
+    "next_scheduled_start_time": "n.scheduled_time",
+    "auto_scheduled": "$auto",
+    "infrastructure_document_id": "d.infrastructure_document_id",
+}
+"""A scheduled run's columns, from its deployment ``d`` and its date ``n`` (the writer adds
+``parameters`` and ``idempotency_key`` as given, and completes the rest)."""
+_RETURNING = "id, deployment_id, expected_start_time AS scheduled_time, idempotency_key"
+_ORDER = "d.id, n.scheduled_time"
 
 _FLEET_KEY = (
     "'scheduled ' || CAST(d.id AS VARCHAR) || ' ' "
@@ -58,13 +63,38 @@ JOIN (
     SELECT unnest($texts) AS schedule, unnest($caps) AS cap, generate_subscripts($texts, 1) - 1 AS _key
 ) AS t
     ON t.schedule = d.schedule AND t.cap = least(coalesce(d.max_scheduled_runs, $max_runs), $max_runs)
-JOIN run_dates AS n ON n._key = t._key
-WHERE NOT EXISTS (
-    SELECT 1 FROM flow_run AS r WHERE r.flow_id = d.flow_id AND r.idempotency_key = {key}
-)"""
+JOIN run_dates AS n ON n._key = t._key"""
 _ONE_DEPLOYMENT_SOURCE = """(SELECT unnest($times) AS scheduled_time, unnest($keys) AS idempotency_key,
-    unnest($parameters) AS parameters) AS n,
-deployment AS d WHERE d.id = $dep"""
+    unnest($parameters) AS parameters) AS n, deployment AS d"""
+
+
+class ToSchedule(NamedTuple):
+    """What scheduling one deployment reads of it: flow, pause, parameters (JSON text), and
+    its schedules in the order written (``id``, ``schedule`` and ``parameters`` as JSON text,
+    ``active``, ``max_scheduled_runs``)."""
+
+    flow_id: UUID
+    paused: bool
+    parameters: str
+    schedules: list[dict[str, Any]]
+
+
+def to_schedule(cur: duckdb.DuckDBPyConnection, deployment_id: UUID) -> ToSchedule | None:
+    """The deployment's :class:`ToSchedule` in one statement (two index lookups), or ``None``.
+
+    Read as plain values: the schedule texts are parsed by ``cached_schedule``, which
+    meets the same few texts again and again, so no model is validated per call.
+    """
+    row = cur.execute(_TO_SCHEDULE, {"id": deployment_id}).fetchone()
+    return None if row is None else ToSchedule(row[0], row[1], row[2], row[3] or [])
+
+
+_TO_SCHEDULE = """
+SELECT flow_id, paused, parameters, (
+    SELECT list(struct_pack(id, schedule, active, max_scheduled_runs, parameters) ORDER BY created, id)
+    FROM deployment_schedule WHERE deployment_id = $id
+) FROM deployment WHERE id = $id
+"""
 
 
 def idempotency_key(deployment_id: UUID | str, date: datetime, schedule_id: UUID | str | None = None) -> str:
@@ -109,14 +139,20 @@ def insert_fleet_runs(
     if dates.is_empty():
         return pl.DataFrame(schema=INSERTED_SCHEMA)
     cur = session.cursor()
-    source = _FLEET_SOURCE.format(selected=selected, key=_FLEET_KEY)
-    query = _INSERT_RUNS.format(source=source, key=_FLEET_KEY, parameters=_FLEET_PARAMETERS)
+    values = _RUN_VALUES | {"parameters": _FLEET_PARAMETERS, "idempotency_key": _FLEET_KEY}
     pairs = {"texts": [text for text, _ in keys], "caps": [cap for _, cap in keys], "max_runs": max_runs}
     with registered(cur, "run_dates", dates):
-        try:
-            return cur.sql(query, params=params | _params(auto_scheduled) | pairs).pl()
-        except duckdb.ConstraintException as exc:
-            raise IntegrityError(f"schedule_all: a scheduled run breaks a store constraint: {exc}") from None
+        inserted = Writer(cur).insert_select(
+            "flow_run",
+            values,
+            _FLEET_SOURCE.format(selected=selected),
+            params | _params(auto_scheduled) | pairs,
+            source="schedule_all",
+            order_by=_ORDER,
+            returning=_RETURNING,
+            as_frame=True,
+        )
+        return inserted  # type: ignore[return-value]
 
 
 def insert_deployment_runs(
@@ -132,9 +168,8 @@ def insert_deployment_runs(
 
     The runs travel as bound list parameters: no frame to build for a handful of runs.
     """
-    cur = session.cursor()
-    keys = [key for _, key, _ in runs]
-    taken = _existing_keys(cur, flow_id, keys) if keys else set()
+    writer = Writer(session.cursor())
+    taken = writer.stored_keys("flow_run", {"flow_id": flow_id}, "idempotency_key", [k for _, k, _ in runs])
     fresh = [run for run in runs if run[1] not in taken]
     if not fresh:
         return []
@@ -144,21 +179,17 @@ def insert_deployment_runs(
         "keys": [k for _, k, _ in fresh],
         "parameters": [p for _, _, p in fresh],
     }
-    query = _INSERT_RUNS.format(
-        source=_ONE_DEPLOYMENT_SOURCE, key="n.idempotency_key", parameters="n.parameters"
+    inserted = writer.insert_select(
+        "flow_run",
+        _RUN_VALUES | {"parameters": "n.parameters", "idempotency_key": "n.idempotency_key"},
+        _ONE_DEPLOYMENT_SOURCE,
+        params,
+        source="schedule_runs",
+        where="d.id = $dep",
+        skip_stored=False,
+        order_by=_ORDER,
     )
-    rows = cur.execute(query, params).fetchall()
-    return [row[0] for row in rows]
-
-
-def _existing_keys(cur: duckdb.DuckDBPyConnection, flow_id: UUID, keys: list[str]) -> set[str]:
-    """Which of ``keys`` the flow already has (point lookups in the unique index)."""
-    placeholders = ", ".join(f"$k{i}" for i in range(len(keys)))
-    query = (
-        f"SELECT idempotency_key FROM flow_run WHERE flow_id = $flow AND idempotency_key IN ({placeholders})"
-    )
-    params = {"flow": flow_id} | {f"k{i}": key for i, key in enumerate(keys)}
-    return {row[0] for row in cur.execute(query, params).fetchall()}
+    return [row[0] for row in inserted]
 
 
 def _params(auto_scheduled: bool) -> dict[str, object]:

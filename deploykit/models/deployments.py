@@ -29,7 +29,13 @@ from deploykit.filters import (
 )
 from deploykit.models import _queue_rules as rules
 from deploykit.models._args import as_name, as_uuid, coerce_filter, coerce_model, non_negative
-from deploykit.models._deployment_bulk import create_deployments
+from deploykit.models._deployment_bulk import (
+    KEEP_ON_UPSERT,
+    create_deployments,
+    pool_of_queue,
+    queue_named,
+    stored_queue_name,
+)
 from deploykit.models._deployment_query import (
     COUNT_DEPLOYMENTS,
     DEPLOYMENT_COLUMNS,
@@ -39,9 +45,9 @@ from deploykit.models._deployment_query import (
     filtered,
 )
 from deploykit.models._fleet import MAX_PREVIEW_WINDOW, preview_runs, schedule_all
-from deploykit.models._rows import db_value, update_sql
-from deploykit.models._scheduled_runs import idempotency_key, insert_deployment_runs
-from deploykit.models._schedules import replace_schedules, schedules_frame, schedules_of, write_schedules
+from deploykit.models._rows import db_value
+from deploykit.models._scheduled_runs import idempotency_key, insert_deployment_runs, to_schedule
+from deploykit.models._schedules import schedules_frame, schedules_of, write_schedules
 from deploykit.models.work_pools import read_work_pool_by_name
 from deploykit.models.work_queues import (
     create_work_queue,
@@ -55,6 +61,7 @@ from deploykit.schemas.actions import DeploymentScheduleCreate, DeploymentSchedu
 from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import Deployment, DeploymentSchedule, WorkQueue
 from deploykit.schemas.frames import from_row
+from deploykit.schemas.schedules import cached_schedule
 from deploykit.schemas.sorting import DeploymentSort
 from deploykit.store import Store
 
@@ -88,7 +95,8 @@ def create_deployment(session: Store, deployment: Deployment) -> Deployment:
     Returns
     -------
     Deployment
-        The stored deployment, read back.
+        The stored deployment, as :func:`read_deployment` gives it (built from the write:
+        the Writer's one-row path returns the stored row, so nothing is read back).
 
     Examples
     --------
@@ -102,40 +110,39 @@ def create_deployment(session: Store, deployment: Deployment) -> Deployment:
     (True, ['prod'], 'etl', True)
     """
     deployment = coerce_model(deployment, Deployment, "deployment")
+    given = set(deployment.model_fields_set)
+    source = "create_deployment"
     with session.transaction() as cur:
-        existing = cur.execute(
-            "SELECT work_queue_name FROM deployment WHERE flow_id = $flow_id AND name = $name",
-            {"flow_id": deployment.flow_id, "name": deployment.name},
-        ).fetchall()
-        given = set(deployment.model_fields_set)
-        queue_name = (
-            existing[0][0] if existing and "work_queue_name" not in given else deployment.work_queue_name
-        )
+        queue_name = deployment.work_queue_name
+        if "work_queue_name" not in given:
+            queue_name = stored_queue_name(cur, deployment.flow_id, deployment.name)
+        pool_name = None
         if queue_name and "work_queue_id" not in given:
-            queue_id = ensure_work_queue_exists(session, queue_name).id
+            queue_id, pool_name = queue_named(session, queue_name)
             deployment = deployment.model_copy(update={"work_queue_id": queue_id})
             given.add("work_queue_id")
-        stamp = utc_now()
-        write_model(
-            Writer(cur),
+        stamp, writer = utc_now(), Writer(cur)
+        inserted, _, row = write_model(
+            writer,
             deployment,
-            source="create_deployment",
+            source=source,
             stamp=stamp,
             key=("flow_id", "name"),
-            update=(given - _KEEP_ON_UPSERT) | {"updated"},
+            update=(given - KEEP_ON_UPSERT) | {"updated"},
+            returning=True,
         )
-        by_name = "SELECT * FROM deployment WHERE name = $name"
-        key = ({"name": deployment.name}, {"flow_id": deployment.flow_id})
-        stored_id = _fetch_deployment(cur, by_name, *key).id  # type: ignore[union-attr]
-        if not existing or "schedules" in given:
-            replace_schedules(cur, stored_id, deployment.schedules, stamp=stamp, source="create_deployment")
-        if existing:
-            _delete_scheduled_runs(session, stored_id, auto_only=True)
-        return _fetch_deployment(cur, by_name, *key)  # type: ignore[return-value]
-
-
-_KEEP_ON_UPSERT = frozenset({"id", "created", "created_by", "updated", "flow_id", "name"})
-"""Fields an upsert never overwrites: identity, creation, and the (flow_id, name) key it matched on."""
+        assert row is not None  # an upsert writes, and returning gives the row
+        if inserted or "schedules" in given:
+            schedules = deployment.schedules
+            row["schedules"] = writer.write_schedules(
+                row["id"], schedules, stamp=stamp, source=source, replace=not inserted
+            )
+        else:
+            row["schedules"] = schedules_of(cur, row["id"])
+        if not inserted:
+            _delete_scheduled_runs(session, row["id"], auto_only=True)
+        row["work_pool_name"] = pool_name or pool_of_queue(cur, row["work_queue_id"])
+        return from_row(Deployment, row)
 
 
 def update_deployment(session: Store, deployment_id: UUID | str, deployment: DeploymentUpdate) -> bool:
@@ -173,23 +180,35 @@ def update_deployment(session: Store, deployment_id: UUID | str, deployment: Dep
     update = coerce_model(deployment, DeploymentUpdate, "deployment")
     given = update.model_fields_set
     with session.transaction() as cur:
-        if not cur.execute("SELECT 1 FROM deployment WHERE id = $id", {"id": dep_id}).fetchall():
+
+        def missing() -> bool:  # asked before what a missing deployment must not see
+            return not cur.execute("SELECT 1 FROM deployment WHERE id = $id", {"id": dep_id}).fetchall()
+
+        try:
+            row: dict[str, Any] = {name: _update_value(update, name) for name in given - _NOT_COLUMNS}
+            if "is_schedule_active" in given:
+                row["paused"] = not _update_value(update, "is_schedule_active")
+        except ValueError:
+            if missing():
+                return False
+            raise
+        if update.work_pool_name or update.work_queue_name:
+            if missing():
+                return False
+            queue_id = _queue_for_update(session, update.work_pool_name, update.work_queue_name)
+            if queue_id is not None:
+                row["work_queue_id"] = queue_id
+        stamp, writer = utc_now(), Writer(cur)
+        if not writer.update_row(
+            "deployment", row | {"updated": stamp, "id": dep_id}, source="update_deployment"
+        ):
             return False
-        row: dict[str, Any] = {name: _update_value(update, name) for name in given - _NOT_COLUMNS}
-        if "is_schedule_active" in given:
-            row["paused"] = not _update_value(update, "is_schedule_active")
-        queue_id = _queue_for_update(session, update.work_pool_name, update.work_queue_name)
-        if queue_id is not None:
-            row["work_queue_id"] = queue_id
-        stamp = utc_now()
-        row |= {"updated": stamp, "id": dep_id}
-        cur.execute(update_sql("deployment", [c for c in row if c != "id"]), row)
         if "schedules" in given or "schedule" in given:
             if "schedules" in given:
                 schedules = [DeploymentSchedule(**s.model_dump()) for s in update.schedules or []]
             else:
                 schedules = [] if update.schedule is None else [DeploymentSchedule(schedule=update.schedule)]
-            replace_schedules(cur, dep_id, schedules, stamp=stamp, source="update_deployment")
+            writer.write_schedules(dep_id, schedules, stamp=stamp, source="update_deployment")
         _delete_scheduled_runs(session, dep_id, auto_only=True)
         return True
 
@@ -581,28 +600,21 @@ def schedule_runs(
     dep_id = as_uuid(deployment_id, "deployment_id")
     window = plan_window(session, start_time, end_time, min_time, min_runs, max_runs)
     with session.transaction() as cur:
-        row = cur.execute(_DEPLOYMENT_TO_SCHEDULE, {"id": dep_id}).fetchone()
-        if row is None or row[1]:
+        found = to_schedule(cur, dep_id)
+        if found is None or found.paused:
             return []
-        flow_id, _, parameters = row
-        schedules = schedules_of(cur, dep_id)
+        several = len(found.schedules) > 1
         runs = []
-        for schedule in schedules:
-            if not schedule.active:
+        for schedule in found.schedules:
+            if not schedule["active"]:
                 continue
-            cap = min(window.max_runs, schedule.max_scheduled_runs or window.max_runs)
-            dates = dataclasses.replace(window, max_runs=cap).dates(schedule.schedule)
-            merged = (
-                json.dumps(json.loads(parameters) | schedule.parameters)
-                if schedule.parameters
-                else parameters
-            )
-            several = schedule.id if len(schedules) > 1 else None
-            runs += [(date, idempotency_key(dep_id, date, several), merged) for date in dates]
-        return insert_deployment_runs(session, dep_id, flow_id, runs, auto_scheduled=auto_scheduled)
-
-
-_DEPLOYMENT_TO_SCHEDULE = "SELECT flow_id, paused, parameters FROM deployment WHERE id = $id"
+            cap = min(window.max_runs, schedule["max_scheduled_runs"] or window.max_runs)
+            dates = dataclasses.replace(window, max_runs=cap).dates(cached_schedule(schedule["schedule"]))
+            extra = json.loads(schedule["parameters"])
+            merged = json.dumps(json.loads(found.parameters) | extra) if extra else found.parameters
+            key_of = schedule["id"] if several else None
+            runs += [(date, idempotency_key(dep_id, date, key_of), merged) for date in dates]
+        return insert_deployment_runs(session, dep_id, found.flow_id, runs, auto_scheduled=auto_scheduled)
 
 
 # --- queue matching -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The one staged writer: every bulk write and every import goes through :class:`Writer`.
+"""The one writer: every row the models and the importers insert or upsert goes through :class:`Writer`.
 
 A batch (a Polars frame or an Arrow table) holds rows of one store table, with columns
 named as the table's, plus two optional helpers: ``work_pool_name`` (deployments and
@@ -19,6 +19,14 @@ such a batch inside the caller's transaction:
    inserted; or, with ``on_conflict="skip"``, rows clashing with stored ones are skipped
    (``"error"``: refused).
 
+Two more ways in, with the same rules: :meth:`Writer.write_row` (and
+:meth:`Writer.update_row`) for the single-row ``create_*`` / ``update_*`` operations, which
+check one row in Python and by a few index lookups instead of staging it (a batch costs a
+dozen statements whatever its size; a row costs three to five this way), and
+:meth:`Writer.insert_select` for rows made by a query (scheduled runs), set-based, completed
+with the defaults and skipping stored unique keys. ``tests/test_writer_row_path.py`` proves
+the one-row path stores and refuses exactly what the staged path does.
+
 The rules come from the schemas (``deploykit.schemas``: banned name characters, state
 types, defaults, field constraints) and the store's catalog (columns, types, nullability,
 unique keys); nothing restates them. Any failure raises the writer's ``invalid`` error
@@ -29,27 +37,30 @@ the caller's transaction then rolls back.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
-from uuid import UUID
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, Union
+from uuid import UUID, uuid4
 
 import duckdb
 import polars as pl
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import PydanticUndefined
 
-from deploykit.store import Column, table_columns
+from deploykit.store import Column, rewritten_columns, table_columns
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from deploykit.schemas.core import DeploymentSchedule
 from deploykit._errors import IntegrityError
-from deploykit.models._rows import to_row, update_matched
+from deploykit.models._rows import insert_sql, to_row, update_matched, update_sql
 from deploykit.models._schedule_views import replace_schedule_rows, split_views
-from deploykit.schemas.base import INVALID_NAME_CHARS, ORMModel, validate_name
+from deploykit.schemas.base import INVALID_NAME_CHARS, ORMModel, utc_now, validate_name
 from deploykit.schemas.core import STORED_MODELS
 from deploykit.schemas.states import StateType
 
@@ -58,6 +69,8 @@ __all__ = [
     "LOAD_ORDER",
     "MAX_JSON_DEPTH",
     "Writer",
+    "Written",
+    "model_row",
     "registered",
     "rows_frame",
     "stored_fields",
@@ -111,6 +124,7 @@ _PARSER_DEPTH = 128
 """Nesting below which pydantic parses JSON itself (its parser's recursion limit is lower
 than ``MAX_JSON_DEPTH``); deeper texts are decoded by :mod:`json` first."""
 _STATE_TYPES = ", ".join(f"'{s.value}'" for s in StateType)
+_STATE_VALUES = frozenset(s.value for s in StateType)
 _TIMESTAMP = "TIMESTAMP WITH TIME ZONE"
 
 Batch = Union[pl.DataFrame, "pa.Table"]
@@ -121,27 +135,35 @@ Batch = Union[pl.DataFrame, "pa.Table"]
 
 
 @cache
-def sql_defaults(table: str) -> dict[str, str]:
-    """SQL literals of the static defaults the model gives the table's NOT NULL columns."""
+def defaults(table: str) -> dict[str, Any]:
+    """The static defaults the model gives the table's NOT NULL columns, as store values."""
     model = STORED_MODELS[table]
-    defaults: dict[str, str] = {}
+    found: dict[str, Any] = {}
     for col in table_columns(table):
         field = model.model_fields.get(col.name)
         if field is None or col.nullable:
             continue
         if field.default_factory is list:
-            defaults[col.name] = "[]::VARCHAR[]"
+            found[col.name] = []
         elif field.default_factory is dict:
-            defaults[col.name] = "'{}'"
+            found[col.name] = "{}"
         elif field.default is not PydanticUndefined and field.default is not None:
             value = field.default
-            defaults[col.name] = (
-                ("true" if value else "false") if isinstance(value, bool) else _literal(value)
-            )
-    return defaults
+            found[col.name] = value if isinstance(value, int) else str(value)
+    return found
+
+
+@cache
+def sql_defaults(table: str) -> dict[str, str]:
+    """SQL literals of :func:`defaults`."""
+    return {name: _literal(value) for name, value in defaults(table).items()}
 
 
 def _literal(value: Any) -> str:
+    if isinstance(value, list):  # the only list default is the empty list of tags
+        return "[]::VARCHAR[]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     return "'" + str(value).replace("'", "''") + "'"
@@ -264,17 +286,25 @@ def rows_frame(rows: Sequence[ORMModel], model: type[ORMModel]) -> pl.DataFrame:
 
 def write_model(
     writer: Writer, item: ORMModel, *, source: str, stamp: datetime | None = None, **options: Any
-) -> tuple[int, int]:
+) -> Written:
     """Write one schema object with ``writer`` (``created`` / ``updated`` set to ``stamp`` if given).
 
-    The single-row ``create_*`` operations use this: one object takes the same checks
-    and the same upsert as a batch of a million.
+    The single-row ``create_*`` operations use this: one object takes the rules of a
+    batch of a million, through :meth:`Writer.write_row` (no staging for one row).
+    ``options`` are :meth:`Writer.write_row`'s.
     """
+    return writer.write_row(TABLE_OF[type(item)], model_row(item, stamp), source=source, **options)
+
+
+def model_row(item: ORMModel, stamp: datetime | None = None) -> dict[str, Any]:
+    """The store row of a schema object (its table's columns and helper columns), stamped if asked."""
     model = type(item)
-    frame = rows_frame([item], model)
+    if model not in TABLE_OF:
+        raise TypeError(f"expected a stored schema object, got {model.__name__}")
+    row = to_row(item, stored_fields(model))
     if stamp is not None:
-        frame = frame.with_columns(created=pl.lit(stamp), updated=pl.lit(stamp))
-    return writer.write(TABLE_OF[model], frame, source=source, **options)
+        row["created"] = row["updated"] = stamp
+    return row
 
 
 def _as_arrow(table: str, batch: Batch) -> pa.Table:
@@ -346,6 +376,7 @@ class Writer:
         self.cur = cur
         self.invalid = invalid
         self._deferred: set[tuple[str, str]] = set()
+        self._written: set[tuple[str, Any]] = set()
 
     def write(
         self,
@@ -370,9 +401,7 @@ class Writer:
         as ``paused``, ``schedule`` as each deployment's one active schedule (null: none)
         in ``deployment_schedule``.
         """
-        inserted, updated, _ = self._write(
-            table, batch, source=source, key=key, update=update, on_conflict=on_conflict, keep_same=False
-        )
+        inserted, updated, _ = self._write(table, batch, source, _Mode.of(key, update, on_conflict))
         return inserted, updated
 
     def write_changes(
@@ -385,24 +414,403 @@ class Writer:
         counted as unchanged and not written. Columns in ``ignore`` (values computed as
         of the read, such as estimates) do not make a row differ.
         """
-        return self._write(
-            table, batch, source=source, key=("id",), update=None, on_conflict="update", keep_same=ignore
-        )
+        return self._write(table, batch, source, _Mode.of(("id",), None, "update", keep_same=ignore))
 
-    def _write(
+    # -- one row -------------------------------------------------------------------------
+
+    def write_row(
         self,
         table: str,
-        batch: Batch,
+        row: Mapping[str, Any],
         *,
         source: str,
+        key: tuple[str, ...] = ("id",),
+        update: Collection[str] | None = None,
+        on_conflict: Literal["update", "skip", "error"] = "update",
+        returning: bool = False,
+    ) -> Written:
+        """:meth:`write` for one row of typed store values (what ``to_row`` makes of a schema object).
+
+        The same rules in the same order, with the same messages, checked without
+        staging: the values in Python, then a few index lookups (the stored row on
+        ``key`` or on the id, each reference, each other unique key), then one
+        ``INSERT`` or ``UPDATE`` (list, key and indexed columns set only where they
+        differ, as :func:`update_matched` does). A batch costs a dozen statements
+        whatever its size; one row costs three to five this way. With ``returning``,
+        :attr:`Written.row` is the row as stored (every column), without reading it back
+        after an insert.
+        """
+        mode = _Mode.of(key, update, on_conflict)
+        columns = table_columns(table)
+        self._check_columns(table, columns, set(row), source, required=mode.key)
+        self._check_row(table, columns, row, mode.key, source)
+        new = self._filled(table, columns, row)
+        stored = self._stored_for(table, new, mode, source)
+        clash = self._check_row_refs(table, new, stored, mode, source)
+        for name in _checked_fields(table):
+            if new.get(name) is not None:
+                self._check_field(table, name, new[name], new["id"], source)
+        new.pop("work_pool_name", None)
+        try:
+            if clash:
+                written = Written(0, 0, None)
+            elif stored is None:
+                self.cur.execute(_sql(table).insert, new)
+                written = Written(1, 0, new if returning else None)
+            else:
+                names = [c.name for c in columns]
+                fixed = _FIXED_ON_UPDATE.get(table, frozenset()) | {"id", *mode.key}
+                sets = [c for c in names if c not in fixed and (mode.update is None or c in mode.update)]
+                written = Written(0, 1, self._update_stored(table, new, stored, sets, returning=returning))
+        except duckdb.ConstraintException as exc:
+            raise IntegrityError(f"{source}: {table}: {exc}") from None
+        self._deferred.update((table, col) for col, _ in _DEFERRED_REFERENCES.get(table, ()))
+        if written.inserted or written.updated:
+            self._written.add((table, new["id"]))
+        return written
+
+    def update_row(self, table: str, row: Mapping[str, Any], *, source: str) -> bool:
+        """Write the columns ``row`` gives to the stored row ``row["id"]``; False when there is none.
+
+        The checks of :meth:`write_row` for an update (values, references, unique keys,
+        fixed columns, the schema's field rules) on the columns given; the others keep
+        their stored values.
+        """
+        columns = table_columns(table)
+        self._check_columns(table, columns, set(row), source, required=None)
+        self._check_row(table, columns, row, ("id",), source)
+        stored = self._stored_by(table, "id", row["id"])
+        if not stored:
+            return False
+        new = stored[0] | dict(row)
+        mode = _Mode.of(("id",), None, "update")
+        self._check_row_refs(table, new, stored[0], mode, source, changed=set(row))
+        for name in _checked_fields(table):
+            if row.get(name) is not None:
+                self._check_field(table, name, row[name], row["id"], source)
+        try:
+            self._update_stored(table, new, stored[0], [c for c in row if c != "id"], returning=False)
+        except duckdb.ConstraintException as exc:
+            raise IntegrityError(f"{source}: {table}: {exc}") from None
+        return True
+
+    def write_schedules(
+        self,
+        deployment_id: UUID,
+        schedules: Sequence[DeploymentSchedule],
+        *,
+        stamp: datetime,
+        source: str,
+        replace: bool = True,
+    ) -> list[DeploymentSchedule]:
+        """The deployment's schedules become ``schedules`` (``replace=False``: a deployment just
+        inserted, which has none yet), one-row writes; return them as stored.
+
+        ``created`` grows by a microsecond per schedule, so that reads give them back in
+        the order given, as :func:`deploykit.models._schedules.write_schedules` does.
+        """
+        if replace:
+            self.cur.execute(
+                "DELETE FROM deployment_schedule WHERE deployment_id = $id", {"id": deployment_id}
+            )
+        step = timedelta(microseconds=1)
+        rows = [
+            s.model_copy(
+                update={"deployment_id": deployment_id, "created": stamp + i * step, "updated": stamp}
+            )
+            for i, s in enumerate(schedules)
+        ]
+        for row in rows:
+            write_model(self, row, source=source)
+        return rows
+
+    # -- set-based inserts ---------------------------------------------------------------
+
+    def insert_select(
+        self,
+        table: str,
+        values: Mapping[str, str],
+        rows: str,
+        params: dict[str, Any],
+        *,
+        source: str,
+        where: str | None = None,
+        skip_stored: bool = True,
+        order_by: str | None = None,
+        returning: str = "id",
+        as_frame: bool = False,
+    ) -> list[tuple[Any, ...]] | pl.DataFrame:
+        """Insert the rows one query makes, in one statement; the rows of its ``RETURNING``
+        (``as_frame``: as a Polars frame, for the many rows of a fleet).
+
+        ``values`` maps columns to SQL expressions over the FROM clause ``rows`` (bound
+        ``params``; trusted, code-defined SQL), ``where`` filters them. As for a batch, the
+        writer completes each row: columns not named take the schema's defaults, a new
+        ``id`` and the time of the transaction; an unknown column, or a required one
+        neither named nor defaulted, is refused. With ``skip_stored``, rows whose unique
+        key (from the catalog) is already stored are skipped by an anti-join (the caller
+        that probed them with :meth:`stored_keys` passes ``False``). A constraint failing
+        is an :class:`~deploykit.IntegrityError` naming ``source``.
+        """
+        columns = table_columns(table)
+        self._check_columns(table, columns, set(values), source, required=())
+        literals = sql_defaults(table) | {"id": "uuid()", "created": "now()", "updated": "now()"}
+        exprs = {c.name: values.get(c.name, literals.get(c.name)) for c in columns}
+        exprs = {name: expr for name, expr in exprs.items() if expr is not None}
+        conditions = [where] if where else []
+        if skip_stored:
+            for unique in self._unique_keys(table):
+                if all(k in values for k in unique):
+                    match = " AND ".join(f"t.{k} = {values[k]}" for k in unique)
+                    conditions.append(f"NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {match})")
+        query = (
+            f"INSERT INTO {table} ({', '.join(exprs)}) SELECT {', '.join(exprs.values())} FROM {rows}"
+            + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
+            + (f" ORDER BY {order_by}" if order_by else "")
+            + f" RETURNING {returning}"
+        )
+        try:
+            if as_frame:
+                return self.cur.sql(query, params=params).pl()
+            return self.cur.execute(query, params).fetchall()
+        except duckdb.ConstraintException as exc:
+            raise IntegrityError(f"{source}: a {table} row breaks a store constraint: {exc}") from None
+
+    def stored_keys(
+        self, table: str, fixed: Mapping[str, Any], column: str, candidates: Sequence[Any]
+    ) -> set[Any]:
+        """Which ``candidates`` of ``column`` are stored with the ``fixed`` values, where
+        ``(*fixed, column)`` is a unique key of the table: one probe of its index (an IN list)."""
+        if set(fixed) | {column} not in [set(key) for key in self._unique_keys(table)]:
+            raise ValueError(f"({', '.join([*fixed, column])}) is no unique key of {table}")
+        if not candidates:
+            return set()
+        marks = ", ".join(f"$_c{i}" for i in range(len(candidates)))
+        match = " AND ".join(f"{k} = ${k}" for k in fixed)
+        query = f"SELECT {column} FROM {table} WHERE {match} AND {column} IN ({marks})"
+        params = dict(fixed) | {f"_c{i}": value for i, value in enumerate(candidates)}
+        return {row[0] for row in self.cur.execute(query, params).fetchall()}
+
+    def _check_row(
+        self,
+        table: str,
+        columns: tuple[Column, ...],
+        row: Mapping[str, Any],
         key: tuple[str, ...],
-        update: Collection[str] | None,
-        on_conflict: Literal["update", "skip", "error"],
-        keep_same: Collection[str] | bool,
-    ) -> tuple[int, int, int]:
+        source: str,
+    ) -> None:
+        """:meth:`_check_values` for one row of typed values: integers in range, valid JSON,
+        required values, state types and names."""
+        label = next((str(row[c]) for c in ("id", "name") if row.get(c) is not None), "(no id)")
+        json_fields = STORED_MODELS[table].json_fields
+        for col in columns:
+            if col.name not in row:
+                continue
+            name, value = col.name, row[col.name]
+            problem = None
+            if col.type == "INTEGER" and isinstance(value, int) and not -(2**31) <= value < 2**31:
+                problem = f"column {name}: cannot read {value} as INTEGER"
+            elif name in json_fields and value is not None and not self._json_valid(value):
+                problem = f"column {name}: invalid JSON {value[:80]}"
+            elif (
+                value is None
+                and not col.nullable
+                and (name not in ("id", "created", "updated") or name in key)
+            ):
+                problem = f"column {name} is null; {name} cannot be null"
+            if problem:
+                raise self.invalid(f"{source}: {table} {label}: {problem}")
+        for name in _state_columns(table):
+            if row.get(name) is not None and row[name] not in _STATE_VALUES:
+                raise self.invalid(f"{source}: {table} {label}: unknown state type {row[name]}")
+        name = row.get("name")
+        if _named(table) and name is not None and (name == "" or INVALID_NAME_CHARS.search(name)):
+            raise self.invalid(f"{source}: {table} {label}: name {name} contains one of / % & > <")
+
+    def _json_valid(self, text: str) -> bool:
+        """Whether DuckDB's ``json_valid`` accepts ``text`` (which also takes NaN and trailing
+        commas but no lone surrogate): asked of DuckDB only when Python's parser disagrees
+        or could."""
+        try:
+            json.loads(text)
+        except ValueError:
+            pass
+        else:
+            if "\\ud" not in text.lower():
+                return True
+        return bool(self.cur.execute("SELECT json_valid($t)", {"t": text}).fetchall()[0][0])
+
+    def _filled(self, table: str, columns: tuple[Column, ...], row: Mapping[str, Any]) -> dict[str, Any]:
+        """:meth:`_stage` for one row: defaults, a new id, timestamps, a queue named by pool + name."""
+        filled = defaults(table)
+        now = utc_now()
+        new = {c.name: row.get(c.name) for c in columns}
+        for name, value in filled.items():
+            if new[name] is None:
+                new[name] = list(value) if isinstance(value, list) else value
+        new["id"] = new["id"] or uuid4()
+        new["updated"] = new["updated"] or new["created"] or now
+        new["created"] = new["created"] or now
+        if table in ("deployment", "flow_run"):
+            pool, queue = row.get("work_pool_name"), new["work_queue_name"]
+            new["work_pool_name"] = pool
+            if new["work_queue_id"] is None and pool is not None and queue is not None:
+                found = self.cur.execute(_QUEUE_IN_POOL, {"pool": pool, "queue": queue}).fetchall()
+                new["work_queue_id"] = found[0][0] if found else None
+        return new
+
+    def _stored_for(self, table: str, new: dict[str, Any], mode: _Mode, source: str) -> dict[str, Any] | None:
+        """:meth:`_resolve_ids` and :meth:`_check_new_ids` for one row: the stored row it
+        matches (its id taken), or ``None``."""
+        label = _label(table, new)
+        if mode.key in ((), ("id",)):
+            by_id = self._stored_by(table, "id", new["id"])
+            if by_id and mode.on_conflict == "error":
+                raise IntegrityError(
+                    f"{source}: {table} {label}: id {new['id']} is already used by another {table}"
+                )
+            return by_id[0] if by_id else None
+        values = {k: new[k] for k in mode.key}
+        matched = self._stored_on(table, values)
+        if matched:
+            new["id"] = matched[0]["id"]
+            return matched[0]
+        by_id = self._stored_by(table, "id", new["id"])
+        if by_id:
+            other = " ".join(str(by_id[0][k]) for k in mode.key if by_id[0][k] is not None)
+            raise IntegrityError(
+                f"{source}: {table} {label}: its id is already used by another {table} "
+                f"(({', '.join(mode.key)}) = {other})"
+            )
+        return None
+
+    def _check_row_refs(
+        self,
+        table: str,
+        new: dict[str, Any],
+        stored: dict[str, Any] | None,
+        mode: _Mode,
+        source: str,
+        *,
+        changed: Collection[str] | None = None,
+    ) -> bool:
+        """:meth:`_check_staged` for one row (but the fields); whether the row clashes with a
+        stored one (only with ``on_conflict="skip"``, which skips it). With ``changed`` (an
+        update of those columns), only the rules those columns take part in."""
+        label = _label(table, new)
+
+        def checked(columns: Collection[str]) -> bool:
+            return changed is None or any(c in changed for c in columns)
+
+        pool, queue = new.get("work_pool_name"), new.get("work_queue_name")
+        if table == "deployment" and new["work_queue_id"] is None and pool is not None and queue is not None:
+            raise IntegrityError(
+                f"{source}: deployment {new['id']}: work pool {pool!r} has no work queue "
+                f"{queue!r} (neither in the store nor in this write)"
+            )
+        for column, parent in _REFERENCES.get(table, ()):
+            value = new[column]
+            if (
+                value is None
+                or not checked([column])
+                or (parent, value) in self._written
+                or self._stored_by(parent, "id", value, "1")
+            ):
+                continue
+            raise IntegrityError(
+                f"{source}: {table} {label}: {column} {value} does not refer to an "
+                f"existing {parent} (neither in the store nor in this write)"
+            )
+        clash = stored is not None and mode.on_conflict == "skip"
+        for unique in self._unique_keys(table):
+            values = {k: new[k] for k in unique}
+            if unique == mode.key or any(v is None for v in values.values()) or not checked(unique):
+                continue  # the key was resolved above; a null never clashes
+            others = [r for r in self._stored_on(table, values) if r["id"] != new["id"]]
+            if others and mode.on_conflict == "skip":
+                clash = True
+            elif others:
+                params = {k: v for k, v in values.items()}
+                packed = ", ".join(f"{k} := ${k}::{_column_type(table, k)}" for k in unique)
+                text = self.cur.execute(f"SELECT CAST(struct_pack({packed}) AS VARCHAR)", params).fetchall()
+                raise IntegrityError(
+                    f"{source}: {table} {new['id']}: ({', '.join(unique)}) = {text[0][0]} is already used by "
+                    f"{table} {others[0]['id']} in the store"
+                )
+        for column in sorted(_FIXED_ON_UPDATE.get(table, frozenset())) if stored else ():
+            if checked([column]) and stored[column] != new[column]:  # type: ignore[index]
+                was, now = (None if v is None else str(v) for v in (stored[column], new[column]))  # type: ignore[index]
+                raise IntegrityError(
+                    f"{source}: {table} {new['id']}: {column} changes from {was!r} to "
+                    f"{now!r}; an import cannot rename or move an existing {table}"
+                )
+        return clash
+
+    def _update_stored(
+        self,
+        table: str,
+        new: dict[str, Any],
+        stored: dict[str, Any],
+        columns: Sequence[str],
+        *,
+        returning: bool,
+    ) -> dict[str, Any] | None:
+        """Set ``columns`` of the stored row to ``new``'s values (list, key and indexed
+        columns only where they differ); the row as stored with ``returning``."""
+        rewritten = rewritten_columns(table)
+        sets = tuple(c for c in columns if c not in rewritten or stored[c] != new[c])
+        shape = _sql(table)
+        if not sets:
+            if not returning:
+                return None
+            result = self.cur.execute(shape.select_row, {"id": new["id"]})
+        else:
+            result = self.cur.execute(shape.update(sets, returning), {c: new[c] for c in ("id", *sets)})
+        return shape.as_row(result.fetchall()[0]) if returning else None
+
+    def _stored_by(
+        self, table: str, column: str, value: Any, select: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored rows whose ``column`` equals ``value`` (an index lookup for ``id`` and
+        single-column keys): the columns a one-row write compares (``select`` instead, if given)."""
+        return self._stored_where(table, {column: value}, select)
+
+    def _stored_where(
+        self, table: str, values: dict[str, Any], select: str | None = None
+    ) -> list[dict[str, Any]]:
+        shape = _sql(table)
+        result = self.cur.execute(shape.lookup(tuple(values), select), values)
+        return [dict(zip(shape.probed, row, strict=False)) for row in result.fetchall()]
+
+    def _stored_on(self, table: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+        """Stored rows whose columns equal ``values``: by a column with an index of its own
+        when the key has one, compared here (DuckDB uses no index for a filter on two
+        columns, and a scan costs more than the few rows of an indexed name), else by a
+        filter on every column."""
+        if any(v is None for v in values.values()):
+            return []
+        column = next((c for c in values if c in self._indexed(table)), None)
+        if column is None:
+            return self._stored_where(table, values)
+        rows = self._stored_by(table, column, values[column])
+        return [r for r in rows if all(r[k] == v for k, v in values.items())]
+
+    def _indexed(self, table: str) -> frozenset[str]:
+        """Columns with an index of their own (primary key, one-column unique keys, indexes)."""
+        if table not in _INDEXED:
+            alone = {key[0] for key in self._unique_keys(table) if len(key) == 1}
+            for (expressions,) in self.cur.execute(
+                "SELECT expressions FROM duckdb_indexes() WHERE table_name = $t", {"t": table}
+            ).fetchall():
+                names = [n.strip(" '\"") for n in (expressions or "").strip("[]").split(",")]
+                if len(names) == 1:
+                    alone.add(names[0].strip('"'))
+            _INDEXED[table] = frozenset({"id", *alone})
+        return _INDEXED[table]
+
+    def _write(self, table: str, batch: Batch, source: str, mode: _Mode) -> tuple[int, int, int]:
         """:meth:`write` and :meth:`write_changes`: 2.10's schedule views of a deployment
         batch become ``deployment_schedule`` rows, the rest :meth:`_write_rows`."""
-        key = {"update": key, "skip": (), "error": ("id",)}[on_conflict]
         arrow = _as_arrow(table, batch)
         if arrow.num_rows == 0:
             return 0, 0, 0
@@ -420,36 +828,19 @@ class Writer:
                     )
             frame, schedules = split_views(given)  # type: ignore[arg-type]
             arrow = frame.to_arrow()
-            if update is not None and "is_schedule_active" in update:
-                update = {*update, "paused"}
-        written = self._write_rows(
-            table, arrow, source=source, key=key, update=update, on_conflict=on_conflict, keep_same=keep_same
-        )
+            if mode.update is not None and "is_schedule_active" in mode.update:
+                mode = dataclasses.replace(mode, update={*mode.update, "paused"})
+        written = self._write_rows(table, arrow, source, mode)
         if schedules is not None:
-            replace_schedule_rows(self.cur, schedules, source=source, only_new=on_conflict != "update")
+            replace_schedule_rows(self.cur, schedules, source=source, only_new=mode.on_conflict != "update")
         return written
 
-    def _write_rows(
-        self,
-        table: str,
-        arrow: pa.Table,
-        *,
-        source: str,
-        key: tuple[str, ...],
-        update: Collection[str] | None,
-        on_conflict: Literal["update", "skip", "error"],
-        keep_same: Collection[str] | bool,
-    ) -> tuple[int, int, int]:
+    def _write_rows(self, table: str, arrow: pa.Table, source: str, mode: _Mode) -> tuple[int, int, int]:
         """Validate and write a batch of the table's own columns (and the helpers)."""
+        key, on_conflict = mode.key, mode.on_conflict
         columns = table_columns(table)
         given = set(arrow.column_names)
-        unknown = sorted(given - {c.name for c in columns} - set(HELPER_COLUMNS))
-        if unknown:
-            raise self.invalid(f"{source}: unknown {table} columns: {', '.join(unknown)}")
-        required = {c.name for c in columns if not c.nullable} - (_optional(table) - set(key))
-        missing = sorted(required - given)
-        if missing:
-            raise self.invalid(f"{source}: {table} rows lack the column(s) {', '.join(missing)}")
+        self._check_columns(table, columns, given, source, required=key)
         with registered(self.cur, "_dk_src", arrow):
             self._check_values(table, columns, given, key, source)
             if key and arrow.num_rows > 1:
@@ -464,7 +855,7 @@ class Writer:
             if on_conflict != "update":
                 written = self._insert_new(table, columns), 0, 0
             else:
-                written = self._upsert(table, columns, key, update, keep_same=keep_same)
+                written = self._upsert(table, columns, key, mode.update, keep_same=mode.keep_same)
         except duckdb.ConstraintException as exc:
             raise IntegrityError(f"{source}: {table}: {exc}") from None
         finally:
@@ -472,6 +863,26 @@ class Writer:
                 self.cur.execute("DROP TABLE IF EXISTS _dk_stage")
         self._deferred.update((table, col) for col, _ in _DEFERRED_REFERENCES.get(table, ()))
         return written
+
+    def _check_columns(
+        self,
+        table: str,
+        columns: tuple[Column, ...],
+        given: set[str],
+        source: str,
+        *,
+        required: tuple[str, ...] | None,
+    ) -> None:
+        """No unknown columns; with ``required`` (the write's key), every column an insert needs."""
+        unknown = sorted(given - {c.name for c in columns} - set(HELPER_COLUMNS))
+        if unknown:
+            raise self.invalid(f"{source}: unknown {table} columns: {', '.join(unknown)}")
+        if required is None:
+            return
+        needed = {c.name for c in columns if not c.nullable} - (_optional(table) - set(required))
+        missing = sorted(needed - given)
+        if missing:
+            raise self.invalid(f"{source}: {table} rows lack the column(s) {', '.join(missing)}")
 
     def finish(self, source: str) -> None:
         """Check the references that could only be checked once every table was written."""
@@ -575,12 +986,12 @@ class Writer:
 
     def _stage(self, table: str, columns: tuple[Column, ...], given: set[str]) -> None:
         """Cast, fill defaults and ids, de-duplicate and resolve queue names into ``_dk_stage``."""
-        defaults = sql_defaults(table)
+        literals = sql_defaults(table)
         selects = []
         for col in columns:
             value = f"CAST({col.name} AS {col.type})" if col.name in given else "NULL"
-            if col.name in defaults:
-                value = f"COALESCE({value}, {defaults[col.name]})"
+            if col.name in literals:
+                value = f"COALESCE({value}, {literals[col.name]})"
             elif col.name == "id":
                 value = f"COALESCE({value}, uuid())"
             elif col.name == "created":
@@ -710,29 +1121,34 @@ class Writer:
 
     def _check_fields(self, table: str, source: str) -> None:
         """Each distinct value of a JSON or constrained field, validated by the schema."""
-        for name, (adapter, is_json) in _checked_fields(table).items():
+        for name in _checked_fields(table):
             values = self.cur.execute(
                 f"SELECT {name}, any_value(CAST(id AS VARCHAR)) FROM _dk_stage "
                 f"WHERE {name} IS NOT NULL GROUP BY {name}"
             ).fetchall()
             for value, row_id in values:
-                problem = None
-                depth = json_depth(value) if is_json else 0
-                if depth > MAX_JSON_DEPTH:
-                    problem = f"nesting depth exceeded (at most {MAX_JSON_DEPTH} levels)"
-                else:
-                    try:
-                        if is_json and depth < _PARSER_DEPTH:
-                            adapter.validate_json(value)
-                        else:  # pydantic's JSON parser stops short of MAX_JSON_DEPTH
-                            adapter.validate_python(json.loads(value) if is_json else value)
-                    except ValidationError as exc:
-                        first = exc.errors()[0]
-                        where = ".".join(str(p) for p in first["loc"])
-                        problem = f"{where + ': ' if where else ''}{first['msg']}"
-                if problem is not None:
-                    shown = value[:80] if isinstance(value, str) else value
-                    raise self.invalid(f"{source}: {table} {row_id}: {name} {shown!r} is invalid: {problem}")
+                self._check_field(table, name, value, row_id, source)
+
+    def _check_field(self, table: str, name: str, value: Any, row_id: Any, source: str) -> None:
+        """One value of a JSON or constrained field, validated by the schema."""
+        adapter, is_json = _checked_fields(table)[name]
+        problem = None
+        depth = json_depth(value) if is_json else 0
+        if depth > MAX_JSON_DEPTH:
+            problem = f"nesting depth exceeded (at most {MAX_JSON_DEPTH} levels)"
+        else:
+            try:
+                if is_json and depth < _PARSER_DEPTH:
+                    adapter.validate_json(value)
+                else:  # pydantic's JSON parser stops short of MAX_JSON_DEPTH
+                    adapter.validate_python(json.loads(value) if is_json else value)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                problem = f"{where + ': ' if where else ''}{first['msg']}"
+        if problem is not None:
+            shown = value[:80] if isinstance(value, str) else value
+            raise self.invalid(f"{source}: {table} {row_id}: {name} {shown!r} is invalid: {problem}")
 
     def _upsert(
         self,
@@ -779,3 +1195,109 @@ class Writer:
             f"FROM _dk_stage AS s WHERE {where}"
         )
         return inserted.fetchall()[0][0]
+
+
+# --- one row ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Mode:
+    """How a write treats stored rows: the key it matches them on (``()``: none, skip
+    clashes), the columns a matched row takes, and which identical rows it leaves alone."""
+
+    key: tuple[str, ...]
+    update: Collection[str] | None
+    on_conflict: Literal["update", "skip", "error"]
+    keep_same: Collection[str] | bool = False
+
+    @classmethod
+    def of(
+        cls,
+        key: tuple[str, ...],
+        update: Collection[str] | None,
+        on_conflict: Literal["update", "skip", "error"],
+        *,
+        keep_same: Collection[str] | bool = False,
+    ) -> _Mode:
+        """The mode of a write: ``skip`` matches on no key, ``error`` on the id alone."""
+        matched = {"update": key, "skip": (), "error": ("id",)}[on_conflict]
+        return cls(matched, update, on_conflict, keep_same)
+
+
+class Written(NamedTuple):
+    """What :meth:`Writer.write_row` did: rows inserted, rows updated, and (if asked) the row as stored."""
+
+    inserted: int
+    updated: int
+    row: dict[str, Any] | None
+
+
+class _RowSql:
+    """The SQL texts one-row writes to a table reuse, built once per table (every store has the same DDL)."""
+
+    def __init__(self, table: str):
+        self.table = table
+        names = [c.name for c in table_columns(table)]
+        self.insert = insert_sql(table, names)
+        refs = {c for c, _ in _REFERENCES.get(table, ())}
+        compared = rewritten_columns(table) | _FIXED_ON_UPDATE.get(table, frozenset()) | refs
+        self.probed = ("id", *sorted(compared - {"id"}))
+        self._texts: dict[Any, str] = {}
+        self._times = tuple(c.type == _TIMESTAMP for c in table_columns(table))
+        self._names = names
+        self.returned = ", ".join(  # a TIMESTAMPTZ reaches Python 10x faster as an integer
+            f"epoch_us({n}) AS {n}" if is_time else n for n, is_time in zip(names, self._times, strict=True)
+        )
+        self.select_row = f"SELECT {self.returned} FROM {table} WHERE id = $id"
+
+    def as_row(self, values: Sequence[Any]) -> dict[str, Any]:
+        """A row read through :attr:`returned`, timestamps back as aware datetimes."""
+        return {
+            name: _EPOCH + timedelta(microseconds=v) if is_time and v is not None else v
+            for name, v, is_time in zip(self._names, values, self._times, strict=True)
+        }
+
+    def lookup(self, columns: tuple[str, ...], select: str | None = None) -> str:
+        """Rows whose ``columns`` equal the parameters of their names: the compared columns
+        (or ``select``)."""
+        key = ("lookup", columns, select)
+        if key not in self._texts:
+            selected = select or ", ".join(self.probed)
+            where = " AND ".join(f"{c} = ${c}" for c in columns)
+            self._texts[key] = f"SELECT {selected} FROM {self.table} WHERE {where}"
+        return self._texts[key]
+
+    def update(self, columns: tuple[str, ...], returning: bool) -> str:
+        """``UPDATE`` of ``columns`` of the row ``$id`` (``RETURNING *`` if asked)."""
+        key = ("update", columns, returning)
+        if key not in self._texts:
+            text = update_sql(self.table, columns)
+            self._texts[key] = f"{text} RETURNING {self.returned}" if returning else text
+        return self._texts[key]
+
+
+@cache
+def _sql(table: str) -> _RowSql:
+    return _RowSql(table)
+
+
+_DELETE_SCHEDULES = "DELETE FROM deployment_schedule WHERE deployment_id = $id"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INDEXED: dict[str, frozenset[str]] = {}
+"""Columns with an index of their own per table, read from the first store's catalog."""
+
+_QUEUE_IN_POOL = (
+    "SELECT q.id FROM work_queue q JOIN work_pool p ON p.id = q.work_pool_id "
+    "WHERE p.name = $pool AND q.name = $queue"
+)
+"""The queue a row names by pool and queue name (``_stage`` resolves a batch's so)."""
+
+
+def _label(table: str, row: Mapping[str, Any]) -> str:
+    """:func:`_row_label` of one row."""
+    name = row.get("name") if "name" in STORED_MODELS[table].model_fields else None
+    return f"{row['id']}" + ("" if name is None else f" ({name})")
+
+
+def _column_type(table: str, name: str) -> str:
+    return next(c.type for c in table_columns(table) if c.name == name)
