@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import io
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from deploykit._extras import missing_extra
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 try:
     import numpy as np
@@ -97,8 +101,7 @@ def schedule_timeline(runs: pl.DataFrame, *, lane: str | None = None, title: str
     ax.set_title(title)
     ax.set_xlabel("scheduled time (UTC)")
     if runs.is_empty():
-        ax.text(0.5, 0.5, "no runs in this window", ha="center", va="center", transform=ax.transAxes)
-        ax.set_yticks([])
+        _no_runs(ax)
         return figure
     names = runs[lane].unique(maintain_order=True).to_list() if lane else [""]
     rows = runs.with_columns(
@@ -423,8 +426,7 @@ def state_timeline(runs: pl.DataFrame, *, title: str = "Recent runs") -> Figure:
     ax.set_title(title, parse_math=False)
     ax.set_xlabel("time (UTC)")
     if not shown:
-        ax.text(0.5, 0.5, "no runs in this window", ha="center", va="center", transform=ax.transAxes)
-        ax.set_yticks([])
+        _no_runs(ax)
         return figure
     lane_of = {name: i for i, name in enumerate(shown)}
     drawn = runs.filter(pl.col("deployment_name").is_in(shown))
@@ -496,8 +498,7 @@ def activity_heatmap(counts: pl.DataFrame, *, title: str = "Runs per day and sta
     ax.set_title(title)
     ax.set_xlabel("day (UTC)")
     if known.is_empty():
-        ax.text(0.5, 0.5, "no runs in this window", ha="center", va="center", transform=ax.transAxes)
-        ax.set_yticks([])
+        _no_runs(ax)
         return figure
     order = {s: i for i, s in enumerate(STATE_COLORS)}
     states = sorted(known["state_type"].unique().to_list(), key=lambda s: (order.get(s, len(order)), s))
@@ -519,6 +520,12 @@ def activity_heatmap(counts: pl.DataFrame, *, title: str = "Runs per day and sta
     )  # fmt: skip
     figure.colorbar(image, ax=ax, label="runs")
     return figure
+
+
+def _no_runs(ax: Axes) -> None:
+    """Say on an empty chart that the window has no runs (and show no y ticks)."""
+    ax.text(0.5, 0.5, "no runs in this window", ha="center", va="center", transform=ax.transAxes)
+    ax.set_yticks([])
 
 
 def _date_axis(ax: object) -> None:
