@@ -97,9 +97,7 @@ def schedule_timeline(runs: pl.DataFrame, *, lane: str | None = None, title: str
     figure = Figure(
         figsize=(9, 2.2 if lane is None else 1.2 + 0.3 * _lanes(runs, lane)), layout="constrained"
     )
-    ax = figure.add_subplot()
-    ax.set_title(title)
-    ax.set_xlabel("scheduled time (UTC)")
+    ax = _axes(figure, title, "scheduled time (UTC)")
     if runs.is_empty():
         _no_runs(ax)
         return figure
@@ -165,9 +163,7 @@ def load_heatmap(
     """
     days, grid = _day_hour_grid(preview, timezone, start, end)
     figure = Figure(figsize=(9, 1.6 + 0.22 * max(len(days), 1)), layout="constrained")
-    ax = figure.add_subplot()
-    ax.set_title(title)
-    ax.set_xlabel(f"hour of day ({timezone})")
+    ax = _axes(figure, title, f"hour of day ({timezone})")
     ax.set_ylabel("day")
     image = ax.imshow(grid, aspect="auto", cmap="viridis", interpolation="nearest")
     ax.set_xticks(range(0, 24, 2))
@@ -494,9 +490,7 @@ def activity_heatmap(counts: pl.DataFrame, *, title: str = "Runs per day and sta
     """
     known = counts.filter(pl.col("period").is_not_null())
     figure = Figure(figsize=(9, 2.2 + 0.3 * max(known["state_type"].n_unique(), 1)))
-    ax = figure.add_subplot()
-    ax.set_title(title)
-    ax.set_xlabel("day (UTC)")
+    ax = _axes(figure, title, "day (UTC)")
     if known.is_empty():
         _no_runs(ax)
         return figure
@@ -520,6 +514,14 @@ def activity_heatmap(counts: pl.DataFrame, *, title: str = "Runs per day and sta
     )  # fmt: skip
     figure.colorbar(image, ax=ax, label="runs")
     return figure
+
+
+def _axes(figure: Figure, title: str, xlabel: str) -> Axes:
+    """The figure's one plot, titled, with its x axis label."""
+    ax = figure.add_subplot()
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    return ax
 
 
 def _no_runs(ax: Axes) -> None:

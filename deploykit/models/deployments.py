@@ -305,7 +305,8 @@ def read_deployments(
 
 @takes_filters()
 def read_deployment_overview(session: Store, **filters: Unpack[FleetFilters]) -> pl.DataFrame:
-    """The selected deployments with the names views show beside them, by name then id.
+    """The deployments the filters select (:class:`FleetFilters`, as :func:`read_deployments`
+    takes them) with the names views show beside them, by name then id.
 
     Columns: ``id``, ``name``, ``flow_name``, ``tags``, ``work_queue_name``,
     ``work_pool_name`` (of the queue ``work_queue_id`` points at), ``schedule_type``
