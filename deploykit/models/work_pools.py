@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 from deploykit._errors import IntegrityError
 from deploykit.models._args import coerce_model
-from deploykit.models._lookup import read_by_id, read_by_name
+from deploykit.models._lookup import fetch_by_id, fetch_by_name
 from deploykit.models.writer import Writer, write_model
 from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import WorkPool, WorkQueue
@@ -58,7 +58,7 @@ def create_work_pool(session: Store, work_pool: WorkPool | Mapping[str, Any]) ->
 
 def read_work_pool(session: Store, work_pool_id: UUID | str) -> WorkPool | None:
     """The pool with this id, or ``None``."""
-    return read_by_id(session, WorkPool, work_pool_id, "work_pool_id")
+    return fetch_by_id(session.cursor(), WorkPool, work_pool_id, "work_pool_id")
 
 
 def read_work_pool_by_name(session: Store, name: str) -> WorkPool | None:
@@ -73,7 +73,7 @@ def read_work_pool_by_name(session: Store, name: str) -> WorkPool | None:
     >>> ensure_default_work_pool(store).name
     'default-agent-pool'
     """
-    return read_by_name(session, WorkPool, "work_pool", name)
+    return fetch_by_name(session.cursor(), WorkPool, "work_pool", name)
 
 
 def ensure_default_work_pool(session: Store) -> WorkPool:
