@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import io
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from deploykit._extras import missing_extra
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 try:
     import numpy as np
@@ -93,12 +97,9 @@ def schedule_timeline(runs: pl.DataFrame, *, lane: str | None = None, title: str
     figure = Figure(
         figsize=(9, 2.2 if lane is None else 1.2 + 0.3 * _lanes(runs, lane)), layout="constrained"
     )
-    ax = figure.add_subplot()
-    ax.set_title(title)
-    ax.set_xlabel("scheduled time (UTC)")
+    ax = _axes(figure, title, "scheduled time (UTC)")
     if runs.is_empty():
-        ax.text(0.5, 0.5, "no runs in this window", ha="center", va="center", transform=ax.transAxes)
-        ax.set_yticks([])
+        _no_runs(ax)
         return figure
     names = runs[lane].unique(maintain_order=True).to_list() if lane else [""]
     rows = runs.with_columns(
@@ -162,9 +163,7 @@ def load_heatmap(
     """
     days, grid = _day_hour_grid(preview, timezone, start, end)
     figure = Figure(figsize=(9, 1.6 + 0.22 * max(len(days), 1)), layout="constrained")
-    ax = figure.add_subplot()
-    ax.set_title(title)
-    ax.set_xlabel(f"hour of day ({timezone})")
+    ax = _axes(figure, title, f"hour of day ({timezone})")
     ax.set_ylabel("day")
     image = ax.imshow(grid, aspect="auto", cmap="viridis", interpolation="nearest")
     ax.set_xticks(range(0, 24, 2))
@@ -423,8 +422,7 @@ def state_timeline(runs: pl.DataFrame, *, title: str = "Recent runs") -> Figure:
     ax.set_title(title, parse_math=False)
     ax.set_xlabel("time (UTC)")
     if not shown:
-        ax.text(0.5, 0.5, "no runs in this window", ha="center", va="center", transform=ax.transAxes)
-        ax.set_yticks([])
+        _no_runs(ax)
         return figure
     lane_of = {name: i for i, name in enumerate(shown)}
     drawn = runs.filter(pl.col("deployment_name").is_in(shown))
@@ -492,12 +490,9 @@ def activity_heatmap(counts: pl.DataFrame, *, title: str = "Runs per day and sta
     """
     known = counts.filter(pl.col("period").is_not_null())
     figure = Figure(figsize=(9, 2.2 + 0.3 * max(known["state_type"].n_unique(), 1)))
-    ax = figure.add_subplot()
-    ax.set_title(title)
-    ax.set_xlabel("day (UTC)")
+    ax = _axes(figure, title, "day (UTC)")
     if known.is_empty():
-        ax.text(0.5, 0.5, "no runs in this window", ha="center", va="center", transform=ax.transAxes)
-        ax.set_yticks([])
+        _no_runs(ax)
         return figure
     order = {s: i for i, s in enumerate(STATE_COLORS)}
     states = sorted(known["state_type"].unique().to_list(), key=lambda s: (order.get(s, len(order)), s))
@@ -519,6 +514,20 @@ def activity_heatmap(counts: pl.DataFrame, *, title: str = "Runs per day and sta
     )  # fmt: skip
     figure.colorbar(image, ax=ax, label="runs")
     return figure
+
+
+def _axes(figure: Figure, title: str, xlabel: str) -> Axes:
+    """The figure's one plot, titled, with its x axis label."""
+    ax = figure.add_subplot()
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    return ax
+
+
+def _no_runs(ax: Axes) -> None:
+    """Say on an empty chart that the window has no runs (and show no y ticks)."""
+    ax.text(0.5, 0.5, "no runs in this window", ha="center", va="center", transform=ax.transAxes)
+    ax.set_yticks([])
 
 
 def _date_axis(ax: object) -> None:

@@ -131,15 +131,16 @@ def _day_test(rule: rrule) -> Callable[[date], bool] | None:
     return test
 
 
-def _walk_by_day(
+def _walls_by_day(
     rule: rrule,
     test: Callable[[date], bool],
     first: datetime,
     last: datetime,
-    count: int | None,
+    counted: bool,
     budget: Budget,
 ) -> Iterator[datetime]:
-    """A daily or finer rule's walls in ``[first, last]``, one matching day at a time.
+    """A daily or finer rule's walls up to ``last``, one matching day at a time (each day
+    spending the budget); those before ``first`` only when ``counted`` (a COUNT needs them).
 
     dateutil spends long on every day its filters reject (for a secondly rule, most of
     a second per day); here a rejected day costs one test, and each matching day that
@@ -148,7 +149,7 @@ def _walk_by_day(
     start = rule._dtstart
     period = _FREQ_STEPS[rule._freq] * rule._interval
     # with COUNT, every date from DTSTART on counts; without, walls before ``first`` are skipped
-    skip_to = start if count is not None else max(first, start)
+    skip_to = start if counted else max(first, start)
     day = skip_to.date()
     while day <= last.date():
         if not test(day):
@@ -162,16 +163,7 @@ def _walk_by_day(
         budget.spend()
         aligned = start + (low - start) // period * period
         until = min(datetime.combine(day, time()) + _LAST_MICROSECOND, last)
-        for wall in rule.replace(dtstart=aligned, count=None, until=until):
-            if wall < low:
-                continue
-            budget.spend()
-            if count is not None:
-                count -= 1
-            if wall >= first:
-                yield wall
-            if count == 0:
-                return
+        yield from (wall for wall in rule.replace(dtstart=aligned, count=None, until=until) if wall >= low)
         day += _DAY
 
 
@@ -181,12 +173,11 @@ def _walk(rule: rrule, first: datetime, last: datetime, budget: Budget) -> Itera
     last = min(last, rule._until or last)
     test = _day_test(rule) if rule._freq in _SUB_DAILY or rule._freq == DAILY else None
     if test is not None:
-        yield from _walk_by_day(rule, test, first, last, count, budget)
-        return
-    bounded = rule.replace(count=None, until=last)
-    if count is None:
-        bounded = _fast_forward(bounded, first)
-    for wall in bounded:
+        walls: Iterable[datetime] = _walls_by_day(rule, test, first, last, count is not None, budget)
+    else:
+        bounded = rule.replace(count=None, until=last)
+        walls = bounded if count is not None else _fast_forward(bounded, first)
+    for wall in walls:
         budget.spend()
         if count is not None:
             count -= 1

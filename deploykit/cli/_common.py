@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 from deploykit._errors import DeploykitError, ObjectNotFoundError, StoreError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import polars as pl
 
     from deploykit.schemas.core import Deployment
@@ -242,3 +244,11 @@ def with_names(store: Store, deployments: pl.DataFrame) -> pl.DataFrame:
         .join(pools, on="work_queue_id", how="left", maintain_order="left")
         .with_columns(deployment=pl.format("{}/{}", "flow_name", "name"))
     )
+
+
+def names_first(frame: pl.DataFrame, first: Sequence[str]) -> pl.DataFrame:
+    """The columns ``first`` (those ``frame`` has) first, ids last, the rest as read: what a
+    person names a row by leads, what only code needs trails."""
+    leading = [c for c in first if c in frame.columns]
+    ids = [c for c in frame.columns if c == "id" or c.endswith("_id")]
+    return frame.select(*leading, *(c for c in frame.columns if c not in leading and c not in ids), *ids)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
 
 from deploykit.cli._common import (
     JSON_COLUMNS,
@@ -12,14 +11,12 @@ from deploykit.cli._common import (
     emit,
     find_deployment,
     format_options,
+    names_first,
     open_store,
     records,
     store_options,
     with_names,
 )
-
-if TYPE_CHECKING:
-    import polars as pl
 
 SORTS = ("created_desc", "updated_desc", "name_asc", "name_desc")
 """``DeploymentSort``'s members in lower case (kept here: the parser must not import pydantic)."""
@@ -58,13 +55,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     match.set_defaults(run=run_match)
 
 
-def ordered(frame: pl.DataFrame) -> pl.DataFrame:
-    """Names first (``flow/deployment``, pool, queue), ids last, the rest as read."""
-    first = [c for c in FIRST if c in frame.columns]
-    ids = [c for c in frame.columns if c == "id" or c.endswith("_id")]
-    return frame.select(*first, *(c for c in frame.columns if c not in first and c not in ids), *ids)
-
-
 def run_ls(args: argparse.Namespace) -> None:
     from deploykit.models import deployments as ops
 
@@ -86,7 +76,7 @@ def run_ls(args: argparse.Namespace) -> None:
             work_pool_filter={"name": {"any_": args.work_pool}} if args.work_pool else None,
             sort=args.sort.upper(),
         )
-        frame = ordered(with_names(store, frame))
+        frame = names_first(with_names(store, frame), FIRST)
     emit(frame.select(TABLE) if args.format == "table" else frame, args.format, json_columns=JSON_COLUMNS)
 
 
@@ -96,7 +86,7 @@ def run_inspect(args: argparse.Namespace) -> None:
     with open_store(args, read_only=True) as store:
         deployment = find_deployment(store, args.deployment)
         found = ops.read_deployments(store, deployment_filter={"id": {"any_": [deployment.id]}})
-        row = records(ordered(with_names(store, found)), json_columns=JSON_COLUMNS)[0]
+        row = records(names_first(with_names(store, found), FIRST), json_columns=JSON_COLUMNS)[0]
     schedule = deployment.schedule
     status = "active" if deployment.is_schedule_active else "paused"
     row["schedule_description"] = schedule.describe() if schedule else None

@@ -10,6 +10,7 @@ from deploykit.cli._common import (
     emit,
     find_deployment,
     format_options,
+    names_first,
     open_store,
     store_options,
 )
@@ -79,7 +80,5 @@ def run_runs(args: argparse.Namespace) -> None:
         .with_columns(deployment=pl.format("{}/{}", "flow_name", "deployment_name"))
         .drop("deployment_name")
     )
-    first = ["flow_name", "deployment", "name"]
-    ids = [c for c in runs.columns if c == "id" or c.endswith("_id")]
-    shown = runs.select(*first, *(c for c in runs.columns if c not in {*first, *ids}), *ids)
+    shown = names_first(runs, ["flow_name", "deployment", "name"])
     emit(shown.select(TABLE) if args.format == "table" else shown, args.format, json_columns=JSON_COLUMNS)

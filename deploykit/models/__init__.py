@@ -3,17 +3,22 @@
 :mod:`deploykit.models.writer` is the one staged writer behind every write of rows: the
 ``create_*`` operations, the bulk ``create_deployments`` / ``create_flow_runs`` and the
 importers of :mod:`deploykit.io`. :func:`filter_deployments` restricts a deployment query
-by the six filter families, for the analyses above this layer (``deploykit.history``).
+by the six filter families, for the analyses above this layer (``deploykit.history``);
+:class:`FleetFilters` names and types those families once, and :func:`takes_filters` spells
+them out in the signature of each function that takes them as ``**filters``.
 """
 
 from deploykit.models import deployments, flow_runs, flows, task_runs, work_pools, work_queues, writer
 from deploykit.models._deployment_query import filtered as filter_deployments
+from deploykit.models._filters import FleetFilters, takes_filters
 
 __all__ = [
+    "FleetFilters",
     "deployments",
     "filter_deployments",
     "flow_runs",
     "flows",
+    "takes_filters",
     "task_runs",
     "work_pools",
     "work_queues",

@@ -6,23 +6,19 @@ per related entity, with every user value bound through the :class:`SqlCompiler`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlglot
 from sqlglot import exp
 
-from deploykit.filters import (
-    DeploymentFilter,
-    FlowFilter,
-    FlowRunFilter,
-    TaskRunFilter,
-    WorkPoolFilter,
-    WorkQueueFilter,
-)
-from deploykit.models._args import coerce_filter
+from deploykit.models._filters import given_filters
 from deploykit.predicates import SqlCompiler
 from deploykit.schemas.sorting import DeploymentSort
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from deploykit.models._filters import FleetFilters
 
 SCHEDULE_KIND_SQL = (
     "CASE WHEN json_exists({0}, '$.cron') THEN 'cron' "
@@ -102,46 +98,34 @@ ORDER_BY = {
 }
 
 
-def filtered(
-    base: exp.Select,
-    compiler: SqlCompiler,
-    *,
-    flow_filter: FlowFilter | Mapping[str, Any] | None,
-    flow_run_filter: FlowRunFilter | Mapping[str, Any] | None,
-    task_run_filter: TaskRunFilter | Mapping[str, Any] | None,
-    deployment_filter: DeploymentFilter | Mapping[str, Any] | None,
-    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None,
-    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None,
-) -> exp.Select:
-    """``base`` restricted by every given filter (one statement, EXISTS subqueries)."""
-    flow_f = coerce_filter(flow_filter, FlowFilter, "flow_filter")
-    run_f = coerce_filter(flow_run_filter, FlowRunFilter, "flow_run_filter")
-    task_f = coerce_filter(task_run_filter, TaskRunFilter, "task_run_filter")
-    dep_f = coerce_filter(deployment_filter, DeploymentFilter, "deployment_filter")
-    pool_f = coerce_filter(work_pool_filter, WorkPoolFilter, "work_pool_filter")
-    queue_f = coerce_filter(work_queue_filter, WorkQueueFilter, "work_queue_filter")
+def filtered(base: exp.Select, compiler: SqlCompiler, **filters: Unpack[FleetFilters]) -> exp.Select:
+    """``base`` restricted by every given filter (one statement, EXISTS subqueries).
 
-    query = base.copy()
-    if dep_f is not None:
-        query = query.where(
-            compiler.compile(dep_f.as_predicate(), "d", columns=DEPLOYMENT_COLUMNS), copy=False
-        )
-    if flow_f is not None:
-        flows = _FLOW_OF_DEPLOYMENT.where(compiler.compile(flow_f.as_predicate(), "f"))
-        query = query.where(exp.Exists(this=flows), copy=False)
-    if run_f is not None or task_f is not None:
-        runs = _RUNS_OF_DEPLOYMENT.copy()
-        if run_f is not None:
-            runs = runs.where(compiler.compile(run_f.as_predicate(), "fr"), copy=False)
-        if task_f is not None:
-            tasks = _TASKS_OF_RUN.where(compiler.compile(task_f.as_predicate(), "tr"))
-            runs = runs.where(exp.Exists(this=tasks), copy=False)
-        query = query.where(exp.Exists(this=runs), copy=False)
-    if queue_f is not None or pool_f is not None:
-        queues = _QUEUE_OF_DEPLOYMENT.copy()
-        if queue_f is not None:
-            queues = queues.where(compiler.compile(queue_f.as_predicate(), "wq"), copy=False)
-        if pool_f is not None:
-            queues = queues.where(compiler.compile(pool_f.as_predicate(), "wp"), copy=False)
-        query = query.where(exp.Exists(this=queues), copy=False)
-    return query
+    ``base`` selects from ``deployment AS d``; the other filters test ``d``'s flow
+    (``f``), its flow runs (``fr``) and their task runs (``tr``), its queue (``wq``)
+    and that queue's pool (``wp``).
+    """
+    given = given_filters(filters)
+
+    def holds(name: str, alias: str) -> exp.Expression | None:
+        model = given.get(name)
+        columns = DEPLOYMENT_COLUMNS if alias == "d" else None
+        return None if model is None else compiler.compile(model.as_predicate(), alias, columns=columns)
+
+    conditions = [
+        holds("deployment_filter", "d"),
+        _exists(_FLOW_OF_DEPLOYMENT, holds("flow_filter", "f")),
+        _exists(
+            _RUNS_OF_DEPLOYMENT,
+            holds("flow_run_filter", "fr"),
+            _exists(_TASKS_OF_RUN, holds("task_run_filter", "tr")),
+        ),
+        _exists(_QUEUE_OF_DEPLOYMENT, holds("work_queue_filter", "wq"), holds("work_pool_filter", "wp")),
+    ]
+    return base.copy().where(*[c for c in conditions if c is not None], copy=False)
+
+
+def _exists(select: exp.Select, *conditions: exp.Expression | None) -> exp.Exists | None:
+    """``EXISTS (select WHERE <every given condition>)``; None when no condition is given."""
+    given = [c for c in conditions if c is not None]
+    return exp.Exists(this=select.where(*given)) if given else None

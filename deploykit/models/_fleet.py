@@ -10,37 +10,41 @@ import dataclasses
 import warnings
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import sqlglot
 
 from deploykit._collect import POLARS_ENGINE
 from deploykit.calendar import MAX_DATES, require_aware
-from deploykit.filters import DeploymentFilter, FlowFilter, WorkPoolFilter, WorkQueueFilter
+from deploykit.filters import DeploymentFilter
 from deploykit.models._deployment_query import SCHEDULE_KIND_SQL, filtered
+from deploykit.models._filters import takes_filters
 from deploykit.models._scheduled_runs import insert_fleet_runs, iso_text
 from deploykit.models._skipped import warn_skipped
 from deploykit.predicates import SqlCompiler
 from deploykit.scheduling import RunWindow, expand_checked, plan_window, window_dates
 from deploykit.store import Store
 
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from deploykit.models._filters import FleetFilters
+
 PREVIEW_MAX_RUNS = 1000
 """Default ``max_runs`` of :func:`preview_runs` (per schedule; pass ``None`` for every run)."""
 
 
+@takes_filters()
 def preview_runs(
     session: Store,
     start_time: datetime,
     end_time: datetime,
     *,
-    deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
-    flow_filter: FlowFilter | Mapping[str, Any] | None = None,
-    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None = None,
-    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
     include_inactive: bool = False,
     max_runs: int | None = PREVIEW_MAX_RUNS,
     max_runs_per_deployment: int | None = None,
+    **filters: Unpack[FleetFilters],
 ) -> pl.DataFrame:
     """Every run the selected deployments' schedules would create in ``[start_time, end_time]``.
 
@@ -54,8 +58,8 @@ def preview_runs(
     start_time, end_time
         The window, inclusive; timezone-aware, at most ``MAX_PREVIEW_WINDOW`` long
         (named as :func:`schedule_all` names its window).
-    deployment_filter, flow_filter, work_pool_filter, work_queue_filter
-        Select deployments as :func:`read_deployments` does.
+    flow_filter, flow_run_filter, task_run_filter, deployment_filter, work_pool_filter, work_queue_filter
+        Select deployments as :func:`read_deployments` does (:class:`FleetFilters`).
     include_inactive
         Also list the runs of inactive schedules and of paused deployments, with
         ``will_run`` False: they will not happen unless resumed.
@@ -95,7 +99,7 @@ def preview_runs(
         warnings.warn(
             "preview_runs(max_runs_per_deployment=) is now max_runs=, as in schedule_all",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller of takes_filters' wrapper
         )
         if not _is_count(max_runs_per_deployment) or max_runs_per_deployment > MAX_DATES:
             raise ValueError(f"max_runs must be between 1 and {MAX_DATES}, got {max_runs_per_deployment!r}")
@@ -111,17 +115,10 @@ def preview_runs(
             f"max_runs must be a positive integer or None (every run), at most {MAX_PREVIEW_RUNS:,}; "
             f"got {max_runs!r}"
         )
-    selected = _scheduled_deployments(
-        session,
-        deployment_filter,
-        flow_filter,
-        work_pool_filter,
-        work_queue_filter,
-        include_inactive,
-    )
+    selected = _scheduled_deployments(session, include_inactive, **filters)
     texts = selected.get_column("schedule").unique(maintain_order=True).to_list()
     dates, cut, failed = window_dates(texts, start, end, max_runs)
-    warn_skipped("preview_runs", selected.rename({"deployment_name": "name"}), texts, failed)
+    warn_skipped("preview_runs", selected.rename({"deployment_name": "name"}), texts, failed, stacklevel=4)
     keys = pl.DataFrame(
         {"schedule": texts, "_key": range(len(texts))}, schema={"schedule": pl.String, "_key": pl.Int64}
     )
@@ -173,7 +170,7 @@ def _warn_truncated(preview: pl.DataFrame, max_runs: int | None) -> None:
         f"preview_runs stopped {len(names)} deployment(s) at max_runs={max_runs} runs per schedule: "
         f"{shown}; pass max_runs=None (or a larger number) for every run of the window",
         PreviewTruncated,
-        stacklevel=3,
+        stacklevel=4,
     )
 
 
@@ -318,24 +315,11 @@ MAX_PREVIEW_RUNS = 100_000_000
 
 
 def _scheduled_deployments(
-    session: Store,
-    deployment_filter: DeploymentFilter | Mapping[str, Any] | None,
-    flow_filter: FlowFilter | Mapping[str, Any] | None,
-    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None,
-    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None,
-    include_inactive: bool,
+    session: Store, include_inactive: bool, **filters: Unpack[FleetFilters]
 ) -> pl.DataFrame:
     """One row per schedule of the selected deployments, with their flow, queue and pool names."""
     compiler = SqlCompiler()
-    query = _scheduled_sql(
-        SCHEDULED_DEPLOYMENTS,
-        compiler,
-        deployment_filter=deployment_filter,
-        flow_filter=flow_filter,
-        work_pool_filter=work_pool_filter,
-        work_queue_filter=work_queue_filter,
-        include_inactive=include_inactive,
-    )
+    query = _scheduled_sql(SCHEDULED_DEPLOYMENTS, compiler, include_inactive=include_inactive, **filters)
     return session.cursor().sql(query, params=compiler.params or None).pl()
 
 
@@ -343,25 +327,13 @@ def _scheduled_sql(
     base: sqlglot.exp.Select,
     compiler: SqlCompiler,
     *,
-    deployment_filter: DeploymentFilter | Mapping[str, Any] | None,
-    flow_filter: FlowFilter | Mapping[str, Any] | None = None,
-    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None = None,
-    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
     include_inactive: bool = False,
+    **filters: Unpack[FleetFilters],
 ) -> str:
     """SQL of ``base`` (deployments ``d`` joined with their schedules ``sc``) restricted by the
     filters and, unless ``include_inactive``, to active schedules of deployments not paused;
     values bound through ``compiler``."""
-    query = filtered(
-        base,
-        compiler,
-        flow_filter=flow_filter,
-        flow_run_filter=None,
-        task_run_filter=None,
-        deployment_filter=deployment_filter,
-        work_pool_filter=work_pool_filter,
-        work_queue_filter=work_queue_filter,
-    )
+    query = filtered(base, compiler, **filters)
     if not include_inactive:
         query = query.where("sc.active AND NOT d.paused", copy=False)
     return query.sql("duckdb")

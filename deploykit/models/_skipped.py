@@ -11,14 +11,19 @@ from deploykit._errors import ScheduleSkippedWarning
 
 
 def warn_skipped(
-    operation: str, deployments: pl.DataFrame, texts: list[str], failed: Mapping[int, ValueError]
+    operation: str,
+    deployments: pl.DataFrame,
+    texts: list[str],
+    failed: Mapping[int, ValueError],
+    *,
+    stacklevel: int = 3,
 ) -> None:
     """One :class:`ScheduleSkippedWarning` per deployment whose schedule text failed.
 
     ``deployments`` has ``name``, ``id`` and ``schedule`` (the stored JSON text);
     ``failed`` maps a position in ``texts`` to its error, as
     ``deploykit.scheduling.expand_checked`` reports it. The warning points at the caller
-    of ``operation``.
+    of ``operation`` (``stacklevel`` counted from here: 3 when ``operation`` calls this).
     """
     errors = {texts[key]: error for key, error in failed.items()}
     skipped = deployments.filter(pl.col("schedule").is_in(list(errors))).sort("name", "id")
@@ -27,5 +32,5 @@ def warn_skipped(
         warnings.warn(
             f"{operation} skipped deployment {name!r} ({dep_id}): its schedule cannot be expanded: {reason}",
             ScheduleSkippedWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )

@@ -10,7 +10,7 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import duckdb
@@ -19,14 +19,7 @@ import sqlglot
 
 from deploykit._collect import STREAMING_ENGINE
 from deploykit._errors import ObjectNotFoundError
-from deploykit.filters import (
-    DeploymentFilter,
-    FlowFilter,
-    FlowRunFilter,
-    TaskRunFilter,
-    WorkPoolFilter,
-    WorkQueueFilter,
-)
+from deploykit.filters import DeploymentFilter, WorkQueueFilter
 from deploykit.models import _queue_rules as rules
 from deploykit.models._args import as_name, as_uuid, coerce_filter, coerce_model, non_negative
 from deploykit.models._deployment_bulk import (
@@ -44,6 +37,7 @@ from deploykit.models._deployment_query import (
     SELECT_OVERVIEW,
     filtered,
 )
+from deploykit.models._filters import takes_filters
 from deploykit.models._fleet import MAX_PREVIEW_WINDOW, preview_runs, schedule_all
 from deploykit.models._rows import db_value
 from deploykit.models._scheduled_runs import idempotency_key, insert_deployment_runs, to_schedule
@@ -64,6 +58,11 @@ from deploykit.schemas.frames import from_row
 from deploykit.schemas.schedules import cached_schedule
 from deploykit.schemas.sorting import DeploymentSort
 from deploykit.store import Store
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from deploykit.models._filters import FleetFilters
 
 _DELETE_SCHEDULED_RUNS = (
     "DELETE FROM flow_run WHERE deployment_id = $id AND state_type = 'SCHEDULED' {auto} RETURNING id"
@@ -272,17 +271,14 @@ def read_deployment_by_name(session: Store, name: str, flow_name: str) -> Deploy
     )
 
 
+@takes_filters(positional=True)
 def read_deployments(
     session: Store,
     offset: int | None = None,
     limit: int | None = None,
-    flow_filter: FlowFilter | None = None,
-    flow_run_filter: FlowRunFilter | None = None,
-    task_run_filter: TaskRunFilter | None = None,
-    deployment_filter: DeploymentFilter | None = None,
-    work_pool_filter: WorkPoolFilter | None = None,
-    work_queue_filter: WorkQueueFilter | None = None,
+    *,
     sort: DeploymentSort = DeploymentSort.NAME_ASC,
+    **filters: Unpack[FleetFilters],
 ) -> pl.DataFrame:
     """Deployments matching every given filter, sorted, then offset, then limited.
 
@@ -317,16 +313,7 @@ def read_deployments(
     ['c']
     """
     compiler = SqlCompiler()
-    query = filtered(
-        SELECT_DEPLOYMENTS,
-        compiler,
-        flow_filter=flow_filter,
-        flow_run_filter=flow_run_filter,
-        task_run_filter=task_run_filter,
-        deployment_filter=deployment_filter,
-        work_pool_filter=work_pool_filter,
-        work_queue_filter=work_queue_filter,
-    )
+    query = filtered(SELECT_DEPLOYMENTS, compiler, **filters)
     query.set("order", ORDER_BY[DeploymentSort(sort)][0].copy())
     if offset is not None:
         query = query.offset(compiler.param(non_negative(offset, "offset")), copy=False)
@@ -335,15 +322,10 @@ def read_deployments(
     return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
 
 
-def read_deployment_overview(
-    session: Store,
-    *,
-    flow_filter: FlowFilter | Mapping[str, Any] | None = None,
-    deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
-    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None = None,
-    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
-) -> pl.DataFrame:
-    """The selected deployments with the names views show beside them, by name then id.
+@takes_filters()
+def read_deployment_overview(session: Store, **filters: Unpack[FleetFilters]) -> pl.DataFrame:
+    """The deployments the filters select (:class:`FleetFilters`, as :func:`read_deployments`
+    takes them) with the names views show beside them, by name then id.
 
     Columns: ``id``, ``name``, ``flow_name``, ``tags``, ``work_queue_name``,
     ``work_pool_name`` (of the queue ``work_queue_id`` points at), ``schedule_type``
@@ -366,28 +348,12 @@ def read_deployment_overview(
     [('etl', 'default-agent-pool', 'cron')]
     """
     compiler = SqlCompiler()
-    query = filtered(
-        SELECT_OVERVIEW,
-        compiler,
-        flow_filter=flow_filter,
-        flow_run_filter=None,
-        task_run_filter=None,
-        deployment_filter=deployment_filter,
-        work_pool_filter=work_pool_filter,
-        work_queue_filter=work_queue_filter,
-    ).order_by("d.name", "d.id", copy=False)
+    query = filtered(SELECT_OVERVIEW, compiler, **filters).order_by("d.name", "d.id", copy=False)
     return session.cursor().sql(query.sql("duckdb"), params=compiler.params or None).pl()
 
 
-def count_deployments(
-    session: Store,
-    flow_filter: FlowFilter | None = None,
-    flow_run_filter: FlowRunFilter | None = None,
-    task_run_filter: TaskRunFilter | None = None,
-    deployment_filter: DeploymentFilter | None = None,
-    work_pool_filter: WorkPoolFilter | None = None,
-    work_queue_filter: WorkQueueFilter | None = None,
-) -> int:
+@takes_filters(positional=True)
+def count_deployments(session: Store, **filters: Unpack[FleetFilters]) -> int:
     """How many deployments ``read_deployments`` would return for these filters.
 
     Examples
@@ -397,16 +363,7 @@ def count_deployments(
     0
     """
     compiler = SqlCompiler()
-    query = filtered(
-        COUNT_DEPLOYMENTS,
-        compiler,
-        flow_filter=flow_filter,
-        flow_run_filter=flow_run_filter,
-        task_run_filter=task_run_filter,
-        deployment_filter=deployment_filter,
-        work_pool_filter=work_pool_filter,
-        work_queue_filter=work_queue_filter,
-    )
+    query = filtered(COUNT_DEPLOYMENTS, compiler, **filters)
     return session.cursor().execute(query.sql("duckdb"), compiler.params or None).fetchall()[0][0]
 
 

@@ -10,8 +10,9 @@ import polars as pl
 from sqlglot import exp
 
 from deploykit.filters import DeploymentFilter, FlowRunFilter
-from deploykit.models._args import as_uuid, coerce_filter, coerce_model, non_negative
+from deploykit.models._args import coerce_filter, coerce_model, non_negative
 from deploykit.models._deployment_query import DEPLOYMENT_COLUMNS
+from deploykit.models._lookup import fetch_by_id
 from deploykit.models._rows import fetch_model
 from deploykit.models.writer import Writer, rows_frame, write_model
 from deploykit.predicates import SqlCompiler
@@ -97,12 +98,7 @@ def create_flow_runs(session: Store, flow_runs: pl.DataFrame | Sequence[FlowRun]
 
 def read_flow_run(session: Store, flow_run_id: UUID | str) -> FlowRun | None:
     """The flow run with this id, or ``None``."""
-    return fetch_model(
-        session.cursor(),
-        FlowRun,
-        "SELECT * FROM flow_run WHERE id = $id",
-        {"id": as_uuid(flow_run_id, "flow_run_id")},
-    )
+    return fetch_by_id(session.cursor(), FlowRun, flow_run_id, "flow_run_id")
 
 
 def read_flow_runs(

@@ -10,8 +10,8 @@ import polars as pl
 from sqlglot import exp
 
 from deploykit.filters import FlowFilter
-from deploykit.models._args import as_name, as_uuid, coerce_filter, coerce_model
-from deploykit.models._rows import fetch_model
+from deploykit.models._args import coerce_filter, coerce_model
+from deploykit.models._lookup import fetch_by_id, fetch_by_name
 from deploykit.models.writer import Writer, write_model
 from deploykit.predicates import SqlCompiler
 from deploykit.schemas.base import utc_now
@@ -46,16 +46,12 @@ def create_flow(session: Store, flow: Flow | Mapping[str, Any]) -> Flow:
 
 def read_flow(session: Store, flow_id: UUID | str) -> Flow | None:
     """The flow with this id, or ``None``."""
-    return fetch_model(
-        session.cursor(), Flow, "SELECT * FROM flow WHERE id = $id", {"id": as_uuid(flow_id, "flow_id")}
-    )
+    return fetch_by_id(session.cursor(), Flow, flow_id, "flow_id")
 
 
 def read_flow_by_name(session: Store, name: str) -> Flow | None:
     """The flow with this name, or ``None``."""
-    return fetch_model(
-        session.cursor(), Flow, "SELECT * FROM flow WHERE name = $n", {"n": as_name(name, "name")}
-    )
+    return fetch_by_name(session.cursor(), Flow, "flow", name)
 
 
 def read_flows(session: Store, flow_filter: FlowFilter | None = None) -> pl.DataFrame:

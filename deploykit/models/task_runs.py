@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
-from deploykit.models._args import as_uuid, coerce_model
+from deploykit.models._args import coerce_model
+from deploykit.models._lookup import fetch_by_id
 from deploykit.models._rows import fetch_model
 from deploykit.models.writer import Writer, write_model
 from deploykit.schemas.base import utc_now
@@ -36,9 +37,4 @@ def create_task_run(session: Store, task_run: TaskRun | Mapping[str, Any]) -> Ta
 
 def read_task_run(session: Store, task_run_id: UUID | str) -> TaskRun | None:
     """The task run with this id, or ``None``."""
-    return fetch_model(
-        session.cursor(),
-        TaskRun,
-        "SELECT * FROM task_run WHERE id = $id",
-        {"id": as_uuid(task_run_id, "task_run_id")},
-    )
+    return fetch_by_id(session.cursor(), TaskRun, task_run_id, "task_run_id")

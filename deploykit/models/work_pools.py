@@ -7,8 +7,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from deploykit._errors import IntegrityError
-from deploykit.models._args import as_name, as_uuid, coerce_model
-from deploykit.models._rows import fetch_model
+from deploykit.models._args import coerce_model
+from deploykit.models._lookup import fetch_by_id, fetch_by_name
 from deploykit.models.writer import Writer, write_model
 from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import WorkPool, WorkQueue
@@ -58,12 +58,7 @@ def create_work_pool(session: Store, work_pool: WorkPool | Mapping[str, Any]) ->
 
 def read_work_pool(session: Store, work_pool_id: UUID | str) -> WorkPool | None:
     """The pool with this id, or ``None``."""
-    return fetch_model(
-        session.cursor(),
-        WorkPool,
-        "SELECT * FROM work_pool WHERE id = $id",
-        {"id": as_uuid(work_pool_id, "work_pool_id")},
-    )
+    return fetch_by_id(session.cursor(), WorkPool, work_pool_id, "work_pool_id")
 
 
 def read_work_pool_by_name(session: Store, name: str) -> WorkPool | None:
@@ -78,9 +73,7 @@ def read_work_pool_by_name(session: Store, name: str) -> WorkPool | None:
     >>> ensure_default_work_pool(store).name
     'default-agent-pool'
     """
-    return fetch_model(
-        session.cursor(), WorkPool, "SELECT * FROM work_pool WHERE name = $n", {"n": as_name(name, "name")}
-    )
+    return fetch_by_name(session.cursor(), WorkPool, "work_pool", name)
 
 
 def ensure_default_work_pool(session: Store) -> WorkPool:

@@ -11,7 +11,8 @@ from sqlglot import exp
 
 from deploykit._errors import IntegrityError, ObjectNotFoundError
 from deploykit.filters import WorkQueueFilter
-from deploykit.models._args import as_name, as_uuid, coerce_filter, coerce_model
+from deploykit.models._args import as_name, coerce_filter, coerce_model
+from deploykit.models._lookup import fetch_by_id
 from deploykit.models._rows import fetch_model
 from deploykit.models.work_pools import DEFAULT_POOL_NAME, ensure_default_work_pool, read_work_pool
 from deploykit.models.writer import Writer, write_model
@@ -63,12 +64,7 @@ def create_work_queue(session: Store, work_queue: WorkQueue | Mapping[str, Any])
 
 def read_work_queue(session: Store, work_queue_id: UUID | str) -> WorkQueue | None:
     """The queue with this id, or ``None``."""
-    return fetch_model(
-        session.cursor(),
-        WorkQueue,
-        "SELECT * FROM work_queue WHERE id = $id",
-        {"id": as_uuid(work_queue_id, "work_queue_id")},
-    )
+    return fetch_by_id(session.cursor(), WorkQueue, work_queue_id, "work_queue_id")
 
 
 def read_work_queue_by_name(session: Store, name: str, work_pool_name: str | None = None) -> WorkQueue | None:

@@ -8,20 +8,10 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from deploykit.predicates import (
-    BoolOp,
-    Compare,
-    HasAll,
-    HasSubflow,
-    IsEmpty,
-    IsIn,
-    IsNull,
-    Like,
-    Predicate,
-)
+import deploykit.predicates as ir
 
 
-def to_polars(node: Predicate) -> pl.Expr:
+def to_polars(node: ir.Predicate) -> pl.Expr:
     """A Polars expression selecting the rows ``node`` selects.
 
     Ids compare as strings, timestamps in UTC; ``HasSubflow`` reads ``has_subflow``.
@@ -41,32 +31,32 @@ def to_polars(node: Predicate) -> pl.Expr:
     └──────────┘
     """
     match node:
-        case BoolOp(op, items):
+        case ir.BoolOp(op, items):
             if not items:
                 return pl.lit(op == "and")
             combine = operator.and_ if op == "and" else operator.or_
             return functools.reduce(combine, (to_polars(item) for item in items))
-        case IsIn(column, values, negate):
+        case ir.IsIn(column, values, negate):
             if not values:
                 return pl.lit(negate)
             cond = pl.col(column.name).is_in([_frame_value(v) for v in values])
             return ~cond if negate else cond
-        case Like(column, pattern):
+        case ir.Like(column, pattern):
             return _like(fold(pl.col(column.name)), fold_text(pattern))
-        case HasAll(column, values):
+        case ir.HasAll(column, values):
             if not values:
                 return pl.lit(True)
             col = pl.col(column.name)
             return functools.reduce(operator.and_, (col.list.contains(v) for v in values))
-        case IsEmpty(column, empty):
+        case ir.IsEmpty(column, empty):
             length = pl.col(column.name).list.len()
             return length == 0 if empty else length > 0
-        case IsNull(column, null):
+        case ir.IsNull(column, null):
             return pl.col(column.name).is_null() if null else pl.col(column.name).is_not_null()
-        case Compare(column, op, value):
+        case ir.Compare(column, op, value):
             col, lit = pl.col(column.name), pl.lit(_frame_value(value))
             return {"<=": col <= lit, ">=": col >= lit, "==": col == lit}[op]
-        case HasSubflow(exists):
+        case ir.HasSubflow(exists):
             return pl.col("has_subflow") == exists
     raise TypeError(f"unknown predicate node {node!r}")
 

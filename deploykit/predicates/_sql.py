@@ -13,18 +13,7 @@ from uuid import UUID
 
 from sqlglot import exp
 
-from deploykit.predicates import (
-    BoolOp,
-    Column,
-    Compare,
-    HasAll,
-    HasSubflow,
-    IsEmpty,
-    IsIn,
-    IsNull,
-    Like,
-    Predicate,
-)
+import deploykit.predicates as ir
 
 # Capital letters whose simple lowercase DuckDB's lower() does not know yet (its Unicode
 # table predates Unicode 16 and 17), with their lowercase: Cyrillic TJE, Latin additions,
@@ -78,7 +67,7 @@ class SqlCompiler:
         return exp.func("translate", exp.Lower(this=text), capitals.copy(), lowercase.copy())
 
     def compile(
-        self, node: Predicate, alias: str, *, columns: Mapping[str, exp.Expression] | None = None
+        self, node: ir.Predicate, alias: str, *, columns: Mapping[str, exp.Expression] | None = None
     ) -> exp.Expression:
         """The SQL condition for ``node`` over the table aliased ``alias``.
 
@@ -102,41 +91,41 @@ class SqlCompiler:
         """
         resolved = dict(columns or {})
 
-        def col(column: Column) -> exp.Expression:
+        def col(column: ir.Column) -> exp.Expression:
             found = resolved.get(column.name)
             return found.copy() if found is not None else exp.column(column.name, table=alias)
 
-        def walk(node: Predicate) -> exp.Expression:
+        def walk(node: ir.Predicate) -> exp.Expression:
             match node:
-                case BoolOp(op, items):
+                case ir.BoolOp(op, items):
                     if not items:
                         return exp.true() if op == "and" else exp.false()
                     parts = [walk(item) for item in items]
                     return exp.and_(*parts) if op == "and" else exp.or_(*parts)
-                case IsIn(column, values, negate):
+                case ir.IsIn(column, values, negate):
                     if not values:
                         return exp.false() if not negate else exp.true()
                     cond = col(column).isin(*(self.param(v) for v in values))
                     return exp.not_(cond) if negate else cond
-                case Like(column, pattern):
+                case ir.Like(column, pattern):
                     return exp.Like(this=self.fold(col(column)), expression=self.fold(self.param(pattern)))
-                case HasAll(column, values):
+                case ir.HasAll(column, values):
                     if not values:
                         return exp.true()
                     return exp.func("list_has_all", col(column), self.param(list(values)))
-                case IsEmpty(column, empty):
+                case ir.IsEmpty(column, empty):
                     length = exp.func("len", col(column))
                     zero = exp.Literal.number(0)
                     if empty:
                         return exp.EQ(this=length, expression=zero)
                     return exp.GT(this=length, expression=zero)
-                case IsNull(column, null):
+                case ir.IsNull(column, null):
                     cond = exp.Is(this=col(column), expression=exp.Null())
                     return cond if null else exp.not_(cond)
-                case Compare(column, op, value):
+                case ir.Compare(column, op, value):
                     ops = {"<=": exp.LTE, ">=": exp.GTE, "==": exp.EQ}
                     return ops[op](this=col(column), expression=self.param(value))
-                case HasSubflow(exists):
+                case ir.HasSubflow(exists):
                     sub = (
                         exp.select("1")
                         .from_(exp.to_table("flow_run").as_("sub"))

@@ -242,18 +242,7 @@ def _wall_effects(
     doubled = resolved.filter("repeated").select(
         "_key",
         "timezone",
-        effect=pl.lit("doubled"),
-        wall_time="wall",
-        scheduled_time="instant",
-        other_time="other",
-        note=pl.format(
-            "{} {} occurs twice (clocks fall back): "
-            "runs at the first ({} UTC) only, not at the second ({} UTC)",
-            _hm("wall"),
-            day,
-            _hm("instant"),
-            _hm("other"),
-        ),
+        **_doubled("wall", "instant", "other", "runs at the first ({} UTC) only, not at the second ({} UTC)"),
     )
     return pl.concat([moved, doubled]).cast(_FOUND)  # type: ignore[arg-type]
 
@@ -287,16 +276,26 @@ def _interval_doubles(
     return twice.select(
         _key="key",
         timezone="timezone",
-        effect=pl.lit("doubled"),
-        wall_time="local_time",
-        scheduled_time="first",
-        other_time="second",
-        note=pl.format(
-            "{} {} occurs twice (clocks fall back): "
-            "runs at both ({} and {} UTC), as the interval counts real time",
-            _hm("local_time"),
-            pl.col("local_time").dt.strftime("%Y-%m-%d"),
-            _hm("first"),
-            _hm("second"),
-        ),
+        **_doubled("local_time", "first", "second", _BOTH_RUN),
     )
+
+
+_BOTH_RUN = "runs at both ({} and {} UTC), as the interval counts real time"
+
+
+def _doubled(wall: str, first: str, second: str, outcome: str) -> dict[str, pl.Expr]:
+    """The columns of a ``doubled`` row: the wall time in column ``wall`` occurs twice, at the
+    instants in ``first`` and ``second``; ``outcome`` ends the note, its two ``{}`` those instants."""
+    return {
+        "effect": pl.lit("doubled"),
+        "wall_time": pl.col(wall),
+        "scheduled_time": pl.col(first),
+        "other_time": pl.col(second),
+        "note": pl.format(
+            "{} {} occurs twice (clocks fall back): " + outcome,
+            _hm(wall),
+            pl.col(wall).dt.strftime("%Y-%m-%d"),
+            _hm(first),
+            _hm(second),
+        ),
+    }

@@ -17,8 +17,9 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field
@@ -118,57 +119,88 @@ class PrefectOperatorFilterBaseModel(PrefectFilterBaseModel):
 # --- reusable criterion shapes ----------------------------------------------------------
 
 
+_Tests: TypeAlias = dict[str, Callable[[Column, Any], Predicate]]
+"""A criterion's field name -> the predicate its value makes on the criterion's column."""
+
+
+def _is_in(column: Column, values: list[Any]) -> Predicate:
+    return IsIn(column, tuple(values))
+
+
+def _not_in(column: Column, values: list[Any]) -> Predicate:
+    return IsIn(column, tuple(values), negate=True)
+
+
+def _contains(column: Column, text: str) -> Predicate:
+    return Like(column, f"%{text}%")
+
+
+def _has_all(column: Column, values: list[str]) -> Predicate:
+    return HasAll(column, tuple(values))
+
+
+def _states_in(column: Column, states: list[StateType]) -> Predicate:
+    return IsIn(column, tuple(s.value for s in states))
+
+
+def _at_most(column: Column, value: Any) -> Predicate:
+    return Compare(column, "<=", value)
+
+
+def _at_least(column: Column, value: Any) -> Predicate:
+    return Compare(column, ">=", value)
+
+
+def _equals(column: Column, value: Any) -> Predicate:
+    return Compare(column, "==", value)
+
+
 class _Criterion(PrefectFilterBaseModel):
+    """A filter on one column: each field that is set adds its test (``tests``), all must hold."""
+
     column: ClassVar[str]
     kind: ClassVar[ColumnKind] = "str"
+    tests: ClassVar[_Tests] = {}
+    """The fields' tests, in field order."""
 
     @classmethod
     def _col(cls) -> Column:
         return Column(cls.column, cls.kind)
 
+    def _parts(self) -> list[Predicate]:
+        given = ((test, getattr(self, name)) for name, test in self.tests.items())
+        return [test(self._col(), value) for test, value in given if value is not None]
+
 
 class _IdAny(_Criterion):
     column: ClassVar[str] = "id"
     kind: ClassVar[ColumnKind] = "uuid"
+    tests: ClassVar[_Tests] = {"any_": _is_in}
     any_: list[UUID] | None = Field(default=None, description="Ids to include: the id is one of these.")
-
-    def _parts(self) -> list[Predicate]:
-        return [] if self.any_ is None else [IsIn(self._col(), tuple(self.any_))]
 
 
 class _IdAnyNotAny(_IdAny):
+    tests: ClassVar[_Tests] = {**_IdAny.tests, "not_any_": _not_in}
     not_any_: list[UUID] | None = Field(default=None, description="Ids to exclude: the id is none of these.")
-
-    def _parts(self) -> list[Predicate]:
-        parts = super()._parts()
-        if self.not_any_ is not None:
-            parts.append(IsIn(self._col(), tuple(self.not_any_), negate=True))
-        return parts
 
 
 class _StrAny(_Criterion):
+    tests: ClassVar[_Tests] = {"any_": _is_in}
     any_: list[str] | None = Field(
         default=None, description="Values to include: the value equals one of these (case-sensitive)."
     )
 
-    def _parts(self) -> list[Predicate]:
-        return [] if self.any_ is None else [IsIn(self._col(), tuple(self.any_))]
-
 
 class _NameAnyLike(_StrAny):
     column: ClassVar[str] = "name"
+    tests: ClassVar[_Tests] = {**_StrAny.tests, "like_": _contains}
     like_: str | None = Field(default=None, description=_LIKE)
-
-    def _parts(self) -> list[Predicate]:
-        parts = super()._parts()
-        if self.like_ is not None:
-            parts.append(Like(self._col(), f"%{self.like_}%"))
-        return parts
 
 
 class _Tags(PrefectOperatorFilterBaseModel, _Criterion):
     column: ClassVar[str] = "tags"
     kind: ClassVar[ColumnKind] = "list"
+    tests: ClassVar[_Tests] = {"all_": _has_all, "is_null_": IsEmpty}
     all_: list[str] | None = Field(
         default=None, description="Tags that must all be present: the tags are a superset of this list."
     )
@@ -176,30 +208,15 @@ class _Tags(PrefectOperatorFilterBaseModel, _Criterion):
         default=None, description="True: only rows without tags (an empty list); False: only rows with tags."
     )
 
-    def _parts(self) -> list[Predicate]:
-        parts: list[Predicate] = []
-        if self.all_ is not None:
-            parts.append(HasAll(self._col(), tuple(self.all_)))
-        if self.is_null_ is not None:
-            parts.append(IsEmpty(self._col(), self.is_null_))
-        return parts
-
 
 class _OpAnyIsNull(PrefectOperatorFilterBaseModel, _Criterion):
+    tests: ClassVar[_Tests] = {"any_": _is_in, "is_null_": IsNull}
     any_: list[str] | None = Field(
         default=None, description="Values to include: the value equals one of these (case-sensitive)."
     )
     is_null_: bool | None = Field(
         default=None, description="True: only rows where the value is null; False: only rows where it is set."
     )
-
-    def _parts(self) -> list[Predicate]:
-        parts: list[Predicate] = []
-        if self.any_ is not None:
-            parts.append(IsIn(self._col(), tuple(self.any_)))
-        if self.is_null_ is not None:
-            parts.append(IsNull(self._col(), self.is_null_))
-        return parts
 
 
 class _OpUuidAnyIsNull(_OpAnyIsNull):
@@ -211,10 +228,8 @@ class _OpUuidAnyIsNull(_OpAnyIsNull):
 
 class _StateTypeAny(_Criterion):
     column: ClassVar[str] = "state_type"
+    tests: ClassVar[_Tests] = {"any_": _states_in}
     any_: list[StateType] | None = Field(default=None, description="State types to include.")
-
-    def _parts(self) -> list[Predicate]:
-        return [] if self.any_ is None else [IsIn(self._col(), tuple(s.value for s in self.any_))]
 
 
 class _StateNameAny(_StrAny):
@@ -223,6 +238,7 @@ class _StateNameAny(_StrAny):
 
 class _TimeRange(_Criterion):
     kind: ClassVar[ColumnKind] = "timestamp"
+    tests: ClassVar[_Tests] = {"before_": _at_most, "after_": _at_least}
     before_: AwareDatetime | None = Field(
         default=None, description="Only rows at or before this time (inclusive; timezone-aware)."
     )
@@ -230,35 +246,20 @@ class _TimeRange(_Criterion):
         default=None, description="Only rows at or after this time (inclusive; timezone-aware)."
     )
 
-    def _parts(self) -> list[Predicate]:
-        parts: list[Predicate] = []
-        if self.before_ is not None:
-            parts.append(Compare(self._col(), "<=", self.before_))
-        if self.after_ is not None:
-            parts.append(Compare(self._col(), ">=", self.after_))
-        return parts
-
 
 class _TimeRangeIsNull(_TimeRange):
+    tests: ClassVar[_Tests] = {**_TimeRange.tests, "is_null_": IsNull}
     is_null_: bool | None = Field(
         default=None, description="True: only rows without this time; False: only rows with it."
     )
 
-    def _parts(self) -> list[Predicate]:
-        parts = super()._parts()
-        if self.is_null_ is not None:
-            parts.append(IsNull(self._col(), self.is_null_))
-        return parts
-
 
 class _BoolEq(_Criterion):
     kind: ClassVar[ColumnKind] = "bool"
+    tests: ClassVar[_Tests] = {"eq_": _equals}
     eq_: bool | None = Field(
         default=None, description="True: only rows where this flag is set; False: only rows where it is not."
     )
-
-    def _parts(self) -> list[Predicate]:
-        return [] if self.eq_ is None else [Compare(self._col(), "==", self.eq_)]
 
 
 # --- flows --------------------------------------------------------------------------------
@@ -505,6 +506,11 @@ class DeploymentFilterConcurrencyLimit(_Criterion):
 
     column: ClassVar[str] = "concurrency_limit"
     kind: ClassVar[ColumnKind] = "int"
+    tests: ClassVar[_Tests] = {
+        "ge_": _at_least,
+        "le_": _at_most,
+        "is_null_": IsNull,
+    }
     ge_: int | None = Field(
         default=None, description="Only deployments with a concurrency limit of at least this value."
     )
@@ -515,16 +521,6 @@ class DeploymentFilterConcurrencyLimit(_Criterion):
         default=None,
         description="True: only deployments without a concurrency limit; False: only those with one.",
     )
-
-    def _parts(self) -> list[Predicate]:
-        parts: list[Predicate] = []
-        if self.ge_ is not None:
-            parts.append(Compare(self._col(), ">=", self.ge_))
-        if self.le_ is not None:
-            parts.append(Compare(self._col(), "<=", self.le_))
-        if self.is_null_ is not None:
-            parts.append(IsNull(self._col(), self.is_null_))
-        return parts
 
 
 class DeploymentFilter(PrefectOperatorFilterBaseModel):

@@ -57,6 +57,7 @@ from functools import lru_cache
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -107,6 +108,10 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- models
+
+
+ZoneName = Annotated[str | None, AfterValidator(known_zone)]
+"""A schedule's ``timezone``: a name the zone database knows (see ``known_zone``), or None."""
 
 
 class BaseSchedule(BaseModel):
@@ -211,7 +216,7 @@ class IntervalSchedule(BaseSchedule):
 
     interval: timedelta
     anchor_date: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    timezone: str | None = None
+    timezone: ZoneName = None
 
     @field_validator("interval")
     @classmethod
@@ -228,11 +233,6 @@ class IntervalSchedule(BaseSchedule):
     @classmethod
     def _in_range(cls, value: datetime) -> datetime:
         return check_year(value, "anchor_date")
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        return known_zone(value)
 
     @model_validator(mode="after")
     def _resolve_zone(self) -> IntervalSchedule:
@@ -286,7 +286,7 @@ class CronSchedule(BaseSchedule):
     kind: ClassVar[str] = "cron"
 
     cron: str
-    timezone: str | None = None
+    timezone: ZoneName = None
     day_or: bool = True
 
     @field_validator("cron")
@@ -294,11 +294,6 @@ class CronSchedule(BaseSchedule):
     def _valid_cron(cls, value: str) -> str:
         parse_cron(value)
         return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str | None:
-        return known_zone(value)
 
     @model_validator(mode="after")
     def _fires(self) -> CronSchedule:
@@ -351,18 +346,13 @@ class RRuleSchedule(BaseSchedule):
     kind: ClassVar[str] = "rrule"
 
     rrule: str
-    timezone: str | None = "UTC"
+    timezone: Annotated[ZoneName, AfterValidator(lambda name: name or "UTC")] = "UTC"
 
     @field_validator("rrule")
     @classmethod
     def _valid_rule(cls, value: str) -> str:
         check_rule(value)
         return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str | None) -> str:
-        return known_zone(value) or "UTC"
 
     def describe(self) -> str:
         """Words for simple rules, else the rule text; plus the time zone.

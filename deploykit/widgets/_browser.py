@@ -178,31 +178,28 @@ class DeploymentBrowser(widgets.VBox):
         self.flow_dropdown = _dropdown("Flow", options["flow"], "dk-flow")
         self.pool_dropdown = _dropdown("Work pool", options["work_pool"], "dk-pool")
         self.queue_dropdown = _dropdown("Work queue", options["work_queue"], "dk-queue")
-        self.active_dropdown = widgets.Dropdown(options=list(_ACTIVE), description="Schedule")
-        self.sort_dropdown = widgets.Dropdown(options=_SORTS, description="Sort")
-        self.page_size_dropdown = widgets.Dropdown(
-            options=PAGE_SIZES, value=page_size, description="Page size"
+        self.active_dropdown = _html.styled(
+            widgets.Dropdown(options=list(_ACTIVE), description="Schedule"), "dk-active"
         )
-        self.prev_button = widgets.Button(description="◀ Prev", layout={"width": "90px"})
-        self.next_button = widgets.Button(description="Next ▶", layout={"width": "90px"})
-        self.summary_html = widgets.HTML()
-        self.table_html = widgets.HTML()
-        self.deployment_select = widgets.Select(description="Details", rows=8, layout={"width": "420px"})
-        self.details_html = widgets.HTML(_html.note("Select a deployment to see its details."))
-        self.code_html = widgets.HTML()
-        for widget, css in [
-            (self.active_dropdown, "dk-active"),
-            (self.sort_dropdown, "dk-sort"),
-            (self.page_size_dropdown, "dk-page-size"),
-            (self.prev_button, "dk-prev"),
-            (self.next_button, "dk-next"),
-            (self.summary_html, "dk-summary"),
-            (self.table_html, "dk-results"),
-            (self.deployment_select, "dk-select"),
-            (self.details_html, "dk-details-pane"),
-            (self.code_html, "dk-code-pane"),
-        ]:
-            widget.add_class(css)
+        self.sort_dropdown = _html.styled(widgets.Dropdown(options=_SORTS, description="Sort"), "dk-sort")
+        self.page_size_dropdown = _html.styled(
+            widgets.Dropdown(options=PAGE_SIZES, value=page_size, description="Page size"), "dk-page-size"
+        )
+        self.prev_button = _html.styled(
+            widgets.Button(description="◀ Prev", layout={"width": "90px"}), "dk-prev"
+        )
+        self.next_button = _html.styled(
+            widgets.Button(description="Next ▶", layout={"width": "90px"}), "dk-next"
+        )
+        self.summary_html = _html.styled(widgets.HTML(), "dk-summary")
+        self.table_html = _html.styled(widgets.HTML(), "dk-results")
+        self.deployment_select = _html.styled(
+            widgets.Select(description="Details", rows=8, layout={"width": "420px"}), "dk-select"
+        )
+        self.details_html = _html.styled(
+            widgets.HTML(_html.note("Select a deployment to see its details.")), "dk-details-pane"
+        )
+        self.code_html = _html.styled(widgets.HTML(), "dk-code-pane")
 
         super().__init__(
             [
@@ -356,12 +353,12 @@ def _names(store: Store) -> dict[str, list[str]]:
 
 
 def _text(label: str, placeholder: str, css: str) -> widgets.Text:
-    text = widgets.Text(description=label, placeholder=placeholder, continuous_update=False)
-    text.add_class(css)
-    return text
+    return _html.styled(
+        widgets.Text(description=label, placeholder=placeholder, continuous_update=False), css
+    )
 
 
 def _dropdown(label: str, names: list[str], css: str) -> widgets.Dropdown:
-    dropdown = widgets.Dropdown(options=[("any", ""), *((n, n) for n in names)], description=label)
-    dropdown.add_class(css)
-    return dropdown
+    return _html.styled(
+        widgets.Dropdown(options=[("any", ""), *((n, n) for n in names)], description=label), css
+    )

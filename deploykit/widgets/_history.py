@@ -98,35 +98,33 @@ class RunHistory(widgets.VBox):
         self._offering = False
         self._stale = True
 
-        self.window_dropdown = widgets.Dropdown(options=list(WINDOWS), value=window, description="Window")
-        self.name_text = widgets.Text(description="Name", placeholder="contains…", continuous_update=False)
-        self.flow_dropdown = widgets.Dropdown(options=[("any", "")], description="Flow")
-        self.pool_dropdown = widgets.Dropdown(options=[("any", "")], description="Work pool")
-        self.status_dropdown = widgets.Dropdown(options=["any", *STATUSES], description="Status")
-        self.sort_dropdown = widgets.Dropdown(options=list(SORTS), description="Sort")
-        self.summary_html = widgets.HTML()
-        self.table_html = widgets.HTML()
-        self.deployment_select = widgets.Select(description="Deployment", rows=8, layout={"width": "460px"})
-        self.details_html = widgets.HTML()
-        self.duration_image = widgets.Image(format="png")
-        self.timeline_image = widgets.Image(format="png")
-        self.lateness_image = widgets.Image(format="png")
-        for widget, css in [
-            (self.window_dropdown, "dk-window"),
-            (self.name_text, "dk-name"),
-            (self.flow_dropdown, "dk-flow"),
-            (self.pool_dropdown, "dk-pool"),
-            (self.status_dropdown, "dk-status"),
-            (self.sort_dropdown, "dk-sort"),
-            (self.summary_html, "dk-summary"),
-            (self.table_html, "dk-health"),
-            (self.deployment_select, "dk-select"),
-            (self.details_html, "dk-details-pane"),
-            (self.duration_image, "dk-duration"),
-            (self.timeline_image, "dk-timeline"),
-            (self.lateness_image, "dk-lateness"),
-        ]:
-            widget.add_class(css)
+        self.window_dropdown = _html.styled(
+            widgets.Dropdown(options=list(WINDOWS), value=window, description="Window"), "dk-window"
+        )
+        self.name_text = _html.styled(
+            widgets.Text(description="Name", placeholder="contains…", continuous_update=False), "dk-name"
+        )
+        self.flow_dropdown = _html.styled(
+            widgets.Dropdown(options=[("any", "")], description="Flow"), "dk-flow"
+        )
+        self.pool_dropdown = _html.styled(
+            widgets.Dropdown(options=[("any", "")], description="Work pool"), "dk-pool"
+        )
+        self.status_dropdown = _html.styled(
+            widgets.Dropdown(options=["any", *STATUSES], description="Status"), "dk-status"
+        )
+        self.sort_dropdown = _html.styled(
+            widgets.Dropdown(options=list(SORTS), description="Sort"), "dk-sort"
+        )
+        self.summary_html = _html.styled(widgets.HTML(), "dk-summary")
+        self.table_html = _html.styled(widgets.HTML(), "dk-health")
+        self.deployment_select = _html.styled(
+            widgets.Select(description="Deployment", rows=8, layout={"width": "460px"}), "dk-select"
+        )
+        self.details_html = _html.styled(widgets.HTML(), "dk-details-pane")
+        self.duration_image = _html.styled(widgets.Image(format="png"), "dk-duration")
+        self.timeline_image = _html.styled(widgets.Image(format="png"), "dk-timeline")
+        self.lateness_image = _html.styled(widgets.Image(format="png"), "dk-lateness")
         super().__init__(
             [
                 widgets.HBox([self.window_dropdown, self.name_text, self.flow_dropdown]),

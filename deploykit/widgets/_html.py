@@ -12,10 +12,12 @@ import json
 import struct
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import ipywidgets as widgets
 import polars as pl
+
+W = TypeVar("W", bound=widgets.DOMWidget)
 
 _TABLE_STYLE = "border-collapse:collapse;font-size:12px;font-family:var(--jp-ui-font-family,sans-serif)"
 _CELL_STYLE = "border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top"
@@ -127,6 +129,19 @@ def show_png(image: widgets.Image, png: bytes) -> None:
     image.layout.width = f"{width}px"
     image.layout.max_width = "100%"
     image.layout.display = None
+
+
+def styled(widget: W, css: str) -> W:
+    """``widget`` with the CSS class ``css``: the name the page's style and the browser tests
+    select it by.
+
+    Examples
+    --------
+    >>> styled(widgets.HTML(), "dk-summary")._dom_classes
+    ('dk-summary',)
+    """
+    widget.add_class(css)
+    return widget
 
 
 def _text(value: Any) -> str:

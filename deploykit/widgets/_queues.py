@@ -108,17 +108,10 @@ class QueueMatchInspector(widgets.VBox):
         self.matrix = pl.DataFrame()
         self.figure: Figure | None = None
         self.picker = DeploymentPicker(store)
-        self.summary_html = widgets.HTML()
-        self.verdicts_html = widgets.HTML()
-        self.matrix_html = widgets.HTML()
-        self.heatmap = widgets.Image(format="png")
-        for widget, css in [
-            (self.summary_html, "dk-verdict-summary"),
-            (self.verdicts_html, "dk-verdicts"),
-            (self.matrix_html, "dk-matrix-note"),
-            (self.heatmap, "dk-matrix"),
-        ]:
-            widget.add_class(css)
+        self.summary_html = _html.styled(widgets.HTML(), "dk-verdict-summary")
+        self.verdicts_html = _html.styled(widgets.HTML(), "dk-verdicts")
+        self.matrix_html = _html.styled(widgets.HTML(), "dk-matrix-note")
+        self.heatmap = _html.styled(widgets.Image(format="png"), "dk-matrix")
         super().__init__(
             [
                 self.picker,

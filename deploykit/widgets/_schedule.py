@@ -116,42 +116,42 @@ class SchedulePreview(widgets.VBox):
         self.busiest = pl.DataFrame()
         self.fleet_figure: Figure | None = None
 
-        self.source = widgets.ToggleButtons(options=SOURCES, description="Schedule")
-        self.picker = DeploymentPicker(store)
-        self.expression = widgets.Text(description="Expression", continuous_update=False)
-        self.timezone = widgets.Combobox(
-            options=sorted(available_timezones()), value="UTC", description="Time zone", ensure_option=False
+        self.source = _html.styled(
+            widgets.ToggleButtons(options=SOURCES, description="Schedule"), "dk-source"
         )
-        self.start = widgets.DatePicker(description="From", value=start or datetime.now(UTC).date())
-        self.mode = widgets.ToggleButtons(options=[("next N runs", "count"), ("time window", "window")])
-        self.count = widgets.BoundedIntText(value=10, min=1, max=1000, description="Runs")
-        self.days = widgets.BoundedIntText(value=7, min=1, max=MAX_PREVIEW_WINDOW.days, description="Days")
-        self.error_html = widgets.HTML()
-        self.describe_html = widgets.HTML()
-        self.runs_html = widgets.HTML()
-        self.dst_html = widgets.HTML()
-        self.timeline = widgets.Image(format="png")
-        self.fleet_html = widgets.HTML()
-        self.heatmap = widgets.Image(format="png")
-        self.busiest_html = widgets.HTML()
-        for widget, css in [
-            (self.source, "dk-source"),
-            (self.expression, "dk-expression"),
-            (self.timezone, "dk-timezone"),
-            (self.start, "dk-start"),
-            (self.mode, "dk-mode"),
-            (self.count, "dk-count"),
-            (self.days, "dk-days"),
-            (self.error_html, "dk-error-pane"),
-            (self.describe_html, "dk-describe"),
-            (self.runs_html, "dk-runs"),
-            (self.dst_html, "dk-dst"),
-            (self.timeline, "dk-timeline"),
-            (self.fleet_html, "dk-fleet"),
-            (self.heatmap, "dk-heatmap"),
-            (self.busiest_html, "dk-busiest"),
-        ]:
-            widget.add_class(css)
+        self.picker = DeploymentPicker(store)
+        self.expression = _html.styled(
+            widgets.Text(description="Expression", continuous_update=False), "dk-expression"
+        )
+        self.timezone = _html.styled(
+            widgets.Combobox(
+                options=sorted(available_timezones()),
+                value="UTC",
+                description="Time zone",
+                ensure_option=False,
+            ),
+            "dk-timezone",
+        )
+        self.start = _html.styled(
+            widgets.DatePicker(description="From", value=start or datetime.now(UTC).date()), "dk-start"
+        )
+        self.mode = _html.styled(
+            widgets.ToggleButtons(options=[("next N runs", "count"), ("time window", "window")]), "dk-mode"
+        )
+        self.count = _html.styled(
+            widgets.BoundedIntText(value=10, min=1, max=1000, description="Runs"), "dk-count"
+        )
+        self.days = _html.styled(
+            widgets.BoundedIntText(value=7, min=1, max=MAX_PREVIEW_WINDOW.days, description="Days"), "dk-days"
+        )
+        self.error_html = _html.styled(widgets.HTML(), "dk-error-pane")
+        self.describe_html = _html.styled(widgets.HTML(), "dk-describe")
+        self.runs_html = _html.styled(widgets.HTML(), "dk-runs")
+        self.dst_html = _html.styled(widgets.HTML(), "dk-dst")
+        self.timeline = _html.styled(widgets.Image(format="png"), "dk-timeline")
+        self.fleet_html = _html.styled(widgets.HTML(), "dk-fleet")
+        self.heatmap = _html.styled(widgets.Image(format="png"), "dk-heatmap")
+        self.busiest_html = _html.styled(widgets.HTML(), "dk-busiest")
         self._typed = widgets.HBox([self.expression, self.timezone])
         super().__init__(
             [
