@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Unpack
 
 import polars as pl
 
 from deploykit.history import _args
-from deploykit.history._filters import takes_filters
 from deploykit.history._query import FAILED, TERMINAL, UNSTARTED_WAITING, HistoryQuery, in_list
+from deploykit.models import FleetFilters, takes_filters
 from deploykit.store import Store
 
 _HEALTH_SQL = """
@@ -70,7 +70,7 @@ STATUSES = ("failing", "late", "no runs", "healthy")
 """Values of the ``status`` column, most urgent first."""
 
 
-@takes_filters
+@takes_filters()
 def deployment_health(
     session: Store,
     *,
@@ -78,7 +78,7 @@ def deployment_health(
     until: datetime | None = None,
     as_of: datetime | None = None,
     late_after: timedelta | float = timedelta(seconds=15),
-    filters: dict[str, Any],
+    **filters: Unpack[FleetFilters],
 ) -> pl.DataFrame:
     """Each selected deployment's run record in the window, one row per deployment.
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Unpack
 
 import polars as pl
 
 from deploykit.history import _args
-from deploykit.history._filters import takes_filters
 from deploykit.history._query import HistoryQuery
+from deploykit.models import FleetFilters, takes_filters
 from deploykit.store import Store
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
@@ -18,7 +18,7 @@ _OUTER_SQL = {"deployment_id": "CAST(deployment_id AS VARCHAR) AS deployment_id"
 """Group keys converted after grouping (cheaper on groups than on runs)."""
 
 
-@takes_filters
+@takes_filters()
 def run_metrics(
     session: Store,
     metric: str,
@@ -28,7 +28,7 @@ def run_metrics(
     since: datetime | None = None,
     until: datetime | None = None,
     as_of: datetime | None = None,
-    filters: dict[str, Any],
+    **filters: Unpack[FleetFilters],
 ) -> pl.DataFrame:
     """Statistics of ``metric`` over the selected deployments' runs, per group and period.
 
@@ -114,7 +114,7 @@ def run_metrics(
     return query.frame(session, sql)
 
 
-@takes_filters
+@takes_filters()
 def run_counts(
     session: Store,
     *,
@@ -122,7 +122,7 @@ def run_counts(
     every: str | None = "1d",
     since: datetime | None = None,
     until: datetime | None = None,
-    filters: dict[str, Any],
+    **filters: Unpack[FleetFilters],
 ) -> pl.DataFrame:
     """How many runs the selected deployments had, per group and period (all states).
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Unpack
 from uuid import uuid4
 
 import polars as pl
 
 from deploykit.history import _args
-from deploykit.history._filters import takes_filters
 from deploykit.history._query import UNSTARTED_WAITING, HistoryQuery, in_list
+from deploykit.models import FleetFilters, takes_filters
 from deploykit.scheduling import window_dates
 from deploykit.store import Store
 
@@ -46,13 +46,12 @@ ORDER BY runs.lateness DESC, fr.expected_start_time, fr.id
 """
 
 
-@takes_filters
+@takes_filters()
 def missed_runs(
     session: Store,
     since: datetime,
     until: datetime,
-    *,
-    filters: dict[str, Any],
+    **filters: Unpack[FleetFilters],
 ) -> pl.DataFrame:
     """Dates in ``[since, until)`` that a schedule gave and no flow run took.
 
@@ -143,7 +142,7 @@ def _window_dates(texts: list[str], since: datetime, until: datetime) -> pl.Data
     return dates.filter(pl.col("scheduled_time") < until).select("_key", "scheduled_time")
 
 
-@takes_filters
+@takes_filters()
 def late_runs(
     session: Store,
     *,
@@ -151,7 +150,7 @@ def late_runs(
     threshold: timedelta | float = timedelta(seconds=15),
     since: datetime | None = None,
     until: datetime | None = None,
-    filters: dict[str, Any],
+    **filters: Unpack[FleetFilters],
 ) -> pl.DataFrame:
     """SCHEDULED / PENDING runs not started whose lateness at ``as_of`` exceeds ``threshold``.
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Unpack
 
 import polars as pl
 
 from deploykit.history import _args
-from deploykit.history._filters import takes_filters
 from deploykit.history._query import HistoryQuery
+from deploykit.models import FleetFilters, takes_filters
 from deploykit.store import Store
 
 _RECENT_SQL = """
@@ -23,7 +23,7 @@ LIMIT {limit}
 """
 
 
-@takes_filters
+@takes_filters()
 def recent_runs(
     session: Store,
     *,
@@ -31,7 +31,7 @@ def recent_runs(
     since: datetime | None = None,
     until: datetime | None = None,
     as_of: datetime | None = None,
-    filters: dict[str, Any],
+    **filters: Unpack[FleetFilters],
 ) -> pl.DataFrame:
     """The newest ``limit`` runs (by expected start, ties by id) of the selected deployments.
 

@@ -111,6 +111,9 @@ def takes_filters(*, positional: bool = False) -> Callable[[Callable[P, R]], Cal
 
         @functools.wraps(func)
         def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            unknown = [name for name in kwargs if name not in signature.parameters]
+            if unknown:  # reported before a missing argument, as Python itself does
+                raise TypeError(f"{func.__name__}() got an unexpected keyword argument {unknown[0]!r}")
             try:
                 bound = signature.bind(*args, **kwargs)
             except TypeError as exc:
