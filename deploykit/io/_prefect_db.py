@@ -33,6 +33,7 @@ import polars as pl
 from deploykit._errors import SourceError
 from deploykit.io._bodies import legacy_schedule_id
 from deploykit.io._chunks import CHUNK_ROWS, check_chunk_rows, load_chunked
+from deploykit.io._pg_copy import copy_frames
 from deploykit.io._postgres import PgTarget, connect, is_postgres_url
 from deploykit.io._releases import release_of_revision
 from deploykit.io._report import ImportReport
@@ -42,6 +43,7 @@ _TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
 _BOOLEANS = {"is_paused", "paused", "auto_scheduled", "active", "enforce_parameter_schema"}
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UTC = pl.Datetime("us", "UTC")
 
 
 @dataclass
@@ -57,17 +59,15 @@ class PrefectDb:
     # -- SQL pieces that differ between SQLite and PostgreSQL ---------------------------------
 
     def col(self, alias: str, table: str, name: str, kind: str = "") -> str:
-        """Column ``name`` of ``table`` (as ``alias``) in the store's text form; NULL when absent."""
+        """Column ``name`` of ``table`` (as ``alias``); NULL when absent.
+
+        On PostgreSQL ids, JSON and times are read as stored: ``COPY`` writes them as
+        text (:mod:`deploykit.io._pg_copy`), times as UTC (the session's time zone).
+        """
         if name not in self.columns.get(table, set()):
             return "NULL"
         expr = f'{alias}."{name}"'
-        if self.dialect == "sqlite":
-            return expr
-        if kind == "time":
-            return f"to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
-        if kind in ("text", "json"):
-            return f"CAST({expr} AS TEXT)"
-        if kind == "seconds":
+        if self.dialect != "sqlite" and kind == "seconds":
             return f"CAST(EXTRACT(EPOCH FROM {expr}) AS DOUBLE PRECISION)"
         return expr
 
@@ -261,14 +261,12 @@ def _queries(db: PrefectDb) -> dict[str, str]:
     return queries
 
 
-def _rows(db: PrefectDb, table: str, query: str, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    """The query's rows as frames of at most ``chunk_rows`` (a server-side cursor on PostgreSQL)."""
-    if db.dialect == "sqlite":
-        cur = db.conn.execute(query)
-    else:
-        cur = db.conn.cursor(name=f"deploykit_{table}")
-        cur.itersize = chunk_rows
-        cur.execute(query)
+def _rows(db: PrefectDb, query: str, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """The query's rows as frames of at most ``chunk_rows`` (streamed with ``COPY`` on PostgreSQL)."""
+    if db.dialect != "sqlite":
+        yield from copy_frames(db.conn, query, chunk_rows)
+        return
+    cur = db.conn.execute(query)
     try:
         names = [d[0] for d in cur.description]
         while rows := cur.fetchmany(chunk_rows):
@@ -277,16 +275,29 @@ def _rows(db: PrefectDb, table: str, query: str, chunk_rows: int) -> Iterator[pl
         cur.close()
 
 
-def _time(name: str) -> pl.Expr:
+def _time(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """Column ``name`` as UTC times: read as such from PostgreSQL, parsed from SQLite's text."""
+    if frame.schema[name] == _UTC:
+        return pl.col(name)
     return pl.col(name).cast(pl.String).str.to_datetime(_TIME_FORMAT, time_zone="UTC", strict=False)
 
 
-def _seconds(micros: pl.Expr) -> pl.Expr:
-    """Whole microseconds as float seconds, correctly rounded as Python's ``timedelta.total_seconds``
-    (Polars' vectorised division by 1e6 can be one ulp off)."""
-    whole = (micros // 1_000_000).cast(pl.String)
-    fraction = (micros % 1_000_000).cast(pl.String).str.zfill(6)
-    return pl.concat_str([whole, pl.lit("."), fraction]).cast(pl.Float64)
+def _seconds(micros: pl.Series) -> pl.Series:
+    """Whole microseconds as float seconds, correctly rounded as Python's ``timedelta.total_seconds``.
+
+    Polars divides by a constant as a multiplication by its inverse (one ulp off at times);
+    Arrow divides. Beyond 2**53 microseconds (285 years) a float no longer holds the count
+    exactly, so such a column is converted through its decimal text instead.
+    """
+    import pyarrow.compute as pc
+
+    largest = micros.abs().max()
+    if largest is not None and largest >= 2**53:  # type: ignore[operator]
+        whole = (micros // 1_000_000).cast(pl.String)
+        fraction = (micros % 1_000_000).cast(pl.String).str.zfill(6)
+        return (whole + "." + fraction).cast(pl.Float64)
+    divided = pc.divide(micros.cast(pl.Float64).to_arrow(), 1_000_000.0)
+    return pl.Series(micros.name, divided, dtype=pl.Float64)
 
 
 def _micros(seconds: pl.Expr) -> pl.Expr:
@@ -296,13 +307,11 @@ def _micros(seconds: pl.Expr) -> pl.Expr:
 def _estimates(frame: pl.DataFrame, now: datetime, *, delta: bool) -> pl.DataFrame:
     """Prefect's per-request estimates (run time so far, lateness) as of ``now``."""
     running = pl.col("state_type").cast(pl.String) == "RUNNING"
-    since_state = (pl.lit(now) - _time("state_timestamp")).dt.total_microseconds()
+    since_state = (pl.lit(now) - _time(frame, "state_timestamp")).dt.total_microseconds()
     total = _micros(pl.col("total_run_time"))
-    columns = [
-        _seconds(pl.when(running).then(total + since_state).otherwise(total)).alias("estimated_run_time")
-    ]
+    columns = [pl.when(running).then(total + since_state).otherwise(total).alias("estimated_run_time")]
     if delta:
-        start, expected = _time("start_time"), _time("expected_start_time")
+        start, expected = _time(frame, "start_time"), _time(frame, "expected_start_time")
         late = (
             start.is_null()
             & expected.is_not_null()
@@ -316,23 +325,25 @@ def _estimates(frame: pl.DataFrame, now: datetime, *, delta: bool) -> pl.DataFra
             .then((pl.lit(now) - expected).dt.total_microseconds())
             .otherwise(0)
         )
-        columns.append(_seconds(gap).alias("estimated_start_time_delta"))
-    return frame.with_columns(columns)
+        columns.append(gap.alias("estimated_start_time_delta"))
+    micros = frame.select(columns)
+    return frame.with_columns(_seconds(column) for column in micros.get_columns())
 
 
 def _batches(
     db: PrefectDb, table: str, query: str, chunk_rows: int, now: datetime, seen: dict[str, list[str]]
 ) -> Iterator[pl.DataFrame]:
     """The rows of ``table`` mapped to store columns, ``chunk_rows`` at a time."""
-    for frame in _rows(db, table, query, chunk_rows):
+    for frame in _rows(db, query, chunk_rows):
         frame = frame.with_columns(
             *(pl.col(c).cast(pl.Boolean) for c in frame.columns if c in _BOOLEANS),
             *(_tags(table, db.source, frame) if "tags" in frame.columns else ()),
             pl.lit(db.source).alias("_source"),
         )
         if "total_run_time" in frame.columns and frame.schema["total_run_time"] == pl.String:
-            since_epoch = _time("total_run_time") - pl.lit(_EPOCH)
-            frame = frame.with_columns(total_run_time=_seconds(since_epoch.dt.total_microseconds()))
+            since_epoch = _time(frame, "total_run_time") - pl.lit(_EPOCH)
+            micros = frame.select(since_epoch.dt.total_microseconds().alias("total_run_time"))
+            frame = frame.with_columns(_seconds(micros.to_series()))
         if table == "flow_run":
             frame = _estimates(frame, now, delta=True)
         elif table == "task_run":
@@ -439,9 +450,10 @@ def _as_of(db: PrefectDb) -> datetime:
         db.execute(f"SELECT max({db.col('t', table, 'updated', 'time')}) FROM {table} t")[0][0]
         for table in ("flow_run", "task_run")
     ]
-    times = pl.Series([t for t in newest if t is not None], dtype=pl.String)
-    parsed = times.str.to_datetime(_TIME_FORMAT, time_zone="UTC", strict=False).drop_nulls()
-    return parsed.max() if parsed.len() else datetime.now(UTC)
+    stamps = [t.astimezone(UTC) for t in newest if isinstance(t, datetime)]  # PostgreSQL's
+    times = pl.Series([t for t in newest if isinstance(t, str)], dtype=pl.String)  # SQLite's text
+    parsed = times.str.to_datetime(_TIME_FORMAT, time_zone="UTC", strict=False).drop_nulls().to_list()
+    return max(stamps + parsed, default=None) or datetime.now(UTC)
 
 
 def _drop_stale(seen: dict[str, list[str]]) -> Callable[[Any], None]:
