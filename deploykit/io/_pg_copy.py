@@ -44,16 +44,21 @@ class _CopyStream(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        while not self._left:
-            block = self._copy.read()
-            if not block:
-                return 0
-            self._left = memoryview(block)
-            self.read_any = True
-        n = min(len(buffer), len(self._left))
-        buffer[:n] = self._left[:n]
-        self._left = self._left[n:]
-        return n
+        """Fill ``buffer`` (Arrow parses each read as a block: short reads would make tiny blocks)."""
+        view = memoryview(buffer).cast("B")
+        filled = 0
+        while filled < len(view):
+            if not self._left:
+                block = self._copy.read()
+                if not block:
+                    break
+                self._left = memoryview(block)
+                self.read_any = True
+            n = min(len(view) - filled, len(self._left))
+            view[filled : filled + n] = self._left[:n]
+            self._left = self._left[n:]
+            filled += n
+        return filled
 
 
 def copy_frames(conn: psycopg.Connection, query: str, chunk_rows: int) -> Iterator[pl.DataFrame]:
