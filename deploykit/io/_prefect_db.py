@@ -45,6 +45,9 @@ _TIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UTC = pl.Datetime("us", "UTC")
 
+DbSource = str | os.PathLike[str]
+"""A Prefect server database: the path of a SQLite file, or a ``postgresql://`` URL."""
+
 
 @dataclass
 class PrefectDb:
@@ -58,25 +61,23 @@ class PrefectDb:
 
     # -- SQL pieces that differ between SQLite and PostgreSQL ---------------------------------
 
-    def col(self, alias: str, table: str, name: str, kind: str = "") -> str:
+    def col(self, alias: str, table: str, name: str) -> str:
         """Column ``name`` of ``table`` (as ``alias``); NULL when absent.
 
-        On PostgreSQL ids, JSON and times are read as stored: ``COPY`` writes them as
-        text (:mod:`deploykit.io._pg_copy`), times as UTC (the session's time zone).
+        Values are read as stored: PostgreSQL's ``COPY`` writes ids and JSON as their
+        text and times in UTC, the session's time zone (:mod:`deploykit.io._pg_copy`).
         """
         if name not in self.columns.get(table, set()):
             return "NULL"
-        expr = f'{alias}."{name}"'
-        if self.dialect != "sqlite" and kind == "seconds":
-            return f"CAST(EXTRACT(EPOCH FROM {expr}) AS DOUBLE PRECISION)"
-        return expr
+        return f'{alias}."{name}"'
 
     def seconds(self, alias: str, table: str, name: str) -> str:
         """An interval column: seconds on PostgreSQL; SQLite keeps it as a time after the
         epoch, turned into seconds by :func:`_batches` (exactly, in microseconds)."""
-        if self.dialect != "sqlite":
-            return self.col(alias, table, name, "seconds")
-        return self.col(alias, table, name)
+        expr = self.col(alias, table, name)
+        if self.dialect == "sqlite" or expr == "NULL":
+            return expr
+        return f"CAST(EXTRACT(EPOCH FROM {expr}) AS DOUBLE PRECISION)"
 
     def json_get(self, expr: str, key: str) -> str:
         if expr == "NULL":
@@ -97,7 +98,7 @@ class PrefectDb:
         self.conn.close()
 
 
-def open_prefect_db(source: str | os.PathLike[str]) -> PrefectDb:
+def open_prefect_db(source: DbSource) -> PrefectDb:
     """Open a Prefect server database read-only and recognise its release by alembic revision."""
     if is_postgres_url(source):
         db = PrefectDb(str(PgTarget.parse(str(source))), "postgresql", connect(str(source)))
@@ -146,48 +147,38 @@ from 2.18 on, so it is optional)."""
 def _queries(db: PrefectDb) -> dict[str, str]:
     """One SELECT per store table, giving its columns in text form (see :meth:`PrefectDb.col`)."""
 
-    def c(alias: str, table: str, names: str, kind: str = "") -> list[str]:
-        return [f'{db.col(alias, table, n, kind)} AS "{n}"' for n in names.split()]
+    def c(alias: str, table: str, names: str) -> list[str]:
+        return [f'{db.col(alias, table, n)} AS "{n}"' for n in names.split()]
 
     def select(parts: list[str], rest: str) -> str:
         return f"SELECT {', '.join(parts)} {rest}"
 
-    stamps = "created updated"
+    stamps = "id created updated"
+    plain = {
+        "flow": ("f", "name tags labels"),
+        "work_pool": (
+            "p",
+            "default_queue_id name type description is_paused concurrency_limit status "
+            "base_job_template storage_configuration",
+        ),
+        "work_queue": (
+            "q",
+            "work_pool_id name description is_paused concurrency_limit priority status filter last_polled",
+        ),
+    }
     queries = {
-        "flow": select(
-            c("f", "flow", "id", "text")
-            + c("f", "flow", stamps, "time")
-            + c("f", "flow", "name")
-            + c("f", "flow", "tags labels", "json"),
-            "FROM flow f",
-        ),
-        "work_pool": select(
-            c("p", "work_pool", "id default_queue_id", "text")
-            + c("p", "work_pool", stamps, "time")
-            + c("p", "work_pool", "name type description is_paused concurrency_limit status")
-            + c("p", "work_pool", "base_job_template storage_configuration", "json"),
-            "FROM work_pool p",
-        ),
-        "work_queue": select(
-            c("q", "work_queue", "id work_pool_id", "text")
-            + c("q", "work_queue", stamps, "time")
-            + c("q", "work_queue", "name description is_paused concurrency_limit priority status")
-            + c("q", "work_queue", "filter", "json")
-            + c("q", "work_queue", "last_polled", "time"),
-            "FROM work_queue q",
-        ),
+        table: select(c(alias, table, f"{stamps} {names}"), f"FROM {table} {alias}")
+        for table, (alias, names) in plain.items()
     }
     d = "deployment"
     paused = db.col("d", d, "paused")
     if paused == "NULL":
         paused = f"NOT {db.col('d', d, 'is_schedule_active')}"
     queries["deployment"] = select(
-        c("d", d, "id flow_id work_queue_id storage_document_id infrastructure_document_id", "text")
-        + c("d", d, f"{stamps} last_polled", "time")
-        + c("d", d, "name version description work_queue_name path entrypoint manifest_path status")
-        + c("d", d, "concurrency_limit enforce_parameter_schema")
-        + c("d", d, "infra_overrides parameters pull_steps tags parameter_openapi_schema", "json")
-        + c("d", d, "created_by updated_by labels", "json")
+        c("d", d, f"{stamps} flow_id work_queue_id storage_document_id infrastructure_document_id")
+        + c("d", d, "last_polled name version description work_queue_name path entrypoint manifest_path")
+        + c("d", d, "status concurrency_limit enforce_parameter_schema infra_overrides parameters")
+        + c("d", d, "pull_steps tags parameter_openapi_schema created_by updated_by labels")
         + [f'{paused} AS "paused"'],
         "FROM deployment d",
     )
@@ -206,37 +197,29 @@ def _queries(db: PrefectDb) -> dict[str, str]:
             )
         if "catchup" not in db.columns[s]:
             extra = "NULL"
-        parameters = db.col("s", s, "parameters", "json")
-        queries[s] = select(
-            c("s", s, "id deployment_id", "text")
-            + c("s", s, stamps, "time")
-            + c("s", s, "schedule", "json")
-            + c("s", s, "active max_scheduled_runs slug")
-            + [f"COALESCE({parameters}, '{{}}') AS \"parameters\"", f'{extra} AS "extra"'],
-            "FROM deployment_schedule s",
-        )
+        parameters = db.col("s", s, "parameters")
+        columns = c("s", s, f"{stamps} deployment_id schedule active max_scheduled_runs slug")
+        columns += [f"COALESCE({parameters}, '{{}}') AS \"parameters\"", f'{extra} AS "extra"']
+        queries[s] = select(columns, "FROM deployment_schedule s")
     elif "schedule" in db.columns[d]:
-        queries[s] = select(
-            c("d", d, "id", "text") + c("d", d, stamps, "time") + c("d", d, "schedule", "json"),
-            f"FROM deployment d WHERE {db.col('d', d, 'schedule')} IS NOT NULL",
-        )
+        where = f"WHERE {db.col('d', d, 'schedule')} IS NOT NULL"
+        queries[s] = select(c("d", d, f"{stamps} schedule"), f"FROM deployment d {where}")
     r = "flow_run"
+    details = db.col("s", "flow_run_state", "state_details")
     queries["flow_run"] = select(
-        c("r", r, "id flow_id deployment_id work_queue_id parent_task_run_id", "text")
-        + c("r", r, "infrastructure_document_id state_id", "text")
-        + c("r", r, f"{stamps} expected_start_time next_scheduled_start_time start_time end_time", "time")
-        + c("r", r, "name flow_version idempotency_key state_type state_name auto_scheduled run_count")
-        + c("r", r, "infrastructure_pid deployment_version")
-        + c("r", r, "parameters tags empirical_policy job_variables labels created_by", "json")
+        c("r", r, f"{stamps} flow_id deployment_id work_queue_id parent_task_run_id")
+        + c("r", r, "infrastructure_document_id state_id expected_start_time next_scheduled_start_time")
+        + c("r", r, "start_time end_time name flow_version idempotency_key state_type state_name")
+        + c("r", r, "auto_scheduled run_count infrastructure_pid deployment_version parameters tags")
+        + c("r", r, "empirical_policy job_variables labels created_by")
         + [
             f"COALESCE({db.col('r', r, 'work_queue_name')}, {db.col('q', 'work_queue', 'name')}) "
             'AS "work_queue_name"',
             f'{db.col("s", "flow_run_state", "message")} AS "state_message"',
-            f"COALESCE({db.col('r', r, 'state_timestamp', 'time')}, "
-            f'{db.col("s", "flow_run_state", "timestamp", "time")}) AS "state_timestamp"',
-            f'{db.col("s", "flow_run_state", "state_details", "json")} AS "state_details"',
-            f"{db.json_get(db.col('s', 'flow_run_state', 'state_details', 'json'), 'scheduled_time')} "
-            'AS "scheduled_time"',
+            f"COALESCE({db.col('r', r, 'state_timestamp')}, "
+            f'{db.col("s", "flow_run_state", "timestamp")}) AS "state_timestamp"',
+            f'{details} AS "state_details"',
+            f'{db.json_get(details, "scheduled_time")} AS "scheduled_time"',
             f'{db.seconds("r", r, "total_run_time")} AS "total_run_time"',
         ],
         "FROM flow_run r LEFT JOIN flow_run_state s ON s.id = r.state_id "
@@ -244,16 +227,14 @@ def _queries(db: PrefectDb) -> dict[str, str]:
     )
     t = "task_run"
     queries["task_run"] = select(
-        c("t", t, "id flow_run_id state_id", "text")
-        + c("t", t, f"{stamps} start_time end_time expected_start_time cache_expiration", "time")
-        + c("t", t, "name task_key dynamic_key state_type state_name task_version cache_key")
-        + c("t", t, "run_count flow_run_run_count")
-        + c("t", t, "tags task_inputs empirical_policy labels", "json")
+        c("t", t, f"{stamps} flow_run_id state_id start_time end_time expected_start_time")
+        + c("t", t, "cache_expiration name task_key dynamic_key state_type state_name task_version")
+        + c("t", t, "cache_key run_count flow_run_run_count tags task_inputs empirical_policy labels")
         + [
-            f"COALESCE({db.col('t', t, 'state_timestamp', 'time')}, "
-            f'{db.col("s", "task_run_state", "timestamp", "time")}) AS "state_timestamp"',
+            f"COALESCE({db.col('t', t, 'state_timestamp')}, "
+            f'{db.col("s", "task_run_state", "timestamp")}) AS "state_timestamp"',
             f'{db.col("s", "task_run_state", "message")} AS "state_message"',
-            f'{db.col("s", "task_run_state", "state_details", "json")} AS "state_details"',
+            f'{db.col("s", "task_run_state", "state_details")} AS "state_details"',
             f'{db.seconds("t", t, "total_run_time")} AS "total_run_time"',
         ],
         "FROM task_run t LEFT JOIN task_run_state s ON s.id = t.state_id",
@@ -376,7 +357,7 @@ def _tags(table: str, source: str, frame: pl.DataFrame) -> list[pl.Expr]:
 
 def import_prefect_db(
     store: Store,
-    source: str | os.PathLike[str],
+    source: DbSource,
     *,
     chunk_rows: int = CHUNK_ROWS,
     progress: bool | None = None,
@@ -399,14 +380,14 @@ def import_prefect_db(
         ``postgresql://user:password@host:port/database`` (read in one read-only
         snapshot with server-side cursors).
     chunk_rows
-        Rows per batch.
+        Rows per batch: at most this many rows of a table are in memory at once.
     progress
-        Show a progress bar (``None``: only on a terminal or in a notebook).
+        Show a progress bar of the rows read (by default only on a terminal or in a notebook).
 
     Returns
     -------
     ImportReport
-        Rows inserted and updated per table.
+        For each store table, the rows the database gave it, as inserted or updated counts.
 
     Raises
     ------
@@ -447,7 +428,7 @@ def _as_of(db: PrefectDb) -> datetime:
     """When the database last changed a run: Prefect's per-request estimates are computed as of
     then, so importing the same database twice gives the same rows."""
     newest = [
-        db.execute(f"SELECT max({db.col('t', table, 'updated', 'time')}) FROM {table} t")[0][0]
+        db.execute(f"SELECT max({db.col('t', table, 'updated')}) FROM {table} t")[0][0]
         for table in ("flow_run", "task_run")
     ]
     stamps = [t.astimezone(UTC) for t in newest if isinstance(t, datetime)]  # PostgreSQL's
