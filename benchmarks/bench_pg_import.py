@@ -317,7 +317,7 @@ def write_results(
             f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
             f"- machine: {machine()}",
             f"- commit: {commit.stdout.strip() or 'unknown'}",
-            f"- command: `python benchmarks/bench_pg_import.py --rows {runs} --write`",
+            f"- command: `python benchmarks/bench_pg_import.py {' '.join(sys.argv[1:])}`",
             f"- source: the Prefect 3.x fixture dump restored into a throwaway cluster, grown inside "
             f"PostgreSQL to {runs:,} flow runs and {tasks:,} task runs ({grown})",
             f"- load average (1, 5, 15 min) when the figures were written: {load}",
