@@ -115,8 +115,12 @@ class PgCluster:
         base_dir: str | None = None,
         user: str | None = None,
         port: int | None = None,
+        from_datadir: str | os.PathLike | None = None,
     ) -> None:
+        """``from_datadir``: start from a copy of a data directory saved by :meth:`save_datadir`
+        (a grown benchmark source, say) instead of a fresh initdb."""
         self.dbname = dbname
+        self.from_datadir = None if from_datadir is None else Path(from_datadir)
         self.base_dir = base_dir
         self.bindir = find_bindir()
         self.run_as = user if user is not None else _server_user()
@@ -241,6 +245,11 @@ class PgCluster:
             for p in (self.dir, self.sockdir, pwfile):
                 os.chown(p, ent.pw_uid, ent.pw_gid)
             os.chmod(self.dir, 0o700)
+        if self.from_datadir is not None:
+            pwfile.unlink()
+            self._run(["cp", "-a", str(self.from_datadir), str(self.datadir)])
+            self._configure()
+            return
         self._run(
             [
                 str(self.bindir / "initdb"),
@@ -259,6 +268,10 @@ class PgCluster:
             server=True,
         )
         pwfile.unlink()
+        self._configure()
+
+    def _configure(self) -> None:
+        """This cluster's settings, appended to postgresql.conf (the last setting of a name wins)."""
         conf = self.datadir / "postgresql.conf"
         with open(conf, "a") as fh:
             fh.write(
@@ -296,6 +309,19 @@ class PgCluster:
                 return
             time.sleep(0.1)
         raise PgClusterError(f"PostgreSQL did not answer on 127.0.0.1:{self.port}")
+
+    def save_datadir(self, dest: str | os.PathLike) -> Path:
+        """Copy the data directory to ``dest`` (stopped for a consistent copy, then started again);
+        ``PgCluster(from_datadir=dest)`` starts a new cluster from it."""
+        ctl = [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"]
+        self._run(ctl, server=True)
+        try:
+            out = Path(dest)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self._run(["cp", "-a", str(self.datadir), str(out)])
+        finally:
+            self._pg_ctl_start()
+        return out
 
     def stop(self) -> None:
         """Stop the server (if running) and remove its directory."""

@@ -100,3 +100,93 @@ def test_cli_imports_a_postgres_url(postgres_urls, tmp_path, capsys):
     assert "deploykit:deploykit" not in out
     with dk.Store(path) as store:
         assert store.sql("SELECT count(*) AS n FROM deployment_schedule")["n"][0] == 24
+
+
+def _copy_of(postgres_urls: dict[str, str], name: str) -> str:
+    """A new database holding the 3.x dump, for a test that changes it."""
+    import psycopg
+
+    url = postgres_urls["3.x"]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE prefect_3_x")
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def test_copy_frames_stream_typed_chunks_and_keep_null_apart_from_empty(postgres_urls):
+    import polars as pl
+    import psycopg
+
+    from deploykit.io._pg_copy import copy_frames
+
+    query = (
+        "SELECT g AS n, g / 4.0 :: float8 AS x, g % 2 = 0 AS even, "
+        "CASE g % 3 WHEN 0 THEN NULL WHEN 1 THEN '' ELSE E'a,\"b\"\\n c ü' END AS s, "
+        "TIMESTAMPTZ '2026-03-29 01:00:00.000001+00' + g * INTERVAL '1 hour' AS t "
+        "FROM generate_series(1, 10) g"
+    )
+    with psycopg.connect(postgres_urls["3.x"]) as conn:
+        frames = list(copy_frames(conn, query, 4))
+        assert list(copy_frames(conn, "SELECT 1 AS n WHERE false", 4)) == []
+    assert [f.height for f in frames] == [4, 4, 2]
+    got = pl.concat(frames)
+    assert got.schema == {
+        "n": pl.Int64,
+        "x": pl.Float64,
+        "even": pl.Boolean,
+        "s": pl.String,
+        "t": pl.Datetime("us", "UTC"),
+    }
+    assert got["n"].to_list() == list(range(1, 11))
+    assert got["x"].to_list() == [g / 4 for g in range(1, 11)]
+    assert got["s"].to_list()[:3] == ["", 'a,"b"\n c ü', None]
+    assert got["t"][0].isoformat() == "2026-03-29T02:00:00.000001+00:00"
+
+
+def test_text_json_and_times_arrive_as_postgresql_holds_them(store, postgres_urls):
+    import json
+
+    import psycopg
+
+    url = _copy_of(postgres_urls, "prefect_texts")
+    message = 'line one\nline "two", 3\\4; ü'
+    parameters = {"q": 'a,b\n"c"', "empty": "", "nothing": None}
+    with psycopg.connect(url, autocommit=True) as conn:
+        runs = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id::text FROM flow_run WHERE state_id IS NOT NULL ORDER BY id LIMIT 3"
+            )
+        ]
+        for run, text in zip(runs, (message, "", None), strict=True):
+            conn.execute(
+                "UPDATE flow_run_state SET message = %s "
+                "WHERE id = (SELECT state_id FROM flow_run WHERE id = %s)",
+                (text, run),
+            )
+        conn.execute(
+            "UPDATE flow_run SET parameters = %s, start_time = '2026-05-01 10:00:00.000001+02' WHERE id = %s",
+            (json.dumps(parameters), runs[0]),
+        )
+    import_prefect_db(store, url, progress=False, chunk_rows=2)
+    rows = store.sql(
+        "SELECT CAST(id AS VARCHAR) AS id, state_message, parameters, start_time FROM flow_run "
+        f"WHERE CAST(id AS VARCHAR) IN ({', '.join(repr(r) for r in runs)})"
+    )
+    by_id = {row["id"]: row for row in rows.iter_rows(named=True)}
+    assert [by_id[r]["state_message"] for r in runs] == [message, "", None]
+    assert json.loads(by_id[runs[0]]["parameters"]) == parameters
+    assert by_id[runs[0]]["start_time"].isoformat() == "2026-05-01T08:00:00.000001+00:00"
+
+
+@pytest.mark.parametrize("stamp", ["infinity", "0044-03-15 12:00:00+00 BC"])
+def test_a_time_the_store_cannot_hold_is_refused_not_lost(store, postgres_urls, stamp):
+    """Read as text before, ``infinity`` became a null end time and a date BC one AD."""
+    import psycopg
+
+    url = _copy_of(postgres_urls, f"prefect_stamp_{len(stamp)}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        run = conn.execute(
+            "SELECT id::text FROM flow_run WHERE end_time IS NOT NULL ORDER BY id LIMIT 1"
+        ).fetchone()[0]
+        conn.execute("UPDATE flow_run SET end_time = %s WHERE id = %s", (stamp, run))
+    _refused(store, url, run, "end_time")

@@ -225,6 +225,12 @@ class _Client:
             " lower page_size or raise max_page_bytes"
         )
 
+    def _no_answer(self, exc: Exception, tries: str) -> str:
+        """Why the last attempt got no answer: a too slow one, or none."""
+        if isinstance(exc, _SlowAnswer):
+            return f"no complete answer within timeout={self.timeout:g} s {tries}"
+        return f"cannot reach the Prefect API {tries}: {exc or type(exc).__name__}"
+
     def post(self, path: str, body: dict[str, Any]) -> Any:
         """The JSON answer of ``POST {url}{path}``; :class:`FetchError` when it cannot be had."""
         import httpx
@@ -235,20 +241,11 @@ class _Client:
             tries = f"after {attempt + 1} attempt(s)"
             try:
                 response, data = self._exchange(target, body)
-            except _SlowAnswer:
-                if last:
-                    raise self.error(
-                        f"{target}: no complete answer within timeout={self.timeout:g} s {tries}"
-                    ) from None
-                self._wait(target, attempt, None)
-                continue
             except httpx.DecodingError as exc:
                 raise self.error(f"{target}: the answer cannot be decoded: {exc}") from None
-            except httpx.TransportError as exc:
+            except (_SlowAnswer, httpx.TransportError) as exc:
                 if last:
-                    raise self.error(
-                        f"{target}: cannot reach the Prefect API {tries}: {exc or type(exc).__name__}"
-                    ) from None
+                    raise self.error(f"{target}: {self._no_answer(exc, tries)}") from None
                 self._wait(target, attempt, None)
                 continue
             status = response.status_code
@@ -395,12 +392,12 @@ def fetch_prefect(
     max_pages
         The most requests for pages over the whole fetch (default 10,000).
     progress
-        Show a progress bar (``None``: only on a terminal or in a notebook).
+        Show a progress bar of the objects fetched (``None``: on a terminal or in a notebook only).
 
     Returns
     -------
     ImportReport
-        Rows inserted and updated per table.
+        What the fetched bodies added: the rows inserted, and the rows updated, of each table.
 
     Raises
     ------
@@ -420,16 +417,9 @@ def fetch_prefect(
     import httpx
     from tqdm.auto import tqdm
 
-    _check_options(
-        api_url,
-        {
-            "page_size": page_size,
-            "retries": retries,
-            "max_page_bytes": max_page_bytes,
-            "max_pages": max_pages,
-        },
-        {"timeout": timeout, "deadline": deadline, "backoff": backoff, "max_wait": max_wait},
-    )
+    counts = {"retries": retries, "max_page_bytes": max_page_bytes, "max_pages": max_pages}
+    seconds = {"timeout": timeout, "deadline": deadline, "backoff": backoff, "max_wait": max_wait}
+    _check_options(api_url, {"page_size": page_size, **counts}, seconds)
     url = api_url.rstrip("/")
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     bodies: list[tuple[str, str, list[dict[str, Any]]]] = []
@@ -438,18 +428,7 @@ def fetch_prefect(
         httpx.Client(headers=headers, timeout=timeout, limits=httpx.Limits(max_connections=1)) as http,
         tqdm(unit="rows", desc=f"fetch {url}", disable=disable) as bar,
     ):
-        client = _Client(
-            http,
-            url,
-            api_key=api_key,
-            timeout=timeout,
-            deadline=deadline,
-            retries=retries,
-            backoff=backoff,
-            max_wait=max_wait,
-            max_page_bytes=max_page_bytes,
-            max_pages=max_pages,
-        )
+        client = _Client(http, url, api_key=api_key, **counts, **seconds)
         for kind in KIND_TABLES:
             rows = client.collect(f"/{kind}/filter", kind, page_size, bar)
             bodies.append((f"{url}/{kind}/filter", kind, rows))

@@ -70,33 +70,38 @@ class PgTarget:
 
 
 def redact(url: str) -> str:
-    """The URL with its password replaced by ``***``.
+    """The URL with its password replaced by ``***`` (what messages and reports show).
 
-    Examples
-    --------
     >>> redact("postgresql://me:s3cret@db:5432/prefect")
     'postgresql://me:***@db:5432/prefect'
     """
     return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
+_REASONS = (
+    ("authentication failed", "authentication failed for user {user!r} (check the user name and password)"),
+    ("no password supplied", "the server wants a password for user {user!r} and the URL has none"),
+    ("database.*does not exist|does not exist.*database", "database {database!r} does not exist on {where}"),
+    ("role.*does not exist|does not exist.*role", "user {user!r} does not exist on the server"),
+    ("timeout|timed out", "no answer from {where} within {timeout} s (check host and port)"),
+    ("refused", "nothing listens on {where} (connection refused; check host and port)"),
+    ("name or service not known|could not translate host name", "unknown host {host!r}"),
+)
+"""What libpq's message says (a pattern of its lower-cased text), and what to tell the user, first match."""
+
+
 def _reason(target: PgTarget, message: str) -> str:
     """Why a connection failed, in words that say what to check (host, auth, database)."""
     low = message.lower()
-    if "password authentication failed" in low or "authentication failed" in low:
-        return f"authentication failed for user {target.user!r} (check the user name and password)"
-    if "no password supplied" in low:
-        return f"the server wants a password for user {target.user!r} and the URL has none"
-    if "does not exist" in low and "database" in low:
-        return f"database {target.database!r} does not exist on {target.host}:{target.port}"
-    if "role" in low and "does not exist" in low:
-        return f"user {target.user!r} does not exist on the server"
-    if "timeout" in low or "timed out" in low:
-        return f"no answer from {target.host}:{target.port} within {CONNECT_TIMEOUT} s (check host and port)"
-    if "refused" in low:
-        return f"nothing listens on {target.host}:{target.port} (connection refused; check host and port)"
-    if "name or service not known" in low or "could not translate host name" in low:
-        return f"unknown host {target.host!r}"
+    for pattern, reason in _REASONS:
+        if re.search(pattern, low, re.DOTALL):
+            return reason.format(
+                user=target.user,
+                database=target.database,
+                host=target.host,
+                where=f"{target.host}:{target.port}",
+                timeout=CONNECT_TIMEOUT,
+            )
     first = message.strip().splitlines()[0] if message.strip() else "unknown error"
     return first
 

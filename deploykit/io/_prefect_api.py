@@ -247,7 +247,7 @@ def import_prefect_api(store: Store, path: str | os.PathLike[str]) -> ImportRepo
     Returns
     -------
     ImportReport
-        Rows inserted and updated per table.
+        How many rows the bodies inserted into each table, and how many they updated.
 
     Raises
     ------

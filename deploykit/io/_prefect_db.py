@@ -33,6 +33,7 @@ import polars as pl
 from deploykit._errors import SourceError
 from deploykit.io._bodies import legacy_schedule_id
 from deploykit.io._chunks import CHUNK_ROWS, check_chunk_rows, load_chunked
+from deploykit.io._pg_copy import copy_frames
 from deploykit.io._postgres import PgTarget, connect, is_postgres_url
 from deploykit.io._releases import release_of_revision
 from deploykit.io._report import ImportReport
@@ -42,6 +43,10 @@ _TERMINAL = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")
 _BOOLEANS = {"is_paused", "paused", "auto_scheduled", "active", "enforce_parameter_schema"}
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S%.f"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UTC = pl.Datetime("us", "UTC")
+
+DbSource = str | os.PathLike[str]
+"""A Prefect server database: the path of a SQLite file, or a ``postgresql://`` URL."""
 
 
 @dataclass
@@ -56,27 +61,23 @@ class PrefectDb:
 
     # -- SQL pieces that differ between SQLite and PostgreSQL ---------------------------------
 
-    def col(self, alias: str, table: str, name: str, kind: str = "") -> str:
-        """Column ``name`` of ``table`` (as ``alias``) in the store's text form; NULL when absent."""
+    def col(self, alias: str, table: str, name: str) -> str:
+        """Column ``name`` of ``table`` (as ``alias``); NULL when absent.
+
+        Values are read as stored: PostgreSQL's ``COPY`` writes ids and JSON as their
+        text and times in UTC, the session's time zone (:mod:`deploykit.io._pg_copy`).
+        """
         if name not in self.columns.get(table, set()):
             return "NULL"
-        expr = f'{alias}."{name}"'
-        if self.dialect == "sqlite":
-            return expr
-        if kind == "time":
-            return f"to_char({expr} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
-        if kind in ("text", "json"):
-            return f"CAST({expr} AS TEXT)"
-        if kind == "seconds":
-            return f"CAST(EXTRACT(EPOCH FROM {expr}) AS DOUBLE PRECISION)"
-        return expr
+        return f'{alias}."{name}"'
 
     def seconds(self, alias: str, table: str, name: str) -> str:
         """An interval column: seconds on PostgreSQL; SQLite keeps it as a time after the
         epoch, turned into seconds by :func:`_batches` (exactly, in microseconds)."""
-        if self.dialect != "sqlite":
-            return self.col(alias, table, name, "seconds")
-        return self.col(alias, table, name)
+        expr = self.col(alias, table, name)
+        if self.dialect == "sqlite" or expr == "NULL":
+            return expr
+        return f"CAST(EXTRACT(EPOCH FROM {expr}) AS DOUBLE PRECISION)"
 
     def json_get(self, expr: str, key: str) -> str:
         if expr == "NULL":
@@ -97,7 +98,7 @@ class PrefectDb:
         self.conn.close()
 
 
-def open_prefect_db(source: str | os.PathLike[str]) -> PrefectDb:
+def open_prefect_db(source: DbSource) -> PrefectDb:
     """Open a Prefect server database read-only and recognise its release by alembic revision."""
     if is_postgres_url(source):
         db = PrefectDb(str(PgTarget.parse(str(source))), "postgresql", connect(str(source)))
@@ -146,48 +147,38 @@ from 2.18 on, so it is optional)."""
 def _queries(db: PrefectDb) -> dict[str, str]:
     """One SELECT per store table, giving its columns in text form (see :meth:`PrefectDb.col`)."""
 
-    def c(alias: str, table: str, names: str, kind: str = "") -> list[str]:
-        return [f'{db.col(alias, table, n, kind)} AS "{n}"' for n in names.split()]
+    def c(alias: str, table: str, names: str) -> list[str]:
+        return [f'{db.col(alias, table, n)} AS "{n}"' for n in names.split()]
 
     def select(parts: list[str], rest: str) -> str:
         return f"SELECT {', '.join(parts)} {rest}"
 
-    stamps = "created updated"
+    stamps = "id created updated"
+    plain = {
+        "flow": ("f", "name tags labels"),
+        "work_pool": (
+            "p",
+            "default_queue_id name type description is_paused concurrency_limit status "
+            "base_job_template storage_configuration",
+        ),
+        "work_queue": (
+            "q",
+            "work_pool_id name description is_paused concurrency_limit priority status filter last_polled",
+        ),
+    }
     queries = {
-        "flow": select(
-            c("f", "flow", "id", "text")
-            + c("f", "flow", stamps, "time")
-            + c("f", "flow", "name")
-            + c("f", "flow", "tags labels", "json"),
-            "FROM flow f",
-        ),
-        "work_pool": select(
-            c("p", "work_pool", "id default_queue_id", "text")
-            + c("p", "work_pool", stamps, "time")
-            + c("p", "work_pool", "name type description is_paused concurrency_limit status")
-            + c("p", "work_pool", "base_job_template storage_configuration", "json"),
-            "FROM work_pool p",
-        ),
-        "work_queue": select(
-            c("q", "work_queue", "id work_pool_id", "text")
-            + c("q", "work_queue", stamps, "time")
-            + c("q", "work_queue", "name description is_paused concurrency_limit priority status")
-            + c("q", "work_queue", "filter", "json")
-            + c("q", "work_queue", "last_polled", "time"),
-            "FROM work_queue q",
-        ),
+        table: select(c(alias, table, f"{stamps} {names}"), f"FROM {table} {alias}")
+        for table, (alias, names) in plain.items()
     }
     d = "deployment"
     paused = db.col("d", d, "paused")
     if paused == "NULL":
         paused = f"NOT {db.col('d', d, 'is_schedule_active')}"
     queries["deployment"] = select(
-        c("d", d, "id flow_id work_queue_id storage_document_id infrastructure_document_id", "text")
-        + c("d", d, f"{stamps} last_polled", "time")
-        + c("d", d, "name version description work_queue_name path entrypoint manifest_path status")
-        + c("d", d, "concurrency_limit enforce_parameter_schema")
-        + c("d", d, "infra_overrides parameters pull_steps tags parameter_openapi_schema", "json")
-        + c("d", d, "created_by updated_by labels", "json")
+        c("d", d, f"{stamps} flow_id work_queue_id storage_document_id infrastructure_document_id")
+        + c("d", d, "last_polled name version description work_queue_name path entrypoint manifest_path")
+        + c("d", d, "status concurrency_limit enforce_parameter_schema infra_overrides parameters")
+        + c("d", d, "pull_steps tags parameter_openapi_schema created_by updated_by labels")
         + [f'{paused} AS "paused"'],
         "FROM deployment d",
     )
@@ -206,37 +197,29 @@ def _queries(db: PrefectDb) -> dict[str, str]:
             )
         if "catchup" not in db.columns[s]:
             extra = "NULL"
-        parameters = db.col("s", s, "parameters", "json")
-        queries[s] = select(
-            c("s", s, "id deployment_id", "text")
-            + c("s", s, stamps, "time")
-            + c("s", s, "schedule", "json")
-            + c("s", s, "active max_scheduled_runs slug")
-            + [f"COALESCE({parameters}, '{{}}') AS \"parameters\"", f'{extra} AS "extra"'],
-            "FROM deployment_schedule s",
-        )
+        parameters = db.col("s", s, "parameters")
+        columns = c("s", s, f"{stamps} deployment_id schedule active max_scheduled_runs slug")
+        columns += [f"COALESCE({parameters}, '{{}}') AS \"parameters\"", f'{extra} AS "extra"']
+        queries[s] = select(columns, "FROM deployment_schedule s")
     elif "schedule" in db.columns[d]:
-        queries[s] = select(
-            c("d", d, "id", "text") + c("d", d, stamps, "time") + c("d", d, "schedule", "json"),
-            f"FROM deployment d WHERE {db.col('d', d, 'schedule')} IS NOT NULL",
-        )
+        where = f"WHERE {db.col('d', d, 'schedule')} IS NOT NULL"
+        queries[s] = select(c("d", d, f"{stamps} schedule"), f"FROM deployment d {where}")
     r = "flow_run"
+    details = db.col("s", "flow_run_state", "state_details")
     queries["flow_run"] = select(
-        c("r", r, "id flow_id deployment_id work_queue_id parent_task_run_id", "text")
-        + c("r", r, "infrastructure_document_id state_id", "text")
-        + c("r", r, f"{stamps} expected_start_time next_scheduled_start_time start_time end_time", "time")
-        + c("r", r, "name flow_version idempotency_key state_type state_name auto_scheduled run_count")
-        + c("r", r, "infrastructure_pid deployment_version")
-        + c("r", r, "parameters tags empirical_policy job_variables labels created_by", "json")
+        c("r", r, f"{stamps} flow_id deployment_id work_queue_id parent_task_run_id")
+        + c("r", r, "infrastructure_document_id state_id expected_start_time next_scheduled_start_time")
+        + c("r", r, "start_time end_time name flow_version idempotency_key state_type state_name")
+        + c("r", r, "auto_scheduled run_count infrastructure_pid deployment_version parameters tags")
+        + c("r", r, "empirical_policy job_variables labels created_by")
         + [
             f"COALESCE({db.col('r', r, 'work_queue_name')}, {db.col('q', 'work_queue', 'name')}) "
             'AS "work_queue_name"',
             f'{db.col("s", "flow_run_state", "message")} AS "state_message"',
-            f"COALESCE({db.col('r', r, 'state_timestamp', 'time')}, "
-            f'{db.col("s", "flow_run_state", "timestamp", "time")}) AS "state_timestamp"',
-            f'{db.col("s", "flow_run_state", "state_details", "json")} AS "state_details"',
-            f"{db.json_get(db.col('s', 'flow_run_state', 'state_details', 'json'), 'scheduled_time')} "
-            'AS "scheduled_time"',
+            f"COALESCE({db.col('r', r, 'state_timestamp')}, "
+            f'{db.col("s", "flow_run_state", "timestamp")}) AS "state_timestamp"',
+            f'{details} AS "state_details"',
+            f'{db.json_get(details, "scheduled_time")} AS "scheduled_time"',
             f'{db.seconds("r", r, "total_run_time")} AS "total_run_time"',
         ],
         "FROM flow_run r LEFT JOIN flow_run_state s ON s.id = r.state_id "
@@ -244,16 +227,14 @@ def _queries(db: PrefectDb) -> dict[str, str]:
     )
     t = "task_run"
     queries["task_run"] = select(
-        c("t", t, "id flow_run_id state_id", "text")
-        + c("t", t, f"{stamps} start_time end_time expected_start_time cache_expiration", "time")
-        + c("t", t, "name task_key dynamic_key state_type state_name task_version cache_key")
-        + c("t", t, "run_count flow_run_run_count")
-        + c("t", t, "tags task_inputs empirical_policy labels", "json")
+        c("t", t, f"{stamps} flow_run_id state_id start_time end_time expected_start_time")
+        + c("t", t, "cache_expiration name task_key dynamic_key state_type state_name task_version")
+        + c("t", t, "cache_key run_count flow_run_run_count tags task_inputs empirical_policy labels")
         + [
-            f"COALESCE({db.col('t', t, 'state_timestamp', 'time')}, "
-            f'{db.col("s", "task_run_state", "timestamp", "time")}) AS "state_timestamp"',
+            f"COALESCE({db.col('t', t, 'state_timestamp')}, "
+            f'{db.col("s", "task_run_state", "timestamp")}) AS "state_timestamp"',
             f'{db.col("s", "task_run_state", "message")} AS "state_message"',
-            f'{db.col("s", "task_run_state", "state_details", "json")} AS "state_details"',
+            f'{db.col("s", "task_run_state", "state_details")} AS "state_details"',
             f'{db.seconds("t", t, "total_run_time")} AS "total_run_time"',
         ],
         "FROM task_run t LEFT JOIN task_run_state s ON s.id = t.state_id",
@@ -261,14 +242,12 @@ def _queries(db: PrefectDb) -> dict[str, str]:
     return queries
 
 
-def _rows(db: PrefectDb, table: str, query: str, chunk_rows: int) -> Iterator[pl.DataFrame]:
-    """The query's rows as frames of at most ``chunk_rows`` (a server-side cursor on PostgreSQL)."""
-    if db.dialect == "sqlite":
-        cur = db.conn.execute(query)
-    else:
-        cur = db.conn.cursor(name=f"deploykit_{table}")
-        cur.itersize = chunk_rows
-        cur.execute(query)
+def _rows(db: PrefectDb, query: str, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """The query's rows as frames of at most ``chunk_rows`` (streamed with ``COPY`` on PostgreSQL)."""
+    if db.dialect != "sqlite":
+        yield from copy_frames(db.conn, query, chunk_rows)
+        return
+    cur = db.conn.execute(query)
     try:
         names = [d[0] for d in cur.description]
         while rows := cur.fetchmany(chunk_rows):
@@ -277,16 +256,29 @@ def _rows(db: PrefectDb, table: str, query: str, chunk_rows: int) -> Iterator[pl
         cur.close()
 
 
-def _time(name: str) -> pl.Expr:
+def _time(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """Column ``name`` as UTC times: read as such from PostgreSQL, parsed from SQLite's text."""
+    if frame.schema[name] == _UTC:
+        return pl.col(name)
     return pl.col(name).cast(pl.String).str.to_datetime(_TIME_FORMAT, time_zone="UTC", strict=False)
 
 
-def _seconds(micros: pl.Expr) -> pl.Expr:
-    """Whole microseconds as float seconds, correctly rounded as Python's ``timedelta.total_seconds``
-    (Polars' vectorised division by 1e6 can be one ulp off)."""
-    whole = (micros // 1_000_000).cast(pl.String)
-    fraction = (micros % 1_000_000).cast(pl.String).str.zfill(6)
-    return pl.concat_str([whole, pl.lit("."), fraction]).cast(pl.Float64)
+def _seconds(micros: pl.Series) -> pl.Series:
+    """Whole microseconds as float seconds, correctly rounded as Python's ``timedelta.total_seconds``.
+
+    Polars divides by a constant as a multiplication by its inverse (one ulp off at times);
+    Arrow divides. Beyond 2**53 microseconds (285 years) a float no longer holds the count
+    exactly, so such a column is converted through its decimal text instead.
+    """
+    import pyarrow.compute as pc
+
+    largest = micros.abs().max()
+    if largest is not None and largest >= 2**53:  # type: ignore[operator]
+        whole = (micros // 1_000_000).cast(pl.String)
+        fraction = (micros % 1_000_000).cast(pl.String).str.zfill(6)
+        return (whole + "." + fraction).cast(pl.Float64)
+    divided = pc.divide(micros.cast(pl.Float64).to_arrow(), 1_000_000.0)
+    return pl.Series(micros.name, divided, dtype=pl.Float64)
 
 
 def _micros(seconds: pl.Expr) -> pl.Expr:
@@ -296,13 +288,11 @@ def _micros(seconds: pl.Expr) -> pl.Expr:
 def _estimates(frame: pl.DataFrame, now: datetime, *, delta: bool) -> pl.DataFrame:
     """Prefect's per-request estimates (run time so far, lateness) as of ``now``."""
     running = pl.col("state_type").cast(pl.String) == "RUNNING"
-    since_state = (pl.lit(now) - _time("state_timestamp")).dt.total_microseconds()
+    since_state = (pl.lit(now) - _time(frame, "state_timestamp")).dt.total_microseconds()
     total = _micros(pl.col("total_run_time"))
-    columns = [
-        _seconds(pl.when(running).then(total + since_state).otherwise(total)).alias("estimated_run_time")
-    ]
+    columns = [pl.when(running).then(total + since_state).otherwise(total).alias("estimated_run_time")]
     if delta:
-        start, expected = _time("start_time"), _time("expected_start_time")
+        start, expected = _time(frame, "start_time"), _time(frame, "expected_start_time")
         late = (
             start.is_null()
             & expected.is_not_null()
@@ -316,23 +306,25 @@ def _estimates(frame: pl.DataFrame, now: datetime, *, delta: bool) -> pl.DataFra
             .then((pl.lit(now) - expected).dt.total_microseconds())
             .otherwise(0)
         )
-        columns.append(_seconds(gap).alias("estimated_start_time_delta"))
-    return frame.with_columns(columns)
+        columns.append(gap.alias("estimated_start_time_delta"))
+    micros = frame.select(columns)
+    return frame.with_columns(_seconds(column) for column in micros.get_columns())
 
 
 def _batches(
     db: PrefectDb, table: str, query: str, chunk_rows: int, now: datetime, seen: dict[str, list[str]]
 ) -> Iterator[pl.DataFrame]:
     """The rows of ``table`` mapped to store columns, ``chunk_rows`` at a time."""
-    for frame in _rows(db, table, query, chunk_rows):
+    for frame in _rows(db, query, chunk_rows):
         frame = frame.with_columns(
             *(pl.col(c).cast(pl.Boolean) for c in frame.columns if c in _BOOLEANS),
             *(_tags(table, db.source, frame) if "tags" in frame.columns else ()),
             pl.lit(db.source).alias("_source"),
         )
         if "total_run_time" in frame.columns and frame.schema["total_run_time"] == pl.String:
-            since_epoch = _time("total_run_time") - pl.lit(_EPOCH)
-            frame = frame.with_columns(total_run_time=_seconds(since_epoch.dt.total_microseconds()))
+            since_epoch = _time(frame, "total_run_time") - pl.lit(_EPOCH)
+            micros = frame.select(since_epoch.dt.total_microseconds().alias("total_run_time"))
+            frame = frame.with_columns(_seconds(micros.to_series()))
         if table == "flow_run":
             frame = _estimates(frame, now, delta=True)
         elif table == "task_run":
@@ -365,7 +357,7 @@ def _tags(table: str, source: str, frame: pl.DataFrame) -> list[pl.Expr]:
 
 def import_prefect_db(
     store: Store,
-    source: str | os.PathLike[str],
+    source: DbSource,
     *,
     chunk_rows: int = CHUNK_ROWS,
     progress: bool | None = None,
@@ -388,14 +380,14 @@ def import_prefect_db(
         ``postgresql://user:password@host:port/database`` (read in one read-only
         snapshot with server-side cursors).
     chunk_rows
-        Rows per batch.
+        Rows per batch: at most this many rows of a table are in memory at once.
     progress
-        Show a progress bar (``None``: only on a terminal or in a notebook).
+        Show a progress bar of the rows read (by default only on a terminal or in a notebook).
 
     Returns
     -------
     ImportReport
-        Rows inserted and updated per table.
+        For each store table, the rows the database gave it, as inserted or updated counts.
 
     Raises
     ------
@@ -436,12 +428,13 @@ def _as_of(db: PrefectDb) -> datetime:
     """When the database last changed a run: Prefect's per-request estimates are computed as of
     then, so importing the same database twice gives the same rows."""
     newest = [
-        db.execute(f"SELECT max({db.col('t', table, 'updated', 'time')}) FROM {table} t")[0][0]
+        db.execute(f"SELECT max({db.col('t', table, 'updated')}) FROM {table} t")[0][0]
         for table in ("flow_run", "task_run")
     ]
-    times = pl.Series([t for t in newest if t is not None], dtype=pl.String)
-    parsed = times.str.to_datetime(_TIME_FORMAT, time_zone="UTC", strict=False).drop_nulls()
-    return parsed.max() if parsed.len() else datetime.now(UTC)
+    stamps = [t.astimezone(UTC) for t in newest if isinstance(t, datetime)]  # PostgreSQL's
+    times = pl.Series([t for t in newest if isinstance(t, str)], dtype=pl.String)  # SQLite's text
+    parsed = times.str.to_datetime(_TIME_FORMAT, time_zone="UTC", strict=False).drop_nulls().to_list()
+    return max(stamps + parsed, default=None) or datetime.now(UTC)
 
 
 def _drop_stale(seen: dict[str, list[str]]) -> Callable[[Any], None]:

@@ -147,9 +147,7 @@ class _DbReader:
         return _batches(self.db, table, query, self.chunk_rows, self.now, {})
 
     def ids(self, table: str) -> Iterator[list[str]]:
-        for frame in _rows(
-            self.db, f"{table}_ids", f"SELECT id FROM ({self.queries[table]}) q", self.chunk_rows
-        ):
+        for frame in _rows(self.db, f"SELECT id FROM ({self.queries[table]}) q", self.chunk_rows):
             ids = frame["id"].cast(pl.String)
             if table == "deployment_schedule" and "deployment_schedule" not in self.db.columns:
                 ids = ids.map_elements(legacy_schedule_id, return_dtype=pl.String)
