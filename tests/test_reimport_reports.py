@@ -53,23 +53,9 @@ ROUTES: dict[str, Callable[[dk.Store, Path, Path], Callable[[], ImportReport]]] 
 }
 """Each route, as ``(store, fixture folder, tmp_path) -> import once``."""
 
-IMPORTS_COUNT_MATCHED_ROWS_AS_UPDATED = pytest.mark.xfail(
-    strict=True,
-    reason="the importers write through Writer.write (deploykit/io/_chunks.py write_batches), which "
-    "rewrites and counts every row matched by id as updated, and ImportReport.add keeps `unchanged` "
-    "only for a sync; tests/test_io_api.py pins that (second import: updated == every row)",
-)
-"""The import routes do not yet follow the rule; the sync route does."""
-
 
 @pytest.mark.parametrize("release", RELEASES)
-@pytest.mark.parametrize(
-    "route",
-    [
-        pytest.param(r, marks=() if r == "sync_prefect" else IMPORTS_COUNT_MATCHED_ROWS_AS_UPDATED)
-        for r in ROUTES
-    ],
-)
+@pytest.mark.parametrize("route", ROUTES)
 def test_second_import_of_the_same_data_reports_every_row_unchanged(store, tmp_path, route, release):
     """Issue 12: importing the same data again inserts, updates and deletes nothing: every row the
     first import inserted is reported unchanged, in every table."""

@@ -13,6 +13,10 @@ from deploykit.io._report import ImportReport
 from deploykit.models.writer import LOAD_ORDER, Batch, Writer
 from deploykit.store import Store
 
+AS_OF_READ = ("estimated_run_time", "estimated_start_time_delta")
+"""Columns the importers compute as of the read (Prefect computes them per request): a row
+whose other columns are unchanged is unchanged, and keeps its stored estimates."""
+
 CHUNK_ROWS = 100_000
 """Rows per batch of a chunked import: bounds memory whatever the source size."""
 
@@ -47,16 +51,18 @@ def write_batches(
 ) -> None:
     """Upsert each table's batches by id, parents first, inside the caller's transaction.
 
-    Bad values raise :class:`SourceError` naming the source, row, field and value;
-    ``done`` hears of each batch written (table, rows).
+    A row read again with the same content is counted unchanged and not rewritten (issue
+    12: re-importing unchanged data reports "unchanged"). Bad values raise
+    :class:`SourceError` naming the source, row, field and value; ``done`` hears of each
+    batch written (table, rows).
     """
     writer = Writer(cur, invalid=SourceError)
     for table in LOAD_ORDER:
         if table not in tables:
             continue
         for batch in tables[table]():
-            inserted, updated = writer.write(table, batch, source=source)
-            report.add(table, inserted=inserted, updated=updated)
+            counts = writer.write_changes(table, batch, source=source, ignore=AS_OF_READ)
+            report.add(table, **dict(zip(("inserted", "updated", "unchanged"), counts, strict=True)))
             done(table, batch.height if isinstance(batch, pl.DataFrame) else batch.num_rows)
     writer.finish(source)
 

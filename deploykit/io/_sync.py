@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from deploykit._errors import SourceError
 from deploykit.io._bodies import legacy_schedule_id
-from deploykit.io._chunks import CHUNK_ROWS
+from deploykit.io._chunks import AS_OF_READ, CHUNK_ROWS
 from deploykit.io._prefect_db import _batches, _queries, _rows, open_prefect_db
 from deploykit.io._report import ImportReport
 from deploykit.models.writer import Batch, Writer, registered
@@ -60,10 +60,6 @@ parent clears the column in the source without stamping ``updated``, so a sync c
 in the rows that survive (the cascading keys delete the rows themselves, which the id
 comparison finds)."""
 
-
-AS_OF_READ = ("estimated_run_time", "estimated_start_time_delta")
-"""Columns the importers compute as of the read (Prefect computes them per request): a row
-whose other columns are unchanged is unchanged, and keeps its stored estimates."""
 
 _KEY_TARGETS = ("work_queue", "work_pool")
 """Tables DuckDB foreign keys point at, children first. DuckDB checks a deletion against
