@@ -457,17 +457,17 @@ def update_deployment_schedule(
         if value is None and name in _REQUIRED_SCHEDULE_FIELDS:
             raise ValueError(f"DeploymentScheduleUpdate.{name} cannot be set to None")
         row[name] = db_value(DeploymentSchedule, name, value)
-    row |= {"updated": utc_now(), "id": schedule_id, "deployment_id": dep_id}
-    sets = ", ".join(f"{c} = ${c}" for c in row if c not in ("id", "deployment_id"))
+    row |= {"updated": utc_now(), "id": schedule_id}
     with session.transaction() as cur:
-        found = cur.execute(
-            f"UPDATE deployment_schedule SET {sets} WHERE id = $id AND deployment_id = $deployment_id "
-            "RETURNING id",
-            row,
-        ).fetchall()
-        if found:
-            _delete_scheduled_runs(session, dep_id, auto_only=True)
-        return bool(found)
+        owned = cur.execute(
+            "SELECT 1 FROM deployment_schedule WHERE id = $id AND deployment_id = $dep",
+            {"id": schedule_id, "dep": dep_id},
+        ).fetchone()
+        if owned is None:
+            return False
+        Writer(cur).update_row("deployment_schedule", row, source="update_deployment_schedule")
+        _delete_scheduled_runs(session, dep_id, auto_only=True)
+        return True
 
 
 def delete_deployment_schedule(
