@@ -41,7 +41,7 @@ from deploykit.models._filters import takes_filters
 from deploykit.models._fleet import MAX_PREVIEW_WINDOW, preview_runs, schedule_all
 from deploykit.models._rows import db_value
 from deploykit.models._scheduled_runs import idempotency_key, insert_deployment_runs, to_schedule
-from deploykit.models._schedules import schedules_frame, schedules_of, write_schedules
+from deploykit.models._schedules import schedules_frame, schedules_of
 from deploykit.models.work_pools import read_work_pool_by_name
 from deploykit.models.work_queues import (
     create_work_queue,
@@ -420,7 +420,9 @@ def create_deployment_schedules(
     rows = [_new_schedule(s, dep_id) for s in schedules]
     with session.transaction() as cur:
         _require_deployment(cur, dep_id)
-        stored = write_schedules(cur, dep_id, rows, stamp=utc_now(), source="create_deployment_schedules")
+        stored = Writer(cur).write_schedules(
+            dep_id, rows, stamp=utc_now(), source="create_deployment_schedules", replace=False
+        )
         _delete_scheduled_runs(session, dep_id, auto_only=True)
         return stored
 

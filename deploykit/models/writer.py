@@ -513,7 +513,7 @@ class Writer:
         inserted, which has none yet), one-row writes; return them as stored.
 
         ``created`` grows by a microsecond per schedule, so that reads give them back in
-        the order given, as :func:`deploykit.models._schedules.write_schedules` does.
+        the order given.
         """
         if replace:
             self.cur.execute(
