@@ -265,7 +265,7 @@ def import_prefect_api(store: Store, path: str | os.PathLike[str]) -> ImportRepo
     >>> _ = (folder / "api-flows.json").write_text(json.dumps([flow]))
     >>> store = Store()
     >>> import_prefect_api(store, folder)
-    ImportReport(...: flow +1 ~0)
+    ImportReport(...: flow +1 ~0 =0)
     >>> import_prefect_api(store, folder).updated
     {'flow': 1}
     """
