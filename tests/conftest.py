@@ -21,6 +21,16 @@ def store() -> Iterator[dk.Store]:
         yield s
 
 
+@pytest.fixture(scope="module")
+def sample_store() -> Iterator[dk.Store]:
+    """A store with the sample fleet in ``data/`` imported (shared by a module's tests: read only)."""
+    from deploykit.io import import_prefect_api
+
+    with dk.Store() as s:
+        import_prefect_api(s, Path(__file__).parents[1] / "data")
+        yield s
+
+
 @pytest.fixture
 def flow(store: dk.Store) -> dk.Flow:
     return flows.create_flow(store, dk.Flow(name="my-flow"))

@@ -13,14 +13,7 @@ import deploykit as dk
 from deploykit import history
 from deploykit.models import FleetFilters, deployments, flows
 
-FILTERS = [
-    "flow_filter",
-    "flow_run_filter",
-    "task_run_filter",
-    "deployment_filter",
-    "work_pool_filter",
-    "work_queue_filter",
-]
+FILTERS = list(FleetFilters.__annotations__)  # their names and order: tests/test_fleet_filters.py
 PUBLIC = [getattr(history, name) for name in history.__all__ if inspect.isfunction(getattr(history, name))]
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import deploykit as dk
 from deploykit.history import recent_runs, run_counts, run_metrics
-from deploykit.io import import_prefect_api
 from deploykit.plots import activity_heatmap, duration_over_time, state_timeline, to_png
 
-SAMPLE = Path(__file__).parents[1] / "data"
 AS_OF = datetime(2023, 6, 1, tzinfo=UTC)
+"""The sample data's "now"."""
 
 
 @pytest.fixture(scope="module")
-def store():
-    with dk.Store() as s:
-        import_prefect_api(s, SAMPLE)
-        yield s
+def store(sample_store: dk.Store) -> dk.Store:
+    return sample_store
 
 
 def test_duration_band_is_p50_to_p95(store):

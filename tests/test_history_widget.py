@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 import deploykit as dk
 from deploykit.history import STATUSES, deployment_health, run_metrics
-from deploykit.io import import_prefect_api
 from deploykit.widgets._history import ROWS, RunHistory
 
-SAMPLE = Path(__file__).parents[1] / "data"
 AS_OF = datetime(2023, 6, 1, tzinfo=UTC)
+"""The sample data's "now"."""
 
 
 @pytest.fixture(scope="module")
-def store():
-    with dk.Store() as s:
-        import_prefect_api(s, SAMPLE)
-        yield s
+def store(sample_store: dk.Store) -> dk.Store:
+    return sample_store
 
 
 def test_health_table_follows_window_and_filters(store):
