@@ -55,6 +55,18 @@ def _counts(db: Path) -> dict[str, int]:
     return counts
 
 
+def assert_equals_fresh_import(store: dk.Store, source: object) -> dict[str, pl.DataFrame]:
+    """Every table of ``store`` equals a fresh ``import_prefect_db`` of ``source``; returns
+    ``store``'s tables."""
+    with dk.Store() as fresh:
+        import_prefect_db(fresh, source, progress=False)
+        want = tables(fresh)
+    got = tables(store)
+    for table, frame in want.items():
+        assert got[table].equals(frame), table
+    return got
+
+
 @pytest.mark.parametrize("release", RELEASES)
 def test_first_sync_is_a_full_import_and_the_second_changes_nothing(release, tmp_path):
     db = _copy(release, tmp_path)
@@ -63,12 +75,7 @@ def test_first_sync_is_a_full_import_and_the_second_changes_nothing(release, tmp
         counts = _counts(db)
         for table, n in counts.items():
             assert first.counts()[table] == {"inserted": n, "updated": 0, "unchanged": 0, "deleted": 0}
-        with dk.Store() as fresh:
-            import_prefect_db(fresh, db, progress=False)
-            expected = tables(fresh)
-        before = tables(store)
-        for table, frame in expected.items():
-            assert before[table].equals(frame), table
+        before = assert_equals_fresh_import(store, db)
 
         second = sync_prefect(store, db, progress=False)
         assert second.total == 0
@@ -143,12 +150,7 @@ def test_sync_reports_exact_changes_and_equals_a_fresh_import(release, tmp_path)
         expected = _edit_source(db)
         report = sync_prefect(store, db, progress=False)
         assert {t: report.counts()[t] for t in expected} == expected
-        with dk.Store() as fresh:
-            import_prefect_db(fresh, db, progress=False)
-            want = tables(fresh)
-        got = tables(store)
-        for table, frame in want.items():
-            assert got[table].equals(frame), table
+        assert_equals_fresh_import(store, db)
         assert store.check_integrity().height == 0
         again = sync_prefect(store, db, progress=False)
         assert again.total == 0
@@ -170,12 +172,7 @@ def test_a_deleted_work_queue_clears_the_references_as_prefect_did(tmp_path):
         conn.close()
         report = sync_prefect(store, db, progress=False)
         assert report.deleted["work_queue"] == 1
-        with dk.Store() as fresh:
-            import_prefect_db(fresh, db, progress=False)
-            want = tables(fresh)
-        got = tables(store)
-        for table, frame in want.items():
-            assert got[table].equals(frame), table
+        assert_equals_fresh_import(store, db)
 
 
 def test_a_failed_sync_leaves_the_store_as_before(tmp_path):
@@ -279,12 +276,7 @@ def test_sync_from_postgresql(pg_cluster, release, tmp_path):
             "deleted": 2,
         }
         assert sum(report.counts()["task_run"][k] for k in ("inserted", "updated", "deleted")) == 0
-        with dk.Store() as fresh:
-            import_prefect_db(fresh, url, progress=False)
-            want = tables(fresh)
-        got = tables(store)
-        for table, frame in want.items():
-            assert got[table].equals(frame), table
+        assert_equals_fresh_import(store, url)
         assert sync_prefect(store, url, progress=False).total == 0
 
 
