@@ -63,7 +63,7 @@ def summaries(store: Store, hours: int = 24) -> dict[str, pl.DataFrame]:
         .sort(["legacy_filter_admits", "work_pool_name", "work_queue_name"], descending=[True, False, False])
     )
     start = datetime.now(UTC)
-    runs = ops.preview_runs(store, start, start + timedelta(hours=hours))
+    runs = ops.preview_runs(store, start, start + timedelta(hours=hours), max_runs=None)
     return {
         "deployments_per_flow": _counts(deps, "flow", "flow"),
         "deployments_per_tag": _counts(deps.explode("tags"), "tags", "tag"),

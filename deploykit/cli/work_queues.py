@@ -73,6 +73,7 @@ def run_preview(args: argparse.Namespace) -> None:
             start,
             start + timedelta(hours=args.hours),
             work_queue_filter={"id": {"any_": queues["id"].to_list()}},
+            max_runs=None,  # every run of the window: what the queue will receive
         )
     if queues["is_paused"][0]:
         print(
