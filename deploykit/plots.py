@@ -97,7 +97,7 @@ def schedule_timeline(runs: pl.DataFrame, *, lane: str | None = None, title: str
     figure = Figure(
         figsize=(9, 2.2 if lane is None else 1.2 + 0.3 * _lanes(runs, lane)), layout="constrained"
     )
-    ax = _axes(figure, title, "scheduled time (UTC)")
+    ax = _axes(figure, _noted(title, runs), "scheduled time (UTC)")
     if runs.is_empty():
         _no_runs(ax)
         return figure
@@ -163,7 +163,7 @@ def load_heatmap(
     """
     days, grid = _day_hour_grid(preview, timezone, start, end)
     figure = Figure(figsize=(9, 1.6 + 0.22 * max(len(days), 1)), layout="constrained")
-    ax = _axes(figure, title, f"hour of day ({timezone})")
+    ax = _axes(figure, _noted(title, preview), f"hour of day ({timezone})")
     ax.set_ylabel("day")
     image = ax.imshow(grid, aspect="auto", cmap="viridis", interpolation="nearest")
     ax.set_xticks(range(0, 24, 2))
@@ -522,6 +522,18 @@ def _axes(figure: Figure, title: str, xlabel: str) -> Axes:
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     return ax
+
+
+def _noted(title: str, runs: pl.DataFrame) -> str:
+    """The title, and a second line when ``preview_runs`` cut some schedules at ``max_runs``.
+
+    A capped preview draws a drop where the cap starts (issue 13 item 1): the figure says
+    so rather than showing it as load.
+    """
+    if "truncated" not in runs.columns or not runs["truncated"].any():
+        return title
+    cut = runs.filter("truncated").get_column("deployment_id").n_unique()
+    return f"{title}\nincomplete: {cut} deployment(s) cut at max_runs; preview with max_runs=None"
 
 
 def _no_runs(ax: Axes) -> None:

@@ -8,6 +8,7 @@ that fires every minute is not cut to 1,000 runs (the "fake drop" of the load he
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -15,6 +16,7 @@ from tests_support import new_deployment, run_cli
 
 import deploykit as dk
 from deploykit import plots
+from deploykit.models import deployments as D
 from deploykit.models import flows
 
 EVERY_MINUTE = {"interval": 60, "anchor_date": "2023-01-01T00:00:00+00:00"}
@@ -59,3 +61,23 @@ def test_report_tables_and_heatmap_count_every_run(db, tmp_path, capsys, monkeyp
     # the summaries' next runs (demo prints the same table): 24 h of minutes, 1,441 when now is on the minute
     assert per_deployment["len"].min() >= 1440
     assert shown and shown[0] >= len(NAMES) * 7 * 1440  # the heatmap's 7 days, not 3 x 1,000
+
+
+# --- a figure drawn from a preview cut at max_runs says so (issue 13 item 1: "reported wherever shown")
+
+
+def test_figures_of_a_capped_preview_say_they_are_incomplete(db):
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    window = {"start": start, "end": start + timedelta(days=1)}
+    with dk.Store(db, read_only=True) as store:
+        with pytest.warns(UserWarning, match="stopped 3 deployment"):
+            capped = D.preview_runs(store, window["start"], window["end"])
+        exact = D.preview_runs(store, window["start"], window["end"], max_runs=None)
+    for figure in (
+        plots.load_heatmap(capped, **window),
+        plots.schedule_timeline(capped, lane="deployment_name"),
+    ):
+        title = figure.axes[0].get_title()
+        assert "incomplete" in title and "3 deployment(s)" in title and "max_runs=None" in title
+    for figure in (plots.load_heatmap(exact, **window), plots.schedule_timeline(exact)):
+        assert "incomplete" not in figure.axes[0].get_title()
