@@ -97,10 +97,10 @@ def run_preview(args: argparse.Namespace) -> None:
                 file=sys.stderr,
             )
             return
-        if len(active) > 1:  # each schedule's runs, marked by the schedule that makes them
+        if len(active) > 1:  # each schedule's runs, marked by the schedule that makes them (id and text)
             parts = [
                 upcoming_runs(s.schedule, start, count=count, end=end).with_columns(
-                    schedule_id=pl.lit(str(s.id))
+                    schedule_id=pl.lit(str(s.id)), schedule=pl.lit(s.schedule.describe())
                 )
                 for s in active
             ]
@@ -129,7 +129,8 @@ def run_preview(args: argparse.Namespace) -> None:
         print(f"{description}: {runs.height} runs")
         emit(runs, "table")
     else:
-        emit(runs.with_columns(schedule=pl.lit(description)), args.format)
+        named = runs if "schedule" in runs.columns else runs.with_columns(schedule=pl.lit(description))
+        emit(named, args.format)
     if effects.height and args.format == "table":
         kinds = ", ".join(f"{n} {kind}" for kind, n in effects.group_by("effect").len().sort("effect").rows())
         print(f"deploykit: note: DST changes {kinds} run(s) in this window; see --dst", file=sys.stderr)
