@@ -34,6 +34,7 @@ LAYERS = {
     "widgets": 90,
     "cli": 100,
     "__init__": 110,
+    "__main__": 110,  # `python -m deploykit`: the CLI
 }
 VIEWS = ("plots", "widgets", "cli")
 

@@ -40,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--state", action="append", type=str.upper, choices=STATES, help="state type (repeatable)"
     )
     runs.add_argument("--tag", action="append", help="required tag (repeatable: all of them)")
+    runs.add_argument("--name-like", help="case-insensitive substring of the flow run's name")
     runs.add_argument("--work-queue", action="append", help="work queue name (repeatable)")
+    runs.add_argument("--work-pool", action="append", help="work pool name (repeatable)")
     runs.add_argument("--limit", type=count)
     runs.add_argument("--offset", type=count)
     runs.set_defaults(run=run_runs)
@@ -60,17 +62,18 @@ def run_runs(args: argparse.Namespace) -> None:
         flow_run_filter["tags"] = {"all_": args.tag}
     if args.work_queue:
         flow_run_filter["work_queue_name"] = {"any_": args.work_queue}
-    page = {"limit": args.limit, "offset": args.offset}
+    if args.name_like:
+        flow_run_filter["name"] = {"like_": args.name_like}
+    related = {
+        "flow_filter": {"name": {"any_": args.flow}} if args.flow else None,
+        "work_pool_filter": {"name": {"any_": args.work_pool}} if args.work_pool else None,
+    }
     with open_store(args, read_only=True) as store:
         if args.deployment:
             ids = [str(find_deployment(store, ref).id) for ref in args.deployment]
             flow_run_filter["deployment_id"] = {"any_": ids}
         flows = read_flows(store).select(flow_id="id", flow_name="name")
-        runs = read_flow_runs(store, flow_run_filter=flow_run_filter or None, **({} if args.flow else page))
-        if args.flow:  # flow runs have no flow filter: select by flow here, then page
-            chosen = flows.filter(pl.col("flow_name").is_in(args.flow)).select("flow_id")
-            runs = runs.join(chosen, on="flow_id", how="semi", maintain_order="left")
-            runs = runs.slice(args.offset or 0, args.limit)
+        runs = read_flow_runs(store, flow_run_filter or None, limit=args.limit, offset=args.offset, **related)
         used = runs["deployment_id"].drop_nulls().unique().to_list()
         deployments = read_deployments(store, deployment_filter={"id": {"any_": used}})
     names = deployments.select(deployment_id="id", deployment_name="name")

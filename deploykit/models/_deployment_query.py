@@ -114,18 +114,18 @@ def filtered(base: exp.Select, compiler: SqlCompiler, **filters: Unpack[FleetFil
 
     conditions = [
         holds("deployment_filter", "d"),
-        _exists(_FLOW_OF_DEPLOYMENT, holds("flow_filter", "f")),
-        _exists(
+        exists(_FLOW_OF_DEPLOYMENT, holds("flow_filter", "f")),
+        exists(
             _RUNS_OF_DEPLOYMENT,
             holds("flow_run_filter", "fr"),
-            _exists(_TASKS_OF_RUN, holds("task_run_filter", "tr")),
+            exists(_TASKS_OF_RUN, holds("task_run_filter", "tr")),
         ),
-        _exists(_QUEUE_OF_DEPLOYMENT, holds("work_queue_filter", "wq"), holds("work_pool_filter", "wp")),
+        exists(_QUEUE_OF_DEPLOYMENT, holds("work_queue_filter", "wq"), holds("work_pool_filter", "wp")),
     ]
     return base.copy().where(*[c for c in conditions if c is not None], copy=False)
 
 
-def _exists(select: exp.Select, *conditions: exp.Expression | None) -> exp.Exists | None:
+def exists(select: exp.Select, *conditions: exp.Expression | None) -> exp.Exists | None:
     """``EXISTS (select WHERE <every given condition>)``; None when no condition is given."""
     given = [c for c in conditions if c is not None]
     return exp.Exists(this=select.where(*given)) if given else None

@@ -7,11 +7,12 @@ from typing import Any
 from uuid import UUID
 
 import polars as pl
+import sqlglot
 from sqlglot import exp
 
-from deploykit.filters import DeploymentFilter, FlowRunFilter
+from deploykit.filters import DeploymentFilter, FlowFilter, FlowRunFilter, WorkPoolFilter, WorkQueueFilter
 from deploykit.models._args import coerce_filter, coerce_model, non_negative
-from deploykit.models._deployment_query import DEPLOYMENT_COLUMNS
+from deploykit.models._deployment_query import DEPLOYMENT_COLUMNS, exists
 from deploykit.models._lookup import fetch_by_id
 from deploykit.models._rows import fetch_model
 from deploykit.models.writer import Writer, rows_frame, write_model
@@ -19,6 +20,13 @@ from deploykit.predicates import SqlCompiler
 from deploykit.schemas.base import utc_now
 from deploykit.schemas.core import FlowRun
 from deploykit.store import Store
+
+_DEPLOYMENT_OF_RUN = sqlglot.parse_one("SELECT 1 FROM deployment AS d WHERE d.id = fr.deployment_id")
+_FLOW_OF_RUN = sqlglot.parse_one("SELECT 1 FROM flow AS f WHERE f.id = fr.flow_id")
+_QUEUE_OF_RUN = sqlglot.parse_one(
+    "SELECT 1 FROM work_queue AS wq JOIN work_pool AS wp ON wp.id = wq.work_pool_id "
+    "WHERE wq.id = fr.work_queue_id"
+)
 
 
 def create_flow_run(session: Store, flow_run: FlowRun | Mapping[str, Any]) -> FlowRun:
@@ -103,33 +111,69 @@ def read_flow_run(session: Store, flow_run_id: UUID | str) -> FlowRun | None:
 
 def read_flow_runs(
     session: Store,
-    flow_run_filter: FlowRunFilter | None = None,
-    deployment_filter: DeploymentFilter | None = None,
+    flow_run_filter: FlowRunFilter | Mapping[str, Any] | None = None,
+    deployment_filter: DeploymentFilter | Mapping[str, Any] | None = None,
     limit: int | None = None,
     offset: int | None = None,
+    *,
+    flow_filter: FlowFilter | Mapping[str, Any] | None = None,
+    work_pool_filter: WorkPoolFilter | Mapping[str, Any] | None = None,
+    work_queue_filter: WorkQueueFilter | Mapping[str, Any] | None = None,
 ) -> pl.DataFrame:
     """Flow runs matching the filters, by expected start time then id.
 
+    As in Prefect's ``read_flow_runs``, ``deployment_filter`` tests the run's deployment,
+    ``flow_filter`` its flow, ``work_queue_filter`` the queue its own ``work_queue_id``
+    refers to and ``work_pool_filter`` that queue's pool; a run is listed when every
+    given filter holds (one statement, an EXISTS subquery per related table).
+
+    Parameters
+    ----------
+    session
+        The store.
+    flow_run_filter, deployment_filter, flow_filter, work_pool_filter, work_queue_filter
+        Filter models or dicts of their fields; None: no restriction.
+    limit, offset
+        The page, after sorting.
+
+    Returns
+    -------
+    polars.DataFrame
+        Every column of ``flow_run``.
+
     Examples
     --------
-    >>> from deploykit import Store
-    >>> read_flow_runs(Store()).height
-    0
+    >>> from deploykit import Store, Flow, FlowRun
+    >>> from deploykit.models.flows import create_flow
+    >>> store = Store()
+    >>> etl, ml = create_flow(store, Flow(name="etl")), create_flow(store, Flow(name="ml"))
+    >>> _ = create_flow_runs(store, [FlowRun(flow_id=etl.id, name="a"), FlowRun(flow_id=ml.id, name="b")])
+    >>> read_flow_runs(store, flow_filter={"name": {"any_": ["ml"]}})["name"].to_list()
+    ['b']
     """
-    flow_run_filter = coerce_filter(flow_run_filter, FlowRunFilter, "flow_run_filter")
-    deployment_filter = coerce_filter(deployment_filter, DeploymentFilter, "deployment_filter")
     compiler = SqlCompiler()
+
+    def holds(value: Any, model: type, name: str, alias: str, **options: Any) -> exp.Expression | None:
+        model_value = coerce_filter(value, model, name)
+        return None if model_value is None else compiler.compile(model_value.as_predicate(), alias, **options)
+
     query = exp.select("fr.*").from_("flow_run AS fr").order_by("fr.expected_start_time", "fr.id")
-    if flow_run_filter is not None:
-        query = query.where(compiler.compile(flow_run_filter.as_predicate(), "fr"))
-    if deployment_filter is not None:
-        dep = (
-            exp.select("1")
-            .from_("deployment AS d")
-            .where("d.id = fr.deployment_id")
-            .where(compiler.compile(deployment_filter.as_predicate(), "d", columns=DEPLOYMENT_COLUMNS))
-        )
-        query = query.where(exp.Exists(this=dep))
+    conditions = [
+        holds(flow_run_filter, FlowRunFilter, "flow_run_filter", "fr"),
+        exists(
+            _DEPLOYMENT_OF_RUN,
+            holds(deployment_filter, DeploymentFilter, "deployment_filter", "d", columns=DEPLOYMENT_COLUMNS),
+        ),
+        exists(_FLOW_OF_RUN, holds(flow_filter, FlowFilter, "flow_filter", "f")),
+        exists(
+            _QUEUE_OF_RUN,
+            holds(work_queue_filter, WorkQueueFilter, "work_queue_filter", "wq"),
+            holds(work_pool_filter, WorkPoolFilter, "work_pool_filter", "wp"),
+        ),
+    ]
+    given = [c for c in conditions if c is not None]
+    if given:
+        query = query.where(*given)
     if offset is not None:
         query = query.offset(compiler.param(non_negative(offset, "offset")))
     if limit is not None:
