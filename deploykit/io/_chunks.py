@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import suppress
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -39,6 +43,61 @@ def check_chunk_rows(chunk_rows: int) -> int:
 
 Batches = Callable[[], Iterator[Batch]]
 """A table's batches, produced lazily (one in memory at a time)."""
+
+T = TypeVar("T")
+
+
+def prefetch(items: Iterable[T]) -> Iterator[T]:
+    """``items``, the next one made in a thread while the caller works on this one.
+
+    Reading the source (PostgreSQL's ``COPY``, Arrow's parser) and writing the store
+    (DuckDB) both run outside the GIL, so they overlap; at most one item waits made,
+    so memory grows by one batch. An error of the producer surfaces here; when the
+    caller stops early (or fails), the producer is stopped and its iterator closed in
+    its own thread before this returns.
+    """
+    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(kind: str, value: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put((kind, value), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if not put("item", item):
+                    break
+            else:
+                put("end", None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put("error", exc)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="deploykit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = ready.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        with suppress(queue.Empty):
+            ready.get_nowait()
+        thread.join()
 
 
 def write_batches(
