@@ -5,7 +5,6 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import suppress
 from typing import Any, TypeVar
 
 import duckdb
@@ -51,33 +50,34 @@ def prefetch(items: Iterable[T]) -> Iterator[T]:
     """``items``, the next one made in a thread while the caller works on this one.
 
     Reading the source (PostgreSQL's ``COPY``, Arrow's parser) and writing the store
-    (DuckDB) both run outside the GIL, so they overlap; at most one item waits made,
-    so memory grows by one batch. An error of the producer surfaces here; when the
-    caller stops early (or fails), the producer is stopped and its iterator closed in
-    its own thread before this returns.
+    (DuckDB) both run outside the GIL, so they overlap. The thread starts on an item
+    only once the caller has taken the previous one, so at most two are in memory (the
+    caller's and the next). An error of the producer surfaces here; when the caller
+    stops early (or fails), the producer is stopped and its iterator closed in its own
+    thread before this returns.
     """
-    ready: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    ready: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    taken = threading.Semaphore(0)
     stop = threading.Event()
 
-    def put(kind: str, value: Any) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put((kind, value), timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def handed(kind: str, value: Any) -> bool:
+        """Give the caller an item and wait until it takes it (False: the caller stopped)."""
+        ready.put((kind, value))
+        while not taken.acquire(timeout=0.1):
+            if stop.is_set():
+                return False
+        return not stop.is_set()
 
     def produce() -> None:
         iterator = iter(items)
         try:
             for item in iterator:
-                if not put("item", item):
+                if not handed("item", item):
                     break
             else:
-                put("end", None)
-        except BaseException as exc:  # handed to the consumer, raised there
-            put("error", exc)
+                handed("end", None)
+        except BaseException as exc:  # handed to the caller, raised there
+            handed("error", exc)
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
@@ -88,6 +88,7 @@ def prefetch(items: Iterable[T]) -> Iterator[T]:
     try:
         while True:
             kind, value = ready.get()
+            taken.release()
             if kind == "end":
                 return
             if kind == "error":
@@ -95,8 +96,6 @@ def prefetch(items: Iterable[T]) -> Iterator[T]:
             yield value
     finally:
         stop.set()
-        with suppress(queue.Empty):
-            ready.get_nowait()
         thread.join()
 
 
