@@ -1241,7 +1241,12 @@ class Writer:
             ).fetchall()[0][0]
             if not self._first("SELECT 1 FROM _dk_stage LIMIT 1"):
                 return 0, 0, same  # every row unchanged
-        existing = update_matched(self.cur, table, "_dk_stage", on, updated)
+        # set only the columns some matched row changes: DuckDB rewrites each column it sets
+        # in every row group an updated row lies in, at the update and again at the commit
+        flags = ", ".join(f"bool_or(t.{c} IS DISTINCT FROM s.{c})" for c in updated) or "NULL"
+        differs = self.cur.execute(f"SELECT {flags} FROM _dk_stage AS s JOIN {table} AS t ON {on}").fetchall()
+        changed = [c for c, flag in zip(updated, differs[0], strict=False) if flag]
+        existing = update_matched(self.cur, table, "_dk_stage", on, changed)
         inserted = self.cur.execute(f"{insert} FROM _dk_stage AS s ANTI JOIN {table} AS t ON {on}")
         return inserted.fetchall()[0][0], existing, same
 
