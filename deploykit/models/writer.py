@@ -251,6 +251,9 @@ def json_depth(text: str) -> int:
 
 _BULK_DEPTH = _PARSER_DEPTH - 8
 """Brackets below which a JSON text is checked within one list of many (a level deeper)."""
+_BULK_TEXT = 4096
+"""Longest JSON text checked within a list of many (a list of long texts would hold much
+memory at once: those are checked one by one)."""
 
 
 def _valid_list(table: str, name: str, text: str, count: int) -> bool:
@@ -1162,16 +1165,16 @@ class Writer:
     def _check_fields(self, table: str, source: str) -> None:
         """Each distinct value of a JSON or constrained field, validated by the schema.
 
-        The distinct shallow texts of a JSON field go to pydantic together, as one JSON
-        list (one parse in Rust, where a call per value costs more than the parse): when
-        the list passes, so does every value, and only the deep texts are left to check
-        one by one. A list that fails is checked value by value, for the message.
+        The distinct short, shallow texts of a JSON field go to pydantic together, as one
+        JSON list (one parse in Rust, where a call per value costs more than the parse):
+        when the list passes, so does every value, and only the long or deep texts are left
+        to check one by one. A list that fails is checked value by value, for the message.
         """
         for name, (_, is_json) in _checked_fields(table).items():
             shallow = "true"
             if is_json:
                 brackets = f"length({name}) - length(replace(replace({name}, '[', ''), '{{', ''))"
-                shallow = f"{brackets} < {_BULK_DEPTH}"
+                shallow = f"{brackets} < {_BULK_DEPTH} AND length({name}) <= {_BULK_TEXT}"
                 count, text = self.cur.execute(
                     f"SELECT count(*), '[' || coalesce(string_agg({name}, ','), '') || ']' "
                     f"FROM (SELECT DISTINCT {name} FROM _dk_stage WHERE {name} IS NOT NULL AND {shallow})"
