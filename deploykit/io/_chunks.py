@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -39,6 +42,61 @@ def check_chunk_rows(chunk_rows: int) -> int:
 
 Batches = Callable[[], Iterator[Batch]]
 """A table's batches, produced lazily (one in memory at a time)."""
+
+T = TypeVar("T")
+
+
+def prefetch(items: Iterable[T]) -> Iterator[T]:
+    """``items``, the next one made in a thread while the caller works on this one.
+
+    Reading the source (PostgreSQL's ``COPY``, Arrow's parser) and writing the store
+    (DuckDB) both run outside the GIL, so they overlap. The thread starts on an item
+    only once the caller has taken the previous one, so at most two are in memory (the
+    caller's and the next). An error of the producer surfaces here; when the caller
+    stops early (or fails), the producer is stopped and its iterator closed in its own
+    thread before this returns.
+    """
+    ready: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    taken = threading.Semaphore(0)
+    stop = threading.Event()
+
+    def handed(kind: str, value: Any) -> bool:
+        """Give the caller an item and wait until it takes it (False: the caller stopped)."""
+        ready.put((kind, value))
+        while not taken.acquire(timeout=0.1):
+            if stop.is_set():
+                return False
+        return not stop.is_set()
+
+    def produce() -> None:
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if not handed("item", item):
+                    break
+            else:
+                handed("end", None)
+        except BaseException as exc:  # handed to the caller, raised there
+            handed("error", exc)
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="deploykit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = ready.get()
+            taken.release()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join()
 
 
 def write_batches(

@@ -127,3 +127,19 @@ def _times(table: pa.Table, names: list[str]) -> pa.Table:
             continue
         table = table.set_column(index, name, column)
     return table
+
+
+def id_chunks(conn: psycopg.Connection, query: str, chunk_rows: int) -> Iterator[list[str]]:
+    """The ``id`` column of ``query`` as text, ``chunk_rows`` ids at a time.
+
+    PostgreSQL joins each chunk's ids into one text (``string_agg``), sent as one value
+    and split here: a sync compares every id of the source with the store's, and a row
+    of ``COPY`` per id costs a Python call per id.
+    """
+    numbered = f"SELECT CAST(id AS TEXT) AS id, row_number() OVER () - 1 AS n FROM ({query}) q"
+    chunked = f"SELECT string_agg(id, ',') FROM ({numbered}) x GROUP BY n / {int(chunk_rows)}"
+    with conn.cursor(name="deploykit_ids") as cur:
+        cur.itersize = 1
+        cur.execute(chunked)
+        for (text,) in cur:
+            yield text.split(",")

@@ -32,7 +32,7 @@ import polars as pl
 
 from deploykit._errors import SourceError
 from deploykit.io._bodies import legacy_schedule_id
-from deploykit.io._chunks import CHUNK_ROWS, check_chunk_rows, load_chunked
+from deploykit.io._chunks import CHUNK_ROWS, check_chunk_rows, load_chunked, prefetch
 from deploykit.io._pg_copy import copy_frames
 from deploykit.io._postgres import PgTarget, connect, is_postgres_url
 from deploykit.io._releases import release_of_revision
@@ -314,7 +314,16 @@ def _estimates(frame: pl.DataFrame, now: datetime, *, delta: bool) -> pl.DataFra
 def _batches(
     db: PrefectDb, table: str, query: str, chunk_rows: int, now: datetime, seen: dict[str, list[str]]
 ) -> Iterator[pl.DataFrame]:
-    """The rows of ``table`` mapped to store columns, ``chunk_rows`` at a time."""
+    """The rows of ``table`` mapped to store columns, ``chunk_rows`` at a time (from PostgreSQL,
+    the next chunk read while the caller writes this one: :func:`prefetch`)."""
+    batches = _mapped(db, table, query, chunk_rows, now, seen)
+    return batches if db.dialect == "sqlite" else prefetch(batches)
+
+
+def _mapped(
+    db: PrefectDb, table: str, query: str, chunk_rows: int, now: datetime, seen: dict[str, list[str]]
+) -> Iterator[pl.DataFrame]:
+    """:func:`_batches`, read in the caller's thread."""
     for frame in _rows(db, query, chunk_rows):
         frame = frame.with_columns(
             *(pl.col(c).cast(pl.Boolean) for c in frame.columns if c in _BOOLEANS),

@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 from deploykit._errors import SourceError
 from deploykit.io._bodies import legacy_schedule_id
 from deploykit.io._chunks import AS_OF_READ, CHUNK_ROWS
+from deploykit.io._pg_copy import id_chunks
 from deploykit.io._prefect_db import _batches, _queries, _rows, open_prefect_db
 from deploykit.io._report import ImportReport
 from deploykit.models.writer import Batch, Writer, registered
@@ -143,11 +144,15 @@ class _DbReader:
         return _batches(self.db, table, query, self.chunk_rows, self.now, {})
 
     def ids(self, table: str) -> Iterator[list[str]]:
-        for frame in _rows(self.db, f"SELECT id FROM ({self.queries[table]}) q", self.chunk_rows):
-            ids = frame["id"].cast(pl.String)
-            if table == "deployment_schedule" and "deployment_schedule" not in self.db.columns:
-                ids = ids.map_elements(legacy_schedule_id, return_dtype=pl.String)
-            yield ids.to_list()
+        query = f"SELECT id FROM ({self.queries[table]}) q"
+        if self.db.dialect != "sqlite":
+            chunks = id_chunks(self.db.conn, query, self.chunk_rows)
+        else:
+            frames = _rows(self.db, query, self.chunk_rows)
+            chunks = (frame["id"].cast(pl.String).to_list() for frame in frames)
+        legacy = table == "deployment_schedule" and "deployment_schedule" not in self.db.columns
+        for ids in chunks:
+            yield [legacy_schedule_id(i) for i in ids] if legacy else ids
 
     def high_water(self, table: str) -> str | None:
         name, _ = self._base(table)

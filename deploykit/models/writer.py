@@ -192,20 +192,33 @@ def _state_columns(table: str) -> tuple[str, ...]:
 
 
 @cache
-def _checked_fields(table: str) -> dict[str, tuple[TypeAdapter[Any], bool]]:
-    """Fields whose values only the schema can judge: JSON fields and constrained numbers."""
+def _checked_types(table: str) -> dict[str, tuple[Any, bool]]:
+    """Fields whose values only the schema can judge, JSON fields and constrained numbers:
+    the type their values must have, and whether they are JSON texts."""
     model = STORED_MODELS[table]
     columns = {c.name for c in table_columns(table)}
-    checked: dict[str, tuple[TypeAdapter[Any], bool]] = {}
+    checked: dict[str, tuple[Any, bool]] = {}
     for name, field in model.model_fields.items():
         if name not in columns:
             continue
         if name in model.json_fields:  # with its metadata: a schedule's discriminator, say
             annotated = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
-            checked[name] = (TypeAdapter(annotated), True)
+            checked[name] = (annotated, True)
         elif field.metadata and name != "name":
-            checked[name] = (TypeAdapter(field.annotation), False)
+            checked[name] = (field.annotation, False)
     return checked
+
+
+@cache
+def _checked_fields(table: str) -> dict[str, tuple[TypeAdapter[Any], bool]]:
+    """:func:`_checked_types` as validators."""
+    return {name: (TypeAdapter(kind), is_json) for name, (kind, is_json) in _checked_types(table).items()}
+
+
+@cache
+def _list_adapter(table: str, name: str) -> TypeAdapter[list[Any]]:
+    """A validator of JSON lists of values of the checked field ``name``."""
+    return TypeAdapter(list[_checked_types(table)[name][0]])  # type: ignore[index]
 
 
 def json_depth(text: str) -> int:
@@ -234,6 +247,21 @@ def json_depth(text: str) -> int:
         elif char in "]}":
             depth -= 1
     return deepest
+
+
+_BULK_DEPTH = _PARSER_DEPTH - 8
+"""Brackets below which a JSON text is checked within one list of many (a level deeper)."""
+_BULK_TEXT = 4096
+"""Longest JSON text checked within a list of many (a list of long texts would hold much
+memory at once: those are checked one by one)."""
+
+
+def _valid_list(table: str, name: str, text: str, count: int) -> bool:
+    """Whether the JSON list ``text`` holds ``count`` values of field ``name``, each valid."""
+    try:
+        return len(_list_adapter(table, name).validate_json(text)) == count
+    except ValidationError:
+        return False
 
 
 def _shallow(text: str) -> bool:
@@ -323,7 +351,7 @@ def _as_arrow(table: str, batch: Batch) -> pa.Table:
         batch = batch.with_columns(
             pl.col(c).map_elements(_json_text, return_dtype=pl.String, skip_nulls=True) for c in objects
         )
-    return batch.to_arrow()
+    return batch.to_arrow(compat_level=pl.CompatLevel.newest())  # string views: no copy
 
 
 def _json_text(value: Any) -> str:
@@ -849,9 +877,10 @@ class Writer:
         self._check_columns(table, columns, given, source, required=key)
         with registered(self.cur, "_dk_src", arrow):
             self._check_values(table, columns, given, key, source)
-            if key and arrow.num_rows > 1:
-                self._check_duplicates(table, given, key, source)
-            self._stage(table, columns, given)
+            repeats = bool(key) and arrow.num_rows > 1
+            if repeats:
+                repeats = self._check_duplicates(table, columns, given, key, source)
+            self._stage(table, columns, given, distinct=repeats or not key)
         try:
             if key not in ((), ("id",)):
                 self._resolve_ids(table, key, source)
@@ -966,6 +995,10 @@ class Writer:
             )
         if not checks:
             return
+        # one scan finds whether any row fails; only then the union below names the first problem
+        failing = " OR ".join(f"({condition})" for _, condition in checks)
+        if not self._first(f"SELECT 1 FROM _dk_src WHERE {failing} LIMIT 1"):
+            return
         union = " UNION ALL ".join(
             f"SELECT {row}, {where}, {problem} FROM _dk_src WHERE {condition}"
             for problem, condition in checks
@@ -975,8 +1008,19 @@ class Writer:
             row_id, src, problem = found
             raise self.invalid(f"{src}: {table} {row_id or '(no id)'}: {problem}")
 
-    def _check_duplicates(self, table: str, given: set[str], key: tuple[str, ...], source: str) -> None:
-        """A key twice in one batch: fine for an id with identical content, else an error."""
+    def _check_duplicates(
+        self, table: str, columns: tuple[Column, ...], given: set[str], key: tuple[str, ...], source: str
+    ) -> bool:
+        """A key twice in one batch: fine for an id with identical content, else an error.
+
+        Returns whether a key may repeat: ``False`` when every row's key, read as the
+        store's type, is its own (one grouping of the key columns, the usual case), so the
+        rows are distinct already and :meth:`_stage` need not de-duplicate them.
+        """
+        values = _staged_values(table, columns, given)
+        keys = ", ".join(values[k] for k in key)
+        if not self._first(f"SELECT 1 FROM _dk_src GROUP BY {keys} HAVING count(*) > 1 LIMIT 1"):
+            return False  # no key repeats as stored, so none repeats as given either
         cols = ", ".join(sorted(given - {"_source"}))
         rows_of = f"(SELECT DISTINCT {cols} FROM _dk_src)" if key == ("id",) else "_dk_src"
         label = ", ".join(f"CAST({k} AS VARCHAR)" for k in key)
@@ -989,29 +1033,22 @@ class Writer:
             if key == ("id",):
                 raise self.invalid(f"{source}: {table} {found[0]} appears {times} with different content")
             raise IntegrityError(f"{source}: {table} ({', '.join(key)}) = {found[0]} appears {times}")
+        return True
 
-    def _stage(self, table: str, columns: tuple[Column, ...], given: set[str]) -> None:
-        """Cast, fill defaults and ids, de-duplicate and resolve queue names into ``_dk_stage``."""
-        literals = sql_defaults(table)
-        selects = []
-        for col in columns:
-            value = f"CAST({col.name} AS {col.type})" if col.name in given else "NULL"
-            if col.name in literals:
-                value = f"COALESCE({value}, {literals[col.name]})"
-            elif col.name == "id":
-                value = f"COALESCE({value}, uuid())"
-            elif col.name == "created":
-                value = f"COALESCE({value}, now())"
-            elif col.name == "updated":
-                created = f"CAST(created AS {_TIMESTAMP})" if "created" in given else "NULL"
-                value = f"COALESCE({value}, {created}, now())"
-            selects.append(f"{value}::{col.type} AS {col.name}")
+    def _stage(
+        self, table: str, columns: tuple[Column, ...], given: set[str], *, distinct: bool = True
+    ) -> None:
+        """Cast, fill defaults and ids, de-duplicate (unless the rows are known ``distinct``
+        already) and resolve queue names into ``_dk_stage``."""
+        values = _staged_values(table, columns, given)
+        selects = [f"{value} AS {name}" for name, value in values.items()]
         pool = "work_pool_name" if "work_pool_name" in given else "NULL::VARCHAR"
         queues = table in ("deployment", "flow_run")
         if queues:
             selects.append(f"{pool} AS work_pool_name")
         self.cur.execute(
-            f"CREATE OR REPLACE TEMP TABLE _dk_stage AS SELECT DISTINCT {', '.join(selects)} FROM _dk_src"
+            f"CREATE OR REPLACE TEMP TABLE _dk_stage AS SELECT {'DISTINCT ' if distinct else ''}"
+            f"{', '.join(selects)} FROM _dk_src"
         )
         if queues and "work_pool_name" in given:
             self.cur.execute(
@@ -1126,11 +1163,29 @@ class Writer:
             )
 
     def _check_fields(self, table: str, source: str) -> None:
-        """Each distinct value of a JSON or constrained field, validated by the schema."""
-        for name in _checked_fields(table):
+        """Each distinct value of a JSON or constrained field, validated by the schema.
+
+        The distinct short, shallow texts of a JSON field go to pydantic together, as one
+        JSON list (one parse in Rust, where a call per value costs more than the parse):
+        when the list passes, so does every value, and only the long or deep texts are left
+        to check one by one. A list that fails is checked value by value, for the message.
+        """
+        for name, (_, is_json) in _checked_fields(table).items():
+            shallow = "true"
+            if is_json:
+                brackets = f"length({name}) - length(replace(replace({name}, '[', ''), '{{', ''))"
+                shallow = f"{brackets} < {_BULK_DEPTH} AND length({name}) <= {_BULK_TEXT}"
+                count, text = self.cur.execute(
+                    f"SELECT count(*), '[' || coalesce(string_agg({name}, ','), '') || ']' "
+                    f"FROM (SELECT DISTINCT {name} FROM _dk_stage WHERE {name} IS NOT NULL AND {shallow})"
+                ).fetchall()[0]
+                if count == 0 or _valid_list(table, name, text, count):
+                    shallow = f"NOT ({shallow})"
+                else:
+                    shallow = "true"
             values = self.cur.execute(
                 f"SELECT {name}, any_value(CAST(id AS VARCHAR)) FROM _dk_stage "
-                f"WHERE {name} IS NOT NULL GROUP BY {name}"
+                f"WHERE {name} IS NOT NULL AND {shallow} GROUP BY {name}"
             ).fetchall()
             for value, row_id in values:
                 self._check_field(table, name, value, row_id, source)
@@ -1169,10 +1224,16 @@ class Writer:
 
         Unless ``keep_same`` is ``False``, staged rows equal to their stored row on every
         updated column (but the ones ``keep_same`` names) are dropped first (counted as
-        unchanged, never written)."""
+        unchanged, never written).
+
+        When no staged row matches a stored one (a first import), the rows are inserted
+        as they are: no join of the stored table but the one that finds no match."""
         on = " AND ".join(f"t.{k} = s.{k}" for k in key)
         fixed = _FIXED_ON_UPDATE.get(table, frozenset()) | {"id", *key}
         names = [c.name for c in columns]
+        insert = f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(f's.{c}' for c in names)} "
+        if not self._first(f"SELECT 1 FROM _dk_stage AS s SEMI JOIN {table} AS t ON {on} LIMIT 1"):
+            return self.cur.execute(f"{insert} FROM _dk_stage AS s").fetchall()[0][0], 0, 0
         updated = [c for c in names if c not in fixed and (update is None or c in update)]
         same = 0
         if keep_same is not False:
@@ -1181,11 +1242,15 @@ class Writer:
             same = self.cur.execute(
                 f"DELETE FROM _dk_stage AS s USING {table} AS t WHERE {on} AND {equal}"
             ).fetchall()[0][0]
-        existing = update_matched(self.cur, table, "_dk_stage", on, updated)
-        inserted = self.cur.execute(
-            f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(f's.{c}' for c in names)} "
-            f"FROM _dk_stage AS s ANTI JOIN {table} AS t ON {on}"
-        )
+            if not self._first("SELECT 1 FROM _dk_stage LIMIT 1"):
+                return 0, 0, same  # every row unchanged
+        # set only the columns some matched row changes: DuckDB rewrites each column it sets
+        # in every row group an updated row lies in, at the update and again at the commit
+        flags = ", ".join(f"bool_or(t.{c} IS DISTINCT FROM s.{c})" for c in updated) or "NULL"
+        differs = self.cur.execute(f"SELECT {flags} FROM _dk_stage AS s JOIN {table} AS t ON {on}").fetchall()
+        changed = [c for c, flag in zip(updated, differs[0], strict=False) if flag]
+        existing = update_matched(self.cur, table, "_dk_stage", on, changed)
+        inserted = self.cur.execute(f"{insert} FROM _dk_stage AS s ANTI JOIN {table} AS t ON {on}")
         return inserted.fetchall()[0][0], existing, same
 
     def _insert_new(self, table: str, columns: tuple[Column, ...]) -> int:
@@ -1303,6 +1368,26 @@ def _label(table: str, row: Mapping[str, Any]) -> str:
     """:func:`_row_label` of one row."""
     name = row.get("name") if "name" in STORED_MODELS[table].model_fields else None
     return f"{row['id']}" + ("" if name is None else f" ({name})")
+
+
+def _staged_values(table: str, columns: tuple[Column, ...], given: set[str]) -> dict[str, str]:
+    """Each column's value as :meth:`Writer._stage` stores it: cast, the schema's default,
+    a new id, the time of the transaction."""
+    literals = sql_defaults(table)
+    values = {}
+    for col in columns:
+        value = f"CAST({col.name} AS {col.type})" if col.name in given else "NULL"
+        if col.name in literals:
+            value = f"COALESCE({value}, {literals[col.name]})"
+        elif col.name == "id":
+            value = f"COALESCE({value}, uuid())"
+        elif col.name == "created":
+            value = f"COALESCE({value}, now())"
+        elif col.name == "updated":
+            created = f"CAST(created AS {_TIMESTAMP})" if "created" in given else "NULL"
+            value = f"COALESCE({value}, {created}, now())"
+        values[col.name] = f"{value}::{col.type}"
+    return values
 
 
 def _column_type(table: str, name: str) -> str:
