@@ -63,6 +63,29 @@ def test_truncated_store_is_refused_untouched(sizable, tmp_path, fraction, read_
     assert not Path(f"{path}.wal").exists()
 
 
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_file_truncated_while_a_store_sits_idle_is_refused_untouched(sizable, tmp_path, read_only):
+    """A ``Store`` holds nothing between operations, so the check runs at every attach:
+    a file cut (or replaced by a cut copy) under an open ``Store`` is neither read with a
+    raw DuckDB error nor rewritten by the next write."""
+    path = tmp_path / "idle.duckdb"
+    data = sizable.read_bytes()
+    path.write_bytes(data)
+    with dk.Store(path, read_only=read_only) as store:
+        assert D.count_deployments(store) == 20_000
+        path.write_bytes(data[: len(data) // 2])
+        before = _digest(path)
+        operations = [lambda: D.read_deployments(store), lambda: D.count_deployments(store)]
+        if not read_only:
+            operations.append(lambda: flows.create_flow(store, dk.Flow(name="new")))
+        for operation in operations:
+            with pytest.raises(dk.StoreError, match=r"truncated.*untouched.*export parquet"):
+                operation()
+        assert _digest(path) == before
+        path.write_bytes(data)  # the file restored: the same Store works again
+        assert D.count_deployments(store) == 20_000
+
+
 def test_sound_store_passes_the_check(sizable, tmp_path):
     path = tmp_path / "copy.duckdb"
     path.write_bytes(sizable.read_bytes())

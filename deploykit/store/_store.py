@@ -346,7 +346,6 @@ class Store:
         existed = self.path.exists()
         if existed and not handle.checked:
             with handle.operation(write=False, timeout=self.timeout) as cur:
-                handle.verify_size(cur)
                 tables = _tables(cur)
                 if not tables:
                     raise StoreError(f"{self.path} is not a deploykit store (it has no tables)")
