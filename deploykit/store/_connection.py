@@ -289,6 +289,8 @@ class FileHandle:
         except duckdb.Error as exc:
             if "unique file handle conflict" in str(exc).lower():
                 raise _Lingering(str(exc)) from None
+            if "corrupt database file" in str(exc).lower():
+                raise StoreError(f"{self.path} is damaged: {exc}. It was left untouched. {RECOVER}") from None
             raise StoreError(f"{self.path} is not a valid deploykit store: {exc}") from None
         self._alias, self._writable = alias, write
         try:
@@ -347,10 +349,15 @@ class FileHandle:
             raise StoreError(
                 f"{self.path} is damaged: it has {actual:,} bytes, which cannot hold the "
                 f"{blocks - free:,} blocks of {block_size:,} bytes its header lists as used "
-                "(the file was truncated). It was left untouched. Recover from your last "
-                "`deploykit export parquet` (import_parquet into a new store) or DuckDB "
-                "`EXPORT DATABASE` copy (`IMPORT DATABASE`), or restore the file from a backup"
+                f"(the file was truncated). It was left untouched. {RECOVER}"
             )
+
+
+RECOVER = (
+    "Recover from your last `deploykit export parquet` (import_parquet into a new store) or "
+    "DuckDB `EXPORT DATABASE` copy (`IMPORT DATABASE`), or restore the file from a backup"
+)
+"""How to recover a damaged store file, ending every message that reports one."""
 
 
 _HEADER = 4096
