@@ -72,3 +72,27 @@ def test_after_a_refused_import_every_read_still_works(store, flow, tmp_path):
         import_prefect_api(store, tmp_path)
     assert dk.to_models(flow_runs.read_flow_runs(store), dk.FlowRun) == []
     assert flows.read_flow(store, flow.id) == flow
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value"),
+    [
+        ("flows", "created", "9999-12-31T23:59:59-14:00"),
+        ("work_pools", "updated", "0001-01-01T00:00:00+14:00"),
+        ("flow_runs", "expected_start_time", "9999-12-31T23:00:00-05:00"),
+        ("flow_runs", "start_time", "2024-06-01 00:00:00 (BC)"),  # DuckDB's year() says 2024
+    ],
+)
+def test_times_whose_utc_instant_leaves_years_1_to_9999_are_refused_naming_them(
+    store, flow, tmp_path, kind, field, value
+):
+    """Valid ISO texts whose offset carries them past year 9999 (or before year 1) in UTC
+    were a raw OverflowError while the body was read, or stored as a BC time that every
+    later read of the row failed on."""
+    for body in FIXTURES.glob("api-*.json"):
+        shutil.copy(body, tmp_path / body.name)
+    path = tmp_path / f"api-{kind}.json"
+    rows = json.loads(path.read_text())
+    rows[0][field] = value
+    path.write_text(json.dumps(rows))
+    refused(store, lambda: import_prefect_api(store, tmp_path), str(path), rows[0]["id"], field, value)

@@ -3,6 +3,7 @@ ids in braces, and counts beyond DuckDB's BIGINT, each a clear error naming the 
 
 from __future__ import annotations
 
+import re
 from uuid import uuid4
 
 import polars as pl
@@ -85,3 +86,32 @@ def test_counts_beyond_bigint_name_the_argument(store, argument):
         with pytest.raises(ValueError, match=argument):
             read(store, **{argument: 2**63})
     assert D.read_deployments(store, limit=2**63 - 1).height == 0
+
+
+@pytest.mark.parametrize(
+    ("create", "field", "value"),
+    [
+        (
+            lambda s, f, v: flows.create_flow(s, {"name": "g", "created": v}),
+            "Flow.created",
+            "0001-01-01T00:00:00+14:00",
+        ),
+        (
+            lambda s, f, v: flow_runs.create_flow_run(s, {"flow_id": str(f.id), "expected_start_time": v}),
+            "FlowRun.expected_start_time",
+            "9999-12-31T23:00:00-14:00",
+        ),
+        (
+            lambda s, f, v: D.create_deployment(s, {"name": "d", "flow_id": str(f.id), "updated": v}),
+            "Deployment.updated",
+            "9999-12-31T23:59:59-01:00",
+        ),
+    ],
+)
+def test_a_time_beyond_year_9999_or_before_year_1_in_utc_names_its_field(store, flow, create, field, value):
+    """An offset can carry a valid datetime out of Python's years in UTC: a ValueError naming
+    the field and value, not a raw OverflowError."""
+    before = snapshot(store)
+    with pytest.raises(ValueError, match=rf"^{field} {re.escape(value)} is out of range"):
+        create(store, flow, value)
+    assert_unchanged(before, store)

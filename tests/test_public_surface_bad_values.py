@@ -91,6 +91,7 @@ CORPORA: dict[str, list[Any]] = {
         {"name": "n", "flow_id": str(uuid4()), "state": "RUNNING"},
         {"name": "n", "retries": -1},
         {"name": "n", "created": float("inf")},
+        {"name": "n", "created": "0001-01-01T00:00:00+14:00", "updated": "9999-12-31T23:00:00-14:00"},
         {"name": "n", "tags": DEEP},
         DEEP,
     ],

@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import secrets
 import subprocess
 import sys
 import textwrap
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -63,11 +65,77 @@ def test_truncated_store_is_refused_untouched(sizable, tmp_path, fraction, read_
     assert not Path(f"{path}.wal").exists()
 
 
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_file_truncated_while_a_store_sits_idle_is_refused_untouched(sizable, tmp_path, read_only):
+    """A ``Store`` holds nothing between operations, so the check runs at every attach:
+    a file cut (or replaced by a cut copy) under an open ``Store`` is neither read with a
+    raw DuckDB error nor rewritten by the next write."""
+    path = tmp_path / "idle.duckdb"
+    data = sizable.read_bytes()
+    path.write_bytes(data)
+    with dk.Store(path, read_only=read_only) as store:
+        assert D.count_deployments(store) == 20_000
+        path.write_bytes(data[: len(data) // 2])
+        before = _digest(path)
+        operations = [lambda: D.read_deployments(store), lambda: D.count_deployments(store)]
+        if not read_only:
+            operations.append(lambda: flows.create_flow(store, dk.Flow(name="new")))
+        for operation in operations:
+            with pytest.raises(dk.StoreError, match=r"truncated.*untouched.*export parquet"):
+                operation()
+        assert _digest(path) == before
+        path.write_bytes(data)  # the file restored: the same Store works again
+        assert D.count_deployments(store) == 20_000
+
+
 def test_sound_store_passes_the_check(sizable, tmp_path):
     path = tmp_path / "copy.duckdb"
     path.write_bytes(sizable.read_bytes())
     with dk.Store(path, read_only=True) as store:
         assert D.count_deployments(store) == 20_000
+
+
+@pytest.fixture
+def corrupt_block(tmp_path) -> tuple[Path, dk.Flow]:
+    """A store file whose block holding one deployment's description fails its checksum."""
+    path = tmp_path / "bitrot.duckdb"
+    marker = secrets.token_hex(2000)  # random text: stored as is, so it can be found
+    with dk.Store(path) as store:
+        flow = flows.create_flow(store, dk.Flow(name="etl"))
+        D.create_deployment(
+            store, dk.Deployment(name="d", flow_id=flow.id, description=marker, schedule={"interval": 3600})
+        )
+    data = bytearray(path.read_bytes())
+    at = data.find(marker.encode())
+    assert at > 0
+    data[at + 100 : at + 164] = bytes(64)
+    path.write_bytes(bytes(data))
+    return path, flow
+
+
+def test_a_block_failing_its_checksum_is_a_store_error_on_every_path(corrupt_block, tmp_path):
+    """Issue 15 item 6: a checksum error surfaces as a StoreError saying how to recover,
+    on reads, writes, fleet scheduling and imports alike (was DuckDB's raw Error)."""
+    path, flow = corrupt_block
+    before = _digest(path)
+    fixtures = Path(__file__).parent / "fixtures" / "prefect-2.10"
+    with dk.Store(path) as store:
+        calls = {
+            "read_deployments": lambda: D.read_deployments(store),
+            "sql": lambda: store.sql("SELECT * FROM deployment"),
+            "table": lambda: store.table("deployment").collect(),
+            "create_deployment": lambda: D.create_deployment(
+                store, dk.Deployment(name="d", flow_id=flow.id, description="x")
+            ),
+            "schedule_all": lambda: D.schedule_all(store, start_time=datetime(2024, 1, 1, tzinfo=UTC)),
+            "import_prefect_api": lambda: deploykit.io.import_prefect_api(store, fixtures),
+        }
+        for name, call in calls.items():
+            damaged = r"is damaged \(Corrupt database file.*export parquet"
+            with pytest.raises(dk.StoreError, match=damaged) as info:
+                call()
+            assert "aborted" not in str(info.value), name
+    assert _digest(path) == before
 
 
 # --- item 8: hangs and misuse ----------------------------------------------------------------

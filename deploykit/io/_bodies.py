@@ -89,7 +89,10 @@ def format_time(value: Any, release: str) -> Any:
             return value  # the writer names the bad value
     if not isinstance(value, datetime) or value.tzinfo is None:
         return value
-    text = value.astimezone(UTC).isoformat()
+    try:
+        text = value.astimezone(UTC).isoformat()
+    except OverflowError:  # its UTC instant lies outside years 1..9999
+        return value if isinstance(value, str) else value.isoformat()
     return text.replace("+00:00", "Z") if release == "3.x" else text
 
 

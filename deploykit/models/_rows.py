@@ -35,7 +35,13 @@ def db_value(model: type[ORMModel], name: str, value: Any) -> Any:
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{model.__name__}.{name} cannot be stored as JSON: {exc}") from None
     if isinstance(value, datetime):
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # an offset carries it past year 9999 (or before year 1) in UTC
+            raise ValueError(
+                f"{model.__name__}.{name} {value.isoformat()} is out of range "
+                "(finite times in years 1 to 9999, in UTC)"
+            ) from None
     if isinstance(value, Enum):
         return value.value
     return value

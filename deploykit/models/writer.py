@@ -969,7 +969,8 @@ class Writer:
                     (
                         f"'column {name}: ' || CAST({name} AS VARCHAR) || "
                         "' is out of range (finite times in years 1 to 9999)'",
-                        f"NOT isfinite({value}) OR year({value}) NOT BETWEEN 1 AND 9999",
+                        f"{value} NOT BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00' "
+                        "AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'",  # year() drops BC
                     )
                 )
             if name in json_fields:

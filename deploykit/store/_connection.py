@@ -289,8 +289,15 @@ class FileHandle:
         except duckdb.Error as exc:
             if "unique file handle conflict" in str(exc).lower():
                 raise _Lingering(str(exc)) from None
+            if "corrupt database file" in str(exc).lower():
+                raise StoreError(f"{self.path} is damaged: {exc}. It was left untouched. {RECOVER}") from None
             raise StoreError(f"{self.path} is not a valid deploykit store: {exc}") from None
         self._alias, self._writable = alias, write
+        try:
+            self._verify_size(alias)
+        except BaseException:
+            self._detach()
+            raise
 
     def _detach(self) -> None:
         alias, self._alias = self._alias, None
@@ -301,11 +308,15 @@ class FileHandle:
         except duckdb.Error:  # an invalidated database (a failed write): start afresh
             _reset_host()
 
-    # -- facts read at open ----------------------------------------------------------------
+    # -- facts read at each attach ---------------------------------------------------------
 
-    def verify_size(self, cur: duckdb.DuckDBPyConnection) -> None:
+    def _verify_size(self, alias: str) -> None:
         """Refuse a truncated file (a cut copy, a full disk) before anything reads or writes
         its missing blocks.
+
+        Checked at every attach, not only the first open: a ``Store`` holds nothing between
+        operations, so the file may be replaced or cut while one sits idle (a write would
+        otherwise rewrite the damaged file).
 
         DuckDB writes whole blocks after three 4 KiB headers; blocks its header counts but
         the file lacks must be free ones (DuckDB does not write blocks it freed at the
@@ -319,10 +330,15 @@ class FileHandle:
         """
         if os.path.exists(f"{self.path}.wal"):
             return
-        row = cur.execute(
-            "SELECT total_blocks, block_size, free_blocks FROM pragma_database_size() "
-            "WHERE database_name = current_database()"
-        ).fetchone()
+        cur = _host_connection().cursor()
+        try:
+            row = cur.execute(
+                "SELECT total_blocks, block_size, free_blocks FROM pragma_database_size() "
+                "WHERE database_name = $alias",
+                {"alias": alias},
+            ).fetchone()
+        finally:
+            cur.close()
         if row is None or not row[1]:
             return
         blocks, block_size, free = row
@@ -333,10 +349,15 @@ class FileHandle:
             raise StoreError(
                 f"{self.path} is damaged: it has {actual:,} bytes, which cannot hold the "
                 f"{blocks - free:,} blocks of {block_size:,} bytes its header lists as used "
-                "(the file was truncated). It was left untouched. Recover from your last "
-                "`deploykit export parquet` (import_parquet into a new store) or DuckDB "
-                "`EXPORT DATABASE` copy (`IMPORT DATABASE`), or restore the file from a backup"
+                f"(the file was truncated). It was left untouched. {RECOVER}"
             )
+
+
+RECOVER = (
+    "Recover from your last `deploykit export parquet` (import_parquet into a new store) or "
+    "DuckDB `EXPORT DATABASE` copy (`IMPORT DATABASE`), or restore the file from a backup"
+)
+"""How to recover a damaged store file, ending every message that reports one."""
 
 
 _HEADER = 4096

@@ -30,6 +30,7 @@ import polars as pl
 
 from deploykit._errors import StoreError
 from deploykit.store._connection import (
+    RECOVER,
     FileHandle,
     MemoryHandle,
     check_path,
@@ -231,6 +232,9 @@ class Store:
     def _translated(self, exc: BaseException) -> StoreError | None:
         """A :class:`StoreError` for DuckDB's errors about the file itself, else ``None``."""
         text = str(exc)
+        damaged = self._damaged(exc)
+        if damaged is not None:
+            return damaged
         if isinstance(exc, duckdb.InvalidInputException) and "read-only mode" in text:
             return StoreError(
                 f"store {self._where} is open read-only: nothing was written; "
@@ -247,12 +251,34 @@ class Store:
             )
         return None
 
+    def _damaged(self, exc: BaseException) -> StoreError | None:
+        """A :class:`StoreError` for a block of the file failing DuckDB's checksum, else ``None``."""
+        text = str(exc)
+        if not isinstance(exc, duckdb.Error) or "corrupt database file" not in text.lower():
+            return None
+        first = text.strip().splitlines()[0]
+        return StoreError(
+            f"store {self._where} is damaged ({first}): nothing of this operation was read or "
+            f"saved. {RECOVER}"
+        )
+
     def _run(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run ``work`` in this thread's operation, or as an operation of its own.
 
         Alone, it attaches read-only; a statement DuckDB refuses as a write is re-run
-        attached writable (DuckDB refuses it before executing anything).
+        attached writable (DuckDB refuses it before executing anything). A block failing
+        its checksum is a :class:`StoreError`.
         """
+        try:
+            return self._run_once(work)
+        except duckdb.Error as exc:
+            damaged = self._damaged(exc)
+            if damaged is None:
+                raise
+            raise damaged from exc
+
+    def _run_once(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """:meth:`_run` with DuckDB's errors as raised."""
         handle = self._live()
         cur = handle.current()
         if cur is not None:
@@ -346,7 +372,6 @@ class Store:
         existed = self.path.exists()
         if existed and not handle.checked:
             with handle.operation(write=False, timeout=self.timeout) as cur:
-                handle.verify_size(cur)
                 tables = _tables(cur)
                 if not tables:
                     raise StoreError(f"{self.path} is not a deploykit store (it has no tables)")
