@@ -221,24 +221,26 @@ def schedule_all(
     window = plan_window(session, start_time, end_time, min_time, min_runs, max_runs)
     compiler = SqlCompiler()
     selected = _scheduled_sql(SCHEDULE_SOURCES, compiler, deployment_filter=deployment_filter)
+    counted = (
+        f"SELECT schedule, least(coalesce(max_scheduled_runs, $max_runs), $max_runs) AS cap, count(*) "
+        f"FROM ({selected}) AS d GROUP BY ALL"
+    )
+    params = (compiler.params or {}) | {"max_runs": window.max_runs}
+    # The schedules are expanded before the write lock is taken (a costly rule must not
+    # block other writers); inside the transaction only pairs that appeared meanwhile are.
+    before = [(text, cap) for text, cap, _ in session.cursor().execute(counted, params).fetchall()]
+    early = _expanded(before, window)
     with session.transaction() as cur:
-        counted = (
-            f"SELECT schedule, least(coalesce(max_scheduled_runs, $max_runs), $max_runs) AS cap, count(*) "
-            f"FROM ({selected}) AS d GROUP BY ALL"
-        )
-        rows = cur.execute(counted, (compiler.params or {}) | {"max_runs": window.max_runs}).fetchall()
+        rows = cur.execute(counted, params).fetchall()
         keys = [(text, cap) for text, cap, _ in rows]
-        parts = []
-        failed: dict[int, ValueError] = {}
-        for cap in sorted({cap for _, cap in keys}):
-            at = [i for i, (_, c) in enumerate(keys) if c == cap]
-            capped = dataclasses.replace(window, max_runs=cap)
-            lazy_part, bad = _window_dates([keys[i][0] for i in at], capped)
-            failed |= {at[k]: error for k, error in bad.items()}
-            part = lazy_part.collect(engine=POLARS_ENGINE)
-            parts.append(
-                part.with_columns(_key=pl.Series(at, dtype=pl.Int64).gather(part.get_column("_key")))
-            )
+        known = set(before)
+        added = [key for key in keys if key not in known]
+        position = {key: i for i, key in enumerate(keys)}
+        parts, failed = [], {}
+        for given, (dates, bad) in ((before, early), (added, _expanded(added, window))):
+            now = pl.Series([position.get(key) for key in given], dtype=pl.Int64)
+            parts.append(dates.with_columns(_key=now.gather(dates.get_column("_key"))).drop_nulls("_key"))
+            failed |= {position[given[k]]: error for k, error in bad.items() if given[k] in position}
         if failed:
             texts = [text for text, _ in keys]
             named = (
@@ -246,7 +248,7 @@ def schedule_all(
             )
             skipped = cur.sql(named, params=compiler.params | {"_failed": [texts[k] for k in failed]})
             warn_skipped("schedule_all", skipped.pl(), texts, failed)
-        dates = pl.concat(parts) if parts else pl.DataFrame(schema=_RUN_DATES_SCHEMA)
+        dates = pl.concat(parts)
         runs = sum(rows[key][2] * count for key, count in dates.get_column("_key").value_counts().iter_rows())
         if runs > MAX_RUNS_PER_CALL:
             raise ValueError(
@@ -262,6 +264,20 @@ def schedule_all(
             max_runs=window.max_runs,
             auto_scheduled=auto_scheduled,
         )
+
+
+def _expanded(keys: list[tuple[str, int]], window: RunWindow) -> tuple[pl.DataFrame, dict[int, ValueError]]:
+    """The runs in ``window`` of each (schedule text, run cap) pair of ``keys`` (``_key`` its
+    position, ``scheduled_time``, ``iso``), and the errors of those that cannot be expanded."""
+    parts = [pl.DataFrame(schema=_RUN_DATES_SCHEMA)]
+    failed: dict[int, ValueError] = {}
+    for cap in sorted({cap for _, cap in keys}):
+        at = [i for i, (_, c) in enumerate(keys) if c == cap]
+        lazy_part, bad = _window_dates([keys[i][0] for i in at], dataclasses.replace(window, max_runs=cap))
+        failed |= {at[k]: error for k, error in bad.items()}
+        part = lazy_part.collect(engine=POLARS_ENGINE)
+        parts.append(part.with_columns(_key=pl.Series(at, dtype=pl.Int64).gather(part.get_column("_key"))))
+    return pl.concat(parts, how="diagonal_relaxed").select(_RUN_DATES_SCHEMA.names()), failed
 
 
 _SPARE_DATES = 8
