@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
     from deploykit.schemas.core import DeploymentSchedule
 from deploykit._errors import IntegrityError
+from deploykit.models import _rollups
 from deploykit.models._rows import insert_sql, to_row, update_matched, update_sql
 from deploykit.models._schedule_views import replace_schedule_rows, split_views
 from deploykit.schemas.base import INVALID_NAME_CHARS, ORMModel, utc_now, validate_name
@@ -473,6 +474,7 @@ class Writer:
         self._deferred.update((table, col) for col, _ in _DEFERRED_REFERENCES.get(table, ()))
         if written.inserted or written.updated:
             self._written.add((table, new["id"]))
+            self._touched(table, new, stored)
         return written
 
     def update_row(self, table: str, row: Mapping[str, Any], *, source: str) -> bool:
@@ -498,7 +500,15 @@ class Writer:
             self._update_stored(table, new, stored[0], [c for c in row if c != "id"], returning=False)
         except duckdb.ConstraintException as exc:
             raise IntegrityError(f"{source}: {table}: {exc}") from None
+        self._touched(table, new, stored[0])
         return True
+
+    def _touched(self, table: str, *rows: Mapping[str, Any] | None) -> None:
+        """After a one-row write of a flow run: its deployments (before and after) are stale
+        in the run-history rollups (``_rollups``)."""
+        if table == "flow_run":
+            _rollups.mark_ids(self.cur, [row.get("deployment_id") for row in rows if row])
+            _rollups.settle(self.cur)
 
     def write_schedules(
         self,
@@ -575,12 +585,15 @@ class Writer:
             + (f" ORDER BY {order_by}" if order_by else "")
             + f" RETURNING {returning}"
         )
+        if table == "flow_run":
+            _rollups.mark_query(self.cur, f"SELECT {values['deployment_id']} FROM {rows}", params)
         try:
-            if as_frame:
-                return self.cur.sql(query, params=params).pl()
-            return self.cur.execute(query, params).fetchall()
+            result = self.cur.sql(query, params=params).pl() if as_frame else self.cur.execute(query, params).fetchall()
         except duckdb.ConstraintException as exc:
             raise IntegrityError(f"{source}: a {table} row breaks a store constraint: {exc}") from None
+        if table == "flow_run":
+            _rollups.settle(self.cur)
+        return result
 
     def stored_keys(
         self, table: str, fixed: Mapping[str, Any], column: str, candidates: Sequence[Any]
@@ -836,6 +849,9 @@ class Writer:
             arrow = frame.to_arrow()
             if mode.update is not None and "is_schedule_active" in mode.update:
                 mode = dataclasses.replace(mode, update={*mode.update, "paused"})
+        if table == "flow_run":
+            with registered(self.cur, "_dk_rollup_src", arrow):
+                _rollups.mark_runs(self.cur, "_dk_rollup_src", mode.key)
         written = self._write_rows(table, arrow, source, mode)
         if schedules is not None:
             replace_schedule_rows(self.cur, schedules, source=source, only_new=mode.on_conflict != "update")
@@ -891,7 +907,9 @@ class Writer:
             raise self.invalid(f"{source}: {table} rows lack the column(s) {', '.join(missing)}")
 
     def finish(self, source: str) -> None:
-        """Check the references that could only be checked once every table was written."""
+        """Check the references that could only be checked once every table was written,
+        and bring the run-history rollups up to date when many deployments changed."""
+        _rollups.settle(self.cur)
         for table, column in sorted(self._deferred):
             parent = dict(_DEFERRED_REFERENCES[table])[column]
             rows = self.cur.execute(
