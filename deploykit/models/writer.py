@@ -458,6 +458,7 @@ class Writer:
             if new.get(name) is not None:
                 self._check_field(table, name, new[name], new["id"], source)
         new.pop("work_pool_name", None)
+        self._touching(table, new, stored)
         try:
             if clash:
                 written = Written(0, 0, None)
@@ -474,7 +475,7 @@ class Writer:
         self._deferred.update((table, col) for col, _ in _DEFERRED_REFERENCES.get(table, ()))
         if written.inserted or written.updated:
             self._written.add((table, new["id"]))
-            self._touched(table, new, stored)
+        self._touched(table)
         return written
 
     def update_row(self, table: str, row: Mapping[str, Any], *, source: str) -> bool:
@@ -496,18 +497,25 @@ class Writer:
         for name in _checked_fields(table):
             if row.get(name) is not None:
                 self._check_field(table, name, row[name], row["id"], source)
+        self._touching(table, new, stored[0])
         try:
             self._update_stored(table, new, stored[0], [c for c in row if c != "id"], returning=False)
         except duckdb.ConstraintException as exc:
             raise IntegrityError(f"{source}: {table}: {exc}") from None
-        self._touched(table, new, stored[0])
+        self._touched(table)
         return True
 
-    def _touched(self, table: str, *rows: Mapping[str, Any] | None) -> None:
-        """After a one-row write of a flow run: its deployments (before and after) are stale
-        in the run-history rollups (``_rollups``)."""
+    def _touching(self, table: str, new: Mapping[str, Any], stored: Mapping[str, Any] | None) -> None:
+        """Before a one-row write of a flow run: its deployment as stored and as written are
+        stale in the run-history rollups (``_rollups``)."""
         if table == "flow_run":
-            _rollups.mark_ids(self.cur, [row.get("deployment_id") for row in rows if row])
+            if stored is not None:
+                _rollups.mark_query(self.cur, "SELECT deployment_id FROM flow_run WHERE id = $id", {"id": stored["id"]})
+            _rollups.mark_ids(self.cur, [new.get("deployment_id")])
+
+    def _touched(self, table: str) -> None:
+        """After a one-row write of a flow run: recompute the rollups if many are stale."""
+        if table == "flow_run":
             _rollups.settle(self.cur)
 
     def write_schedules(
