@@ -191,7 +191,9 @@ def apply(store: dk.Store, flow: dk.Flow, deps: list, step: tuple) -> None:
                 Writer(cur).update_row("flow_run", row, source="test")
             else:  # the staged path of the importers
                 writer = Writer(cur)
-                writer.write("flow_run", pl.DataFrame([row]), source="test", update=("state_type", "state_name"))
+                writer.write(
+                    "flow_run", pl.DataFrame([row]), source="test", update=("state_type", "state_name")
+                )
                 writer.finish("test")
     elif kind == "move" and runs:
         row = {"id": runs[step[1] % len(runs)], "deployment_id": str(deps[step[2]].id)}

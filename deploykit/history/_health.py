@@ -32,7 +32,8 @@ raw AS (
 
 _ROLLED_SQL = """
 rolled AS (
-    SELECT r.*, list_transform(list_filter(r.waiting, lambda x: x < {as_of}), lambda x: ({as_of} - x) / 1e6) AS late
+    SELECT r.*,
+        list_transform(list_filter(r.waiting, lambda x: x < {as_of}), lambda x: ({as_of} - x) / 1e6) AS late
     FROM run_rollup_deployment AS r
     WHERE r.deployment_id NOT IN (SELECT deployment_id FROM run_rollup_stale)
 ),

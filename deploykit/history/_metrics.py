@@ -150,13 +150,13 @@ def _daily(bucket: _args.Every | None, since: datetime | None, until: datetime |
     )
 
 
-_DAY_ROWS = """SELECT pos, deployment_id, make_timestamptz(day) AS period, count, mean, min,
+_DAY_ROWS = """SELECT pos, dep, make_timestamptz(day) AS period, count, mean, min,
     p50, p90, p95, p99, max FROM run_rollup_day WHERE {where}"""
 
-_LEFT_OUT = """SELECT CAST(deployment_id AS VARCHAR) AS id FROM run_rollup_stale
-UNION ALL
-SELECT CAST(deployment_id AS VARCHAR) FROM run_rollup_deployment
-    WHERE deployment_id NOT IN (SELECT id FROM sel)"""
+_DAY_IDS = """SELECT i.dep, i.deployment_id,
+    CAST(i.deployment_id AS UUID) IN (SELECT deployment_id FROM run_rollup_stale)
+        OR CAST(i.deployment_id AS UUID) NOT IN (SELECT id FROM sel) AS left_out
+FROM run_rollup_day_ids AS i ORDER BY i.dep"""
 
 
 def _from_day_rollup(
@@ -166,8 +166,10 @@ def _from_day_rollup(
 
     Its rows are read by a plain scan, which gives them in the order they were written
     (``pos``; sorted by ``pos`` should it not), without the deployments left out (stale
-    ones, deleted or not selected ones); the stale selected deployments are computed from
-    their runs and merged in order by deployment id (each deployment comes from one side).
+    ones, deleted or not selected ones), each deployment's id taken from the 100,000-row
+    ``run_rollup_day_ids`` by its number; the stale selected deployments are computed
+    from their runs and merged in order by deployment id (each deployment comes from one
+    side).
     """
     where = ["TRUE"]
     if since is not None:
@@ -176,17 +178,25 @@ def _from_day_rollup(
         where.append(f"day < {query.param(_micros(until))}")
     with session.transaction():
         rows = query.frame(session, _DAY_ROWS.format(where=" AND ".join(where)))
-        left_out = query.frame(session, f"WITH sel AS ({query.selected})\n{_LEFT_OUT}")["id"]
+        ids = query.frame(session, f"WITH sel AS ({query.selected})\n{_DAY_IDS}")
         stale = query.frame(
             session,
-            _metrics_sql(query, "duration", ["deployment_id"], _args.every("1d"), since, until, as_of, stale_only=True),
+            _metrics_sql(
+                query, "duration", ["deployment_id"], _args.every("1d"), since, until, as_of, stale_only=True
+            ),
         )
     if not (rows["pos"].diff().drop_nulls() > 0).all():
         rows = rows.sort("pos")
-    rows = rows.drop("pos")
+    left_out = ids.filter("left_out")["dep"]
     if left_out.len():
-        rows = rows.filter(~pl.col("deployment_id").is_in(left_out.implode()))
+        rows = rows.filter(~pl.col("dep").is_in(left_out.implode()))
+    named = (
+        ids["deployment_id"].gather(rows["dep"]) if ids.height else pl.Series("deployment_id", [], pl.String)
+    )
+    rows = rows.select(named, pl.exclude("pos", "dep"))
     return rows.merge_sorted(stale, key="deployment_id") if stale.height else rows
+
+
 @takes_filters()
 def run_counts(
     session: Store,

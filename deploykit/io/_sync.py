@@ -363,7 +363,9 @@ def _delete_missing(
         for table in reversed(reader.tables):
             if counts[table] and table not in _KEY_TARGETS:
                 if table == "flow_run":  # their deployments' run-history rollups
-                    mark_rollups_stale(cur, f"SELECT deployment_id FROM flow_run WHERE id IN (SELECT id FROM {gone[table]})")
+                    mark_rollups_stale(
+                        cur, f"SELECT deployment_id FROM flow_run WHERE id IN (SELECT id FROM {gone[table]})"
+                    )
                 cur.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM {gone[table]})")
     deferred = {
         t: [str(r[0]) for r in cur.execute(f"SELECT id FROM {gone[t]}").fetchall()]

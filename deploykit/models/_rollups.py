@@ -34,7 +34,8 @@ def mark_query(cur: duckdb.DuckDBPyConnection, query: str, params: Mapping[str, 
     """Mark stale the deployment ids ``query`` (one column) gives."""
     used = set(re.findall(r"\$(\w+)", query))
     cur.execute(
-        f"INSERT OR IGNORE INTO run_rollup_stale SELECT DISTINCT d FROM ({query}) AS t(d) WHERE d IS NOT NULL",
+        "INSERT OR IGNORE INTO run_rollup_stale "
+        f"SELECT DISTINCT d FROM ({query}) AS t(d) WHERE d IS NOT NULL",
         {k: v for k, v in (params or {}).items() if k in used} or None,
     )
 

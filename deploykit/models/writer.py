@@ -510,7 +510,9 @@ class Writer:
         stale in the run-history rollups (``_rollups``)."""
         if table == "flow_run":
             if stored is not None:
-                _rollups.mark_query(self.cur, "SELECT deployment_id FROM flow_run WHERE id = $id", {"id": stored["id"]})
+                _rollups.mark_query(
+                    self.cur, "SELECT deployment_id FROM flow_run WHERE id = $id", {"id": stored["id"]}
+                )
             _rollups.mark_ids(self.cur, [new.get("deployment_id")])
 
     def _touched(self, table: str) -> None:
@@ -596,7 +598,11 @@ class Writer:
         if table == "flow_run":
             _rollups.mark_query(self.cur, f"SELECT {values['deployment_id']} FROM {rows}", params)
         try:
-            result = self.cur.sql(query, params=params).pl() if as_frame else self.cur.execute(query, params).fetchall()
+            result = (
+                self.cur.sql(query, params=params).pl()
+                if as_frame
+                else self.cur.execute(query, params).fetchall()
+            )
         except duckdb.ConstraintException as exc:
             raise IntegrityError(f"{source}: a {table} row breaks a store constraint: {exc}") from None
         if table == "flow_run":

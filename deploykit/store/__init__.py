@@ -11,6 +11,7 @@ from deploykit._public import present_as_deploykit
 from deploykit.store._catalog import Column, rewritten_columns, table_columns
 from deploykit.store._ddl import SCHEMA_VERSION, STORED_TABLES, TABLES
 from deploykit.store._rollups import (
+    BUILD_SQL,
     DAY_US,
     DURATION_SQL,
     ORDER_KEY,
@@ -22,14 +23,15 @@ from deploykit.store._rollups import (
 from deploykit.store._store import ScheduleSettings, Store
 
 __all__ = [
+    "BUILD_SQL",
     "DAY_US",
     "DURATION_SQL",
     "ORDER_KEY",
     "REFRESH_SQL",
-    "STATE_AGGREGATES",
-    "STREAK_SQL",
     "SCHEMA_VERSION",
+    "STATE_AGGREGATES",
     "STORED_TABLES",
+    "STREAK_SQL",
     "TABLES",
     "Column",
     "ScheduleSettings",

@@ -12,7 +12,9 @@ summaries are out of date:
 - ``run_rollup_day``: one row per deployment and UTC day of expected start with a
   duration: count, mean, min, p50 / p90 / p95 / p99, max. ``pos`` numbers the rows in
   ``(deployment_id, day)`` order as written, so a reader can check that a plain scan
-  gave them in that order (and sort only when it did not).
+  gave them in that order (and sort only when it did not); ``dep`` is the deployment's
+  number in ``run_rollup_day_ids`` (in id order): a reader exports millions of small
+  integers and 100,000 ids, not millions of ids.
 - ``run_rollup_stale``: deployments whose runs changed since their rows were computed.
   Writers add to it in their transaction (``deploykit.models`` marks every flow-run
   write and delete); readers compute those deployments from their runs, exactly as
@@ -58,7 +60,7 @@ CREATE TABLE run_rollup_deployment (
 );
 CREATE TABLE run_rollup_day (
     pos BIGINT NOT NULL,
-    deployment_id VARCHAR NOT NULL,
+    dep INTEGER NOT NULL,
     day BIGINT,
     count BIGINT NOT NULL,
     mean DOUBLE,
@@ -69,11 +71,12 @@ CREATE TABLE run_rollup_day (
     p99 DOUBLE,
     max DOUBLE
 );
+CREATE TABLE run_rollup_day_ids (dep INTEGER NOT NULL, deployment_id VARCHAR NOT NULL);
 CREATE TABLE run_rollup_stale (deployment_id UUID PRIMARY KEY);
 """
 """The rollup tables of a new store (and of the migration to schema 5)."""
 
-ROLLUP_TABLES = ("run_rollup_deployment", "run_rollup_day", "run_rollup_stale")
+ROLLUP_TABLES = ("run_rollup_deployment", "run_rollup_day", "run_rollup_day_ids", "run_rollup_stale")
 
 _STALE = "(SELECT deployment_id FROM run_rollup_stale)"
 
@@ -138,8 +141,9 @@ def day_sql(column: str) -> str:
 
 _DAYS = f"""
 CREATE TEMP TABLE _dk_rollup_day AS
-SELECT deployment_id, day, count, mean, min, p50, p90, p95, p99, max FROM run_rollup_day
-    WHERE deployment_id NOT IN (SELECT CAST(deployment_id AS VARCHAR) FROM run_rollup_stale)
+SELECT i.deployment_id, d.day, d.count, d.mean, d.min, d.p50, d.p90, d.p95, d.p99, d.max
+    FROM run_rollup_day AS d JOIN run_rollup_day_ids AS i ON i.dep = d.dep
+    WHERE i.deployment_id NOT IN (SELECT CAST(deployment_id AS VARCHAR) FROM run_rollup_stale)
 UNION ALL
 SELECT CAST(deployment_id AS VARCHAR), day, count, mean, min, q[1], q[2], q[3], q[4], max
 FROM (
@@ -150,9 +154,15 @@ FROM (
         FROM flow_run AS fr WHERE fr.deployment_id IN {_STALE}
     ) WHERE duration IS NOT NULL GROUP BY ALL
 );
+DELETE FROM run_rollup_day_ids;
+INSERT INTO run_rollup_day_ids
+    SELECT CAST(dense_rank() OVER (ORDER BY deployment_id) - 1 AS INTEGER), deployment_id
+    FROM (SELECT DISTINCT deployment_id FROM _dk_rollup_day);
 DELETE FROM run_rollup_day;
 INSERT INTO run_rollup_day
-    SELECT row_number() OVER (ORDER BY deployment_id, day NULLS LAST) AS pos, * FROM _dk_rollup_day
+    SELECT row_number() OVER (ORDER BY d.deployment_id, d.day NULLS LAST) AS pos, i.dep, d.day, d.count,
+        d.mean, d.min, d.p50, d.p90, d.p95, d.p99, d.max
+    FROM _dk_rollup_day AS d JOIN run_rollup_day_ids AS i ON i.deployment_id = d.deployment_id
     ORDER BY pos;
 DROP TABLE _dk_rollup_day;
 """
