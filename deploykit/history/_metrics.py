@@ -150,7 +150,7 @@ def _daily(bucket: _args.Every | None, since: datetime | None, until: datetime |
     )
 
 
-_DAY_ROWS = """SELECT pos, dep, make_timestamptz(day) AS period, count, mean, min,
+_DAY_ROWS = """SELECT pos, dep, day AS period, count, mean, min,
     p50, p90, p95, p99, max FROM run_rollup_day WHERE {where}"""
 
 _DAY_IDS = """SELECT i.dep, i.deployment_id,
@@ -193,7 +193,8 @@ def _from_day_rollup(
     named = (
         ids["deployment_id"].gather(rows["dep"]) if ids.height else pl.Series("deployment_id", [], pl.String)
     )
-    rows = rows.select(named, pl.exclude("pos", "dep"))
+    period = pl.col("period").cast(pl.Datetime("us", "UTC"))  # epoch microseconds: no copy
+    rows = rows.select(named, period, pl.exclude("pos", "dep", "period"))
     return rows.merge_sorted(stale, key="deployment_id") if stale.height else rows
 
 
