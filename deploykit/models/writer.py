@@ -595,7 +595,7 @@ class Writer:
             + (f" ORDER BY {order_by}" if order_by else "")
             + f" RETURNING {returning}"
         )
-        if table == "flow_run":
+        if table == "flow_run" and "deployment_id" in values:
             _rollups.mark_query(self.cur, f"SELECT {values['deployment_id']} FROM {rows}", params)
         try:
             result = (
