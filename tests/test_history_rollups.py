@@ -258,7 +258,8 @@ def test_migration_from_schema_4_builds_the_rollups(tmp_path):
         import_prefect_api(store, SAMPLE)
         expected = {name: call(store, datetime(2023, 6, 1, tzinfo=UTC)) for name, call in CALLS.items()}
     con = duckdb.connect(str(path))
-    con.execute("DROP TABLE run_rollup_deployment; DROP TABLE run_rollup_day; DROP TABLE run_rollup_stale")
+    for table in ("run_rollup_deployment", "run_rollup_day", "run_rollup_day_ids", "run_rollup_stale"):
+        con.execute(f"DROP TABLE {table}")
     con.execute("UPDATE deploykit_meta SET value = '4' WHERE key = 'schema_version'")
     con.close()
     with dk.Store(path) as store:
