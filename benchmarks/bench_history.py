@@ -94,6 +94,7 @@ def build(path: Path, deployments: int) -> float:
     The store is built beside ``path`` and renamed into place once complete, so a failed
     build never leaves a half-made store for ``--store`` to reuse."""
     import deploykit as dk
+    from deploykit.store import BUILD_SQL
 
     started = time.perf_counter()
     partial = path.with_name(path.name + ".building")
@@ -108,6 +109,7 @@ def build(path: Path, deployments: int) -> float:
                 if f"${k}" in statement
             }
             cur.execute(statement, used or None)
+        cur.execute(BUILD_SQL)  # the runs went in by SQL, not through the writer: their rollups
     partial.rename(path)
     return time.perf_counter() - started
 

@@ -3,7 +3,10 @@
 Every function takes the store first, then keywords: a window ``[since, until)`` on
 expected start time, and the six deployment filters of ``read_deployments``. Each is
 one DuckDB statement over the whole history (no sampling, no Python loop over runs)
-and returns a polars.DataFrame; durations and lateness are in seconds.
+and returns a polars.DataFrame; durations and lateness are in seconds. Two calls read
+the store's rollups instead (schema 5, kept by the writer; exact, the same frame):
+``deployment_health`` without a window and ``run_metrics("duration",
+by="deployment_id", every="1d")`` over whole UTC days.
 
 - :func:`deployment_health`: one row per deployment: counts by terminal state,
   success rate, failure streak, last state, duration and lateness percentiles, runs

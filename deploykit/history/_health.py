@@ -2,53 +2,68 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Unpack
 
 import polars as pl
 
 from deploykit.history import _args
-from deploykit.history._query import FAILED, TERMINAL, UNSTARTED_WAITING, HistoryQuery, in_list
+from deploykit.history._query import UNSTARTED_WAITING, HistoryQuery, in_list
 from deploykit.models import FleetFilters, takes_filters
-from deploykit.store import Store
+from deploykit.store import STATE_AGGREGATES, STREAK_SQL, Store
 
-_HEALTH_SQL = """
+_RAW_SQL = """
 agg AS (
-    SELECT deployment_id,
-        count(*) AS runs,
-        count(*) FILTER (WHERE state_type = 'COMPLETED') AS completed,
-        count(*) FILTER (WHERE state_type = 'FAILED') AS failed,
-        count(*) FILTER (WHERE state_type = 'CRASHED') AS crashed,
-        count(*) FILTER (WHERE state_type = 'CANCELLED') AS cancelled,
-        count(*) FILTER (WHERE state_type IN {terminal}) AS terminal,
-        quantile_cont(duration, [0.5, 0.95]) AS dq,
-        quantile_cont(lateness, [0.5, 0.95]) AS lq,
-        arg_max(state_type, struct_pack(t := start_time, i := id))
-            FILTER (WHERE start_time IS NOT NULL) AS last_state_type,
-        max(start_time) AS last_start_time,
-        max({order_key}) FILTER (WHERE state_type IN {terminal} AND state_type NOT IN {failed}) AS last_ok,
+    SELECT deployment_id, {aggregates},
         count(*) FILTER (
             WHERE start_time IS NULL AND state_type IN {waiting} AND lateness > {threshold}
         ) AS late_now
     FROM runs GROUP BY deployment_id
 ),
-streak AS (
-    SELECT r.deployment_id, count(*) AS failure_streak
-    FROM runs AS r JOIN agg AS a ON a.deployment_id = r.deployment_id
-    WHERE r.state_type IN {failed} AND (a.last_ok IS NULL OR {r_order_key} > a.last_ok)
-    GROUP BY r.deployment_id
+{streak},
+raw AS (
+    SELECT a.deployment_id, a.runs, a.completed, a.failed, a.crashed, a.cancelled, a.terminal,
+        a.dq, a.lq, a.last_state_type, a.last_start_time, a.late_now,
+        coalesce(s.failure_streak, 0) AS failure_streak
+    FROM agg AS a LEFT JOIN streak AS s ON s.deployment_id = a.deployment_id
+),
+"""
+"""Each deployment's record computed from its runs (all of them, or the stale ones')."""
+
+_ROLLED_SQL = """
+rolled AS (
+    SELECT r.*,
+        list_transform(list_filter(r.waiting, lambda x: x < {as_of}), lambda x: ({as_of} - x) / 1e6) AS late
+    FROM run_rollup_deployment AS r
+    WHERE r.deployment_id NOT IN (SELECT deployment_id FROM run_rollup_stale)
+),
+health AS (
+    SELECT deployment_id, runs, completed, failed, crashed, cancelled, terminal,
+        [duration_p50, duration_p95] AS dq,
+        CASE WHEN len(late) = 0 THEN [lateness_p50, lateness_p95]
+            ELSE list_aggregate(list_concat(started_lateness, late), 'quantile_cont', [0.5, 0.95]) END AS lq,
+        last_state_type, last_start_time, len(list_filter(late, lambda x: x > {threshold})) AS late_now,
+        failure_streak
+    FROM rolled
+    UNION ALL BY NAME SELECT * FROM raw
 )
+"""
+"""Each deployment's record from the rollups: the values that do not depend on ``as_of``
+as stored; the lateness of its runs still waiting at ``as_of`` merged into its started
+runs' sorted lateness for the percentiles; the stale deployments from their runs."""
+
+_HEALTH_SQL = """
 SELECT CAST(sel.id AS VARCHAR) AS deployment_id, f.name AS flow_name, sel.name AS deployment_name,
     coalesce(a.runs, 0) AS runs, coalesce(a.completed, 0) AS completed,
     coalesce(a.failed, 0) AS failed, coalesce(a.crashed, 0) AS crashed,
     coalesce(a.cancelled, 0) AS cancelled,
     CASE WHEN a.terminal > 0 THEN a.completed / a.terminal END AS success_rate,
-    coalesce(s.failure_streak, 0) AS failure_streak,
+    coalesce(a.failure_streak, 0) AS failure_streak,
     a.last_state_type,
     a.dq[1] AS duration_p50, a.dq[2] AS duration_p95,
     a.lq[1] AS lateness_p50, a.lq[2] AS lateness_p95,
     coalesce(a.late_now, 0) AS late_now,
-    CASE WHEN coalesce(s.failure_streak, 0) > 0 THEN 'failing'
+    CASE WHEN coalesce(a.failure_streak, 0) > 0 THEN 'failing'
         WHEN coalesce(a.late_now, 0) > 0 THEN 'late'
         WHEN coalesce(a.runs, 0) = 0 THEN 'no runs'
         ELSE 'healthy' END AS status,
@@ -56,15 +71,14 @@ SELECT CAST(sel.id AS VARCHAR) AS deployment_id, f.name AS flow_name, sel.name A
     coalesce(wq.name, sel.work_queue_name) AS work_queue_name, wp.name AS work_pool_name
 FROM sel
 LEFT JOIN flow AS f ON f.id = sel.flow_id
-LEFT JOIN agg AS a ON a.deployment_id = sel.id
-LEFT JOIN streak AS s ON s.deployment_id = sel.id
+LEFT JOIN health AS a ON a.deployment_id = sel.id
 LEFT JOIN work_queue AS wq ON wq.id = sel.work_queue_id
 LEFT JOIN work_pool AS wp ON wp.id = wq.work_pool_id
 ORDER BY flow_name, deployment_name, deployment_id
 """
 
-_ORDER_KEY = "struct_pack(t := coalesce({p}expected_start_time, TIMESTAMPTZ '-infinity'), i := {p}id)"
-"""Recency of a terminal run: expected start, ties by id; runs without one count as oldest."""
+ROLLUPS = True
+"""Whether the calls the rollups answer exactly read them (tests switch it off to compare)."""
 
 STATUSES = ("failing", "late", "no runs", "healthy")
 """Values of the ``status`` column, most urgent first."""
@@ -137,17 +151,17 @@ def deployment_health(
     as_of = _args.as_of_or_now(as_of)
     threshold = _args.threshold_seconds(late_after, "late_after")
     query = HistoryQuery(filters)
-    runs = query.runs(since=since, until=until, as_of=as_of, joined=False)
-    sql = (
-        runs
-        + ","
-        + _HEALTH_SQL.format(
-            terminal=in_list(TERMINAL),
-            failed=in_list(FAILED),
-            waiting=in_list(UNSTARTED_WAITING),
-            threshold=query.param(threshold),
-            order_key=_ORDER_KEY.format(p=""),
-            r_order_key=_ORDER_KEY.format(p="r."),
-        )
+    rolled = ROLLUPS and since is None and until is None
+    runs = query.runs(since=since, until=until, as_of=as_of, joined=False, stale_only=rolled)
+    raw = _RAW_SQL.format(
+        aggregates=STATE_AGGREGATES,
+        streak=STREAK_SQL,
+        waiting=in_list(UNSTARTED_WAITING),
+        threshold=query.param(threshold),
     )
-    return query.frame(session, sql)
+    if rolled:
+        as_of_us = (as_of - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        health = _ROLLED_SQL.format(as_of=query.param(as_of_us), threshold=query.param(threshold))
+    else:
+        health = "health AS (SELECT * FROM raw)\n"
+    return query.frame(session, runs + "," + raw + health + _HEALTH_SQL)

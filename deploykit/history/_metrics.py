@@ -11,7 +11,7 @@ import polars as pl
 from deploykit.history import _args
 from deploykit.history._query import HistoryQuery
 from deploykit.models import FleetFilters, takes_filters
-from deploykit.store import Store
+from deploykit.store import DAY_US, Store
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _OUTER_SQL = {"deployment_id": "CAST(deployment_id AS VARCHAR) AS deployment_id"}
@@ -88,6 +88,28 @@ def run_metrics(
     since, until = _args.window(since, until)
     as_of = _args.as_of_or_now(as_of)
     query = HistoryQuery(filters)
+    if ROLLUPS and metric == "duration" and groups == ["deployment_id"] and _daily(bucket, since, until):
+        return _from_day_rollup(session, query, since, until, as_of)
+    return query.frame(session, _metrics_sql(query, metric, groups, bucket, since, until, as_of))
+
+
+ROLLUPS = True
+"""Whether the calls the day rollup answers exactly read it (tests switch it off to compare)."""
+
+
+def _metrics_sql(
+    query: HistoryQuery,
+    metric: str,
+    groups: list[str],
+    bucket: _args.Every | None,
+    since: datetime | None,
+    until: datetime | None,
+    as_of: datetime,
+    *,
+    stale_only: bool = False,
+) -> str:
+    """The statement of :func:`run_metrics` over the runs (``stale_only``: of the
+    deployments whose rollups are stale)."""
     keys, key_names, shown = _grouping(query, groups, bucket)
     quantiles = ", ".join(str(q) for q in QUANTILES)
     stats = [
@@ -105,13 +127,75 @@ def run_metrics(
         *(f"q[{i + 1}] AS p{round(q * 100)}" for i, q in enumerate(QUANTILES)),
         "max",
     ]
-    sql = query.runs(since=since, until=until, as_of=as_of, names=_names(groups)) + (
+    runs = query.runs(since=since, until=until, as_of=as_of, names=_names(groups), stale_only=stale_only)
+    return runs + (
         f"SELECT {', '.join(outputs)}\n"
         f"FROM (SELECT {', '.join([*keys, *stats])}\n"
         f"    FROM runs WHERE {metric} IS NOT NULL{' GROUP BY ALL' if key_names else ''}) AS g\n"
         + _order(key_names)
     )
-    return query.frame(session, sql)
+
+
+def _micros(value: datetime) -> int:
+    return (value - _EPOCH) // timedelta(microseconds=1)
+
+
+def _daily(bucket: _args.Every | None, since: datetime | None, until: datetime | None) -> bool:
+    """Whether the periods are UTC days and the window holds whole days (or is open)."""
+    return (
+        bucket is not None
+        and bucket.micros == DAY_US
+        and bucket.origin == _EPOCH
+        and all(end is None or _micros(end) % DAY_US == 0 for end in (since, until))
+    )
+
+
+_DAY_ROWS = """SELECT pos, dep, day AS period, count, mean, min,
+    p50, p90, p95, p99, max FROM run_rollup_day WHERE {where}"""
+
+_DAY_IDS = """SELECT i.dep, i.deployment_id,
+    CAST(i.deployment_id AS UUID) IN (SELECT deployment_id FROM run_rollup_stale)
+        OR CAST(i.deployment_id AS UUID) NOT IN (SELECT id FROM sel) AS left_out
+FROM run_rollup_day_ids AS i ORDER BY i.dep"""
+
+
+def _from_day_rollup(
+    session: Store, query: HistoryQuery, since: datetime | None, until: datetime | None, as_of: datetime
+) -> pl.DataFrame:
+    """Duration by deployment and UTC day from ``run_rollup_day``, in one snapshot.
+
+    Its rows are read by a plain scan, which gives them in the order they were written
+    (``pos``; sorted by ``pos`` should it not), without the deployments left out (stale
+    ones, deleted or not selected ones), each deployment's id taken from the 100,000-row
+    ``run_rollup_day_ids`` by its number; the stale selected deployments are computed
+    from their runs and merged in order by deployment id (each deployment comes from one
+    side).
+    """
+    where = ["TRUE"]
+    if since is not None:
+        where.append(f"day >= {query.param(_micros(since))}")
+    if until is not None:
+        where.append(f"day < {query.param(_micros(until))}")
+    with session.transaction():
+        rows = query.frame(session, _DAY_ROWS.format(where=" AND ".join(where)))
+        ids = query.frame(session, f"WITH sel AS ({query.selected})\n{_DAY_IDS}")
+        stale = query.frame(
+            session,
+            _metrics_sql(
+                query, "duration", ["deployment_id"], _args.every("1d"), since, until, as_of, stale_only=True
+            ),
+        )
+    if not (rows["pos"].diff().drop_nulls() > 0).all():
+        rows = rows.sort("pos")
+    left_out = ids.filter("left_out")["dep"]
+    if left_out.len():
+        rows = rows.filter(~pl.col("dep").is_in(left_out.implode()))
+    named = (
+        ids["deployment_id"].gather(rows["dep"]) if ids.height else pl.Series("deployment_id", [], pl.String)
+    )
+    period = pl.col("period").cast(pl.Datetime("us", "UTC"))  # epoch microseconds: no copy
+    rows = rows.select(named, period, pl.exclude("pos", "dep", "period"))
+    return rows.merge_sorted(stale, key="deployment_id") if stale.height else rows
 
 
 @takes_filters()

@@ -15,16 +15,13 @@ from typing import Any
 
 import polars as pl
 
-from deploykit.store import Store
+from deploykit.store import DURATION_SQL, Store
 
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 FAILED = ("FAILED", "CRASHED")
 UNSTARTED_WAITING = ("SCHEDULED", "PENDING")
 
 _SELECTED = "SELECT d.id, d.name, d.flow_id, d.work_queue_id, d.work_queue_name FROM deployment AS d"
-
-DURATION_SQL = "(epoch_us(fr.end_time) - epoch_us(fr.start_time)) / 1e6"
-"""Seconds from start to end; null unless the run has both."""
 
 _LATENESS_SQL = """CASE
     WHEN fr.expected_start_time IS NULL THEN NULL
@@ -72,6 +69,7 @@ class HistoryQuery:
         names: tuple[str, ...] = (),
         extra: tuple[str, ...] = (),
         joined: bool = True,
+        stale_only: bool = False,
     ) -> str:
         """``WITH sel AS (...), runs AS (...)``: one row per run of a selected deployment
         in the window, with ``duration`` and ``lateness`` (SPEC section 7) and the asked
@@ -81,7 +79,10 @@ class HistoryQuery:
         aggregates per deployment first and joins the groups to ``sel`` afterwards, which
         also drops the runs of deleted deployments. Aggregating before the join is about
         twice as fast over millions of runs; the selection still filters the scan (a
-        semi join) when a filter narrows it."""
+        semi join) when a filter narrows it.
+
+        With ``stale_only``, only the runs of the deployments whose rollups are stale
+        (``run_rollup_stale``): what a reader of the rollups computes from runs."""
         columns = [
             "fr.id",
             "fr.deployment_id",
@@ -104,6 +105,8 @@ class HistoryQuery:
         where = ["TRUE"]
         if not joined and self.filtered:
             where.append("fr.deployment_id IN (SELECT id FROM sel)")
+        if stale_only:
+            where.append("fr.deployment_id IN (SELECT deployment_id FROM run_rollup_stale)")
         if since is not None:
             where.append(f"fr.expected_start_time >= {self.param(since)}")
         if until is not None:

@@ -45,6 +45,7 @@ from deploykit.io._chunks import AS_OF_READ, CHUNK_ROWS
 from deploykit.io._pg_copy import id_chunks
 from deploykit.io._prefect_db import _batches, _queries, _rows, open_prefect_db
 from deploykit.io._report import ImportReport
+from deploykit.models import mark_rollups_stale
 from deploykit.models.writer import Batch, Writer, registered
 from deploykit.store import STORED_TABLES, Store
 
@@ -366,6 +367,10 @@ def _delete_missing(
                 )
         for table in reversed(reader.tables):
             if counts[table] and table not in _KEY_TARGETS:
+                if table == "flow_run":  # their deployments' run-history rollups
+                    mark_rollups_stale(
+                        cur, f"SELECT deployment_id FROM flow_run WHERE id IN (SELECT id FROM {gone[table]})"
+                    )
                 cur.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM {gone[table]})")
     deferred = {
         t: [str(r[0]) for r in cur.execute(f"SELECT id FROM {gone[t]}").fetchall()]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 from duckdb import DuckDBPyConnection
 
+from deploykit.models import _rollups
 from deploykit.models._schedule_views import replace_schedule_rows, schedules_of_models
 from deploykit.models.work_pools import DEFAULT_POOL_NAME
 from deploykit.models.work_queues import ensure_work_queue_exists
@@ -28,7 +29,7 @@ DELETE FROM flow_run WHERE auto_scheduled AND state_type = 'SCHEDULED' AND deplo
     SELECT d.id FROM deployment d JOIN new_deployments n
     ON d.flow_id = CAST(n.flow_id AS UUID) AND d.name = n.name
 )
-RETURNING id
+RETURNING id, deployment_id
 """
 
 
@@ -99,6 +100,8 @@ def _delete_auto_scheduled(cur: DuckDBPyConnection, keys: pl.DataFrame) -> None:
     with registered(cur, "new_deployments", keys):
         deleted = cur.execute(_DELETE_AUTO_SCHEDULED).fetchall()
     if deleted:
+        _rollups.mark_ids(cur, {row[1] for row in deleted})
+        _rollups.settle(cur)
         cur.execute(
             "DELETE FROM task_run WHERE flow_run_id IN (SELECT unnest($ids))",
             {"ids": [row[0] for row in deleted]},

@@ -21,6 +21,7 @@ from deploykit._collect import STREAMING_ENGINE
 from deploykit._errors import ObjectNotFoundError
 from deploykit.filters import DeploymentFilter, WorkQueueFilter
 from deploykit.models import _queue_rules as rules
+from deploykit.models import _rollups
 from deploykit.models._args import as_name, as_uuid, coerce_filter, coerce_model, non_negative
 from deploykit.models._deployment_bulk import (
     KEEP_ON_UPSERT,
@@ -689,6 +690,8 @@ def _delete_scheduled_runs(session: Store, deployment_id: UUID, *, auto_only: bo
     cur = session.cursor()
     deleted = cur.execute(_DELETE_SCHEDULED_RUNS.format(auto=auto), {"id": deployment_id}).fetchall()
     if deleted:
+        _rollups.mark_ids(cur, [deployment_id])
+        _rollups.settle(cur)
         cur.execute(_DELETE_TASK_RUNS, {"ids": [row[0] for row in deleted]}).fetchall()
 
 

@@ -11,6 +11,7 @@ import sqlglot
 from sqlglot import exp
 
 from deploykit.filters import DeploymentFilter, FlowFilter, FlowRunFilter, WorkPoolFilter, WorkQueueFilter
+from deploykit.models import _rollups
 from deploykit.models._args import coerce_filter, coerce_model, non_negative
 from deploykit.models._deployment_query import DEPLOYMENT_COLUMNS, exists
 from deploykit.models._lookup import fetch_by_id
@@ -101,6 +102,7 @@ def create_flow_runs(session: Store, flow_runs: pl.DataFrame | Sequence[FlowRun]
         inserted, _ = writer.write(
             "flow_run", frame.filter(first), source="create_flow_runs", on_conflict="skip"
         )
+        _rollups.settle(cur)
     return inserted
 
 

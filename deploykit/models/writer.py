@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
     from deploykit.schemas.core import DeploymentSchedule
 from deploykit._errors import IntegrityError
+from deploykit.models import _rollups
 from deploykit.models._rows import insert_sql, to_row, update_matched, update_sql
 from deploykit.models._schedule_views import replace_schedule_rows, split_views
 from deploykit.schemas.base import INVALID_NAME_CHARS, ORMModel, utc_now, validate_name
@@ -485,6 +486,7 @@ class Writer:
             if new.get(name) is not None:
                 self._check_field(table, name, new[name], new["id"], source)
         new.pop("work_pool_name", None)
+        self._touching(table, new, stored)
         try:
             if clash:
                 written = Written(0, 0, None)
@@ -501,6 +503,7 @@ class Writer:
         self._deferred.update((table, col) for col, _ in _DEFERRED_REFERENCES.get(table, ()))
         if written.inserted or written.updated:
             self._written.add((table, new["id"]))
+        self._touched(table)
         return written
 
     def update_row(self, table: str, row: Mapping[str, Any], *, source: str) -> bool:
@@ -522,11 +525,28 @@ class Writer:
         for name in _checked_fields(table):
             if row.get(name) is not None:
                 self._check_field(table, name, row[name], row["id"], source)
+        self._touching(table, new, stored[0])
         try:
             self._update_stored(table, new, stored[0], [c for c in row if c != "id"], returning=False)
         except duckdb.ConstraintException as exc:
             raise IntegrityError(f"{source}: {table}: {exc}") from None
+        self._touched(table)
         return True
+
+    def _touching(self, table: str, new: Mapping[str, Any], stored: Mapping[str, Any] | None) -> None:
+        """Before a one-row write of a flow run: its deployment as stored and as written are
+        stale in the run-history rollups (``_rollups``)."""
+        if table == "flow_run":
+            if stored is not None:
+                _rollups.mark_query(
+                    self.cur, "SELECT deployment_id FROM flow_run WHERE id = $id", {"id": stored["id"]}
+                )
+            _rollups.mark_ids(self.cur, [new.get("deployment_id")])
+
+    def _touched(self, table: str) -> None:
+        """After a one-row write of a flow run: recompute the rollups if many are stale."""
+        if table == "flow_run":
+            _rollups.settle(self.cur)
 
     def write_schedules(
         self,
@@ -603,12 +623,19 @@ class Writer:
             + (f" ORDER BY {order_by}" if order_by else "")
             + f" RETURNING {returning}"
         )
+        if table == "flow_run" and "deployment_id" in values:
+            _rollups.mark_query(self.cur, f"SELECT {values['deployment_id']} FROM {rows}", params)
         try:
-            if as_frame:
-                return self.cur.sql(query, params=params).pl()
-            return self.cur.execute(query, params).fetchall()
+            result = (
+                self.cur.sql(query, params=params).pl()
+                if as_frame
+                else self.cur.execute(query, params).fetchall()
+            )
         except duckdb.ConstraintException as exc:
             raise IntegrityError(f"{source}: a {table} row breaks a store constraint: {exc}") from None
+        if table == "flow_run":
+            _rollups.settle(self.cur)
+        return result
 
     def stored_keys(
         self, table: str, fixed: Mapping[str, Any], column: str, candidates: Sequence[Any]
@@ -864,6 +891,9 @@ class Writer:
             arrow = frame.to_arrow()
             if mode.update is not None and "is_schedule_active" in mode.update:
                 mode = dataclasses.replace(mode, update={*mode.update, "paused"})
+        if table == "flow_run":
+            with registered(self.cur, "_dk_rollup_src", arrow):
+                _rollups.mark_runs(self.cur, "_dk_rollup_src", mode.key)
         written = self._write_rows(table, arrow, source, mode)
         if schedules is not None:
             replace_schedule_rows(self.cur, schedules, source=source, only_new=mode.on_conflict != "update")
@@ -920,7 +950,9 @@ class Writer:
             raise self.invalid(f"{source}: {table} rows lack the column(s) {', '.join(missing)}")
 
     def finish(self, source: str) -> None:
-        """Check the references that could only be checked once every table was written."""
+        """Check the references that could only be checked once every table was written,
+        and bring the run-history rollups up to date when many deployments changed."""
+        _rollups.settle(self.cur)
         for table, column in sorted(self._deferred):
             parent = dict(_DEFERRED_REFERENCES[table])[column]
             rows = self.cur.execute(

@@ -24,11 +24,14 @@ months says where it came from.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+from deploykit.store._rollups import ROLLUP_DDL
+
+SCHEMA_VERSION = 5
 """Bumped whenever the DDL below changes; older files are migrated on open
 (``deploykit.store._migrations``). Version 2 added ``deploykit_history``, version 3 the
 ``deployment_name`` index, version 4 the data model of every Prefect release
-(``deployment_schedule``, ``paused`` and the later releases' fields, ``extra``)."""
+(``deployment_schedule``, ``paused`` and the later releases' fields, ``extra``), version
+5 the run-history rollups (``deploykit.store._rollups``)."""
 
 TABLES: tuple[str, ...] = ("flow", "work_pool", "work_queue", "deployment", "flow_run", "task_run")
 """The tables of the six entities of SPEC.md section 1."""
@@ -220,7 +223,7 @@ CREATE INDEX deployment_name ON deployment (name);
 CREATE INDEX deployment_schedule_deployment ON deployment_schedule (deployment_id);
 """
 
-DDL = META_DDL + "".join(TABLE_DDL[t] for t in STORED_TABLES) + "\n" + INDEX_DDL
+DDL = META_DDL + "".join(TABLE_DDL[t] for t in STORED_TABLES) + "\n" + INDEX_DDL + ROLLUP_DDL
 """The whole schema of a new store."""
 
 TABLE_SOURCES: dict[str, str] = {

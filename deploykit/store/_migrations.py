@@ -22,6 +22,9 @@ History of the schema:
    releases' fields on every table and ``extra``. DuckDB cannot alter a table that a
    foreign key references, so the data tables are copied aside, re-created from
    ``TABLE_DDL`` and filled back by column name.
+5. The run-history rollups (``deploykit.store._rollups``): per-deployment and per-day
+   summaries of the runs that ``deploykit.history`` reads instead of every run, computed
+   here from the stored runs.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from importlib.metadata import PackageNotFoundError, version
 import duckdb
 
 from deploykit.store._ddl import INDEX_DDL, SCHEMA_VERSION, STORED_TABLES, TABLE_DDL, TABLES
+from deploykit.store._rollups import BUILD_SQL, ROLLUP_DDL
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -68,6 +72,7 @@ def _to_schema_4() -> str:
 
 
 MIGRATIONS[3] = _to_schema_4()
+MIGRATIONS[4] = ROLLUP_DDL + BUILD_SQL
 
 
 def deploykit_version() -> str:
