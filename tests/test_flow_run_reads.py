@@ -60,5 +60,5 @@ def test_every_given_filter_must_hold_and_pages_come_after(store):
 
 
 def test_a_bad_related_filter_is_named(store):
-    with pytest.raises(ValueError, match="(?s)WorkPoolFilter.*nmae"):
+    with pytest.raises(ValueError, match=r"(?s)WorkPoolFilter.*nmae"):
         read_flow_runs(store, work_pool_filter={"nmae": {"any_": ["x"]}})
