@@ -195,7 +195,23 @@ def _from_day_rollup(
     )
     period = pl.col("period").cast(pl.Datetime("us", "UTC"))  # epoch microseconds: no copy
     rows = rows.select(named, period, pl.exclude("pos", "dep", "period"))
-    return rows.merge_sorted(stale, key="deployment_id") if stale.height else rows
+    return _merged_by_deployment(rows, stale) if stale.height else rows
+
+
+def _merged_by_deployment(rows: pl.DataFrame, stale: pl.DataFrame) -> pl.DataFrame:
+    """``rows`` with each of ``stale``'s deployments put in its place by deployment id (both
+    sorted; each deployment is on one side): the few stale groups are cut in between
+    zero-copy slices of ``rows`` rather than merging every row (``merge_sorted`` copies
+    all of them)."""
+    groups = stale.partition_by("deployment_id", maintain_order=True)
+    keys = pl.Series([group["deployment_id"][0] for group in groups], dtype=pl.String)
+    cuts = rows["deployment_id"].search_sorted(keys, side="left").to_list()
+    pieces, start = [], 0
+    for cut, group in zip(cuts, groups, strict=True):
+        pieces += [rows.slice(start, cut - start), group]
+        start = cut
+    pieces.append(rows.slice(start))
+    return pl.concat(pieces, rechunk=False)
 
 
 @takes_filters()
