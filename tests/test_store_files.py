@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import secrets
@@ -96,13 +97,13 @@ def test_sound_store_passes_the_check(sizable, tmp_path):
 
 
 @pytest.fixture
-def corrupt_block(tmp_path) -> tuple[Path, dk.Flow]:
+def corrupt_block(tmp_path) -> tuple[Path, dk.Flow, dk.Deployment]:
     """A store file whose block holding one deployment's description fails its checksum."""
     path = tmp_path / "bitrot.duckdb"
     marker = secrets.token_hex(2000)  # random text: stored as is, so it can be found
     with dk.Store(path) as store:
         flow = flows.create_flow(store, dk.Flow(name="etl"))
-        D.create_deployment(
+        deployment = D.create_deployment(
             store, dk.Deployment(name="d", flow_id=flow.id, description=marker, schedule={"interval": 3600})
         )
     data = bytearray(path.read_bytes())
@@ -110,15 +111,22 @@ def corrupt_block(tmp_path) -> tuple[Path, dk.Flow]:
     assert at > 0
     data[at + 100 : at + 164] = bytes(64)
     path.write_bytes(bytes(data))
-    return path, flow
+    return path, flow, deployment
 
 
 def test_a_block_failing_its_checksum_is_a_store_error_on_every_path(corrupt_block, tmp_path):
     """Issue 15 item 6: a checksum error surfaces as a StoreError saying how to recover,
     on reads, writes, fleet scheduling and imports alike (was DuckDB's raw Error)."""
-    path, flow = corrupt_block
+    path, flow, deployment = corrupt_block
     before = _digest(path)
-    fixtures = Path(__file__).parent / "fixtures" / "prefect-2.10"
+    # a body editing the damaged deployment: the import must read its stored row
+    body = json.loads(
+        (Path(__file__).parent / "fixtures" / "prefect-2.10" / "api-deployments.json").read_text()
+    )[0]
+    body |= {"id": str(deployment.id), "flow_id": str(flow.id), "name": "d", "description": "edited"}
+    body |= {"work_pool_name": None, "work_queue_name": None}
+    (tmp_path / "edit").mkdir()
+    (tmp_path / "edit" / "api-deployments.json").write_text(json.dumps([body]))
     with dk.Store(path) as store:
         calls = {
             "read_deployments": lambda: D.read_deployments(store),
@@ -128,7 +136,7 @@ def test_a_block_failing_its_checksum_is_a_store_error_on_every_path(corrupt_blo
                 store, dk.Deployment(name="d", flow_id=flow.id, description="x")
             ),
             "schedule_all": lambda: D.schedule_all(store, start_time=datetime(2024, 1, 1, tzinfo=UTC)),
-            "import_prefect_api": lambda: deploykit.io.import_prefect_api(store, fixtures),
+            "import_prefect_api": lambda: deploykit.io.import_prefect_api(store, tmp_path / "edit"),
         }
         for name, call in calls.items():
             damaged = r"is damaged \(Corrupt database file.*export parquet"
