@@ -13,11 +13,12 @@ row a server transaction stamped before the watermark but committed after the sy
 read is missed until it changes again: ``full=True`` (``deploykit sync --full``) reads
 everything again.
 
-Deletions leave no stamp, so the source's ids (ids only, in chunks) are compared with
-the store's: a stored row whose id the source no longer has is deleted, children
-first, and references to it from surviving rows are cleared, as Prefect's own
-``ON DELETE SET NULL`` did in the source. The store thus mirrors the source: rows
-created in the store itself are removed too.
+Deletions leave no stamp, so the source's ids are compared with the store's: first their
+counts and hash sums (:mod:`~deploykit.io._digest`, computed by PostgreSQL: no id is
+read), and only when these differ the ids themselves, in chunks. A stored row whose id
+the source no longer has is deleted, children first, and references to it from
+surviving rows are cleared, as Prefect's own ``ON DELETE SET NULL`` did in the source.
+The store thus mirrors the source: rows created in the store itself are removed too.
 
 Everything happens in one transaction, watermarks included: a failed sync leaves the
 store as it was. The one exception: work pools and queues the source deleted are
@@ -42,6 +43,7 @@ from tqdm.auto import tqdm
 from deploykit._errors import SourceError
 from deploykit.io._bodies import legacy_schedule_id
 from deploykit.io._chunks import AS_OF_READ, CHUNK_ROWS
+from deploykit.io._digest import Digest, source_digest, store_digest
 from deploykit.io._pg_copy import id_chunks
 from deploykit.io._prefect_db import _batches, _queries, _rows, open_prefect_db
 from deploykit.io._report import ImportReport
@@ -83,6 +85,10 @@ class SourceReader(Protocol):
 
     def ids(self, table: str) -> Iterator[list[str]]:
         """Every id of ``table`` in the source, as text, in chunks."""
+
+    def id_digest(self, table: str) -> Digest | None:
+        """The count and hash sum of ``table``'s ids in the source (:mod:`~deploykit.io._digest`),
+        or None when the source cannot compute it (then :meth:`ids` are compared)."""
 
     def high_water(self, table: str) -> str | None:
         """The newest ``updated`` stamp of ``table`` in the source, as text (None when empty)."""
@@ -151,9 +157,19 @@ class _DbReader:
         else:
             frames = _rows(self.db, query, self.chunk_rows)
             chunks = (frame["id"].cast(pl.String).to_list() for frame in frames)
-        legacy = table == "deployment_schedule" and "deployment_schedule" not in self.db.columns
+        legacy = self._legacy(table)
         for ids in chunks:
             yield [legacy_schedule_id(i) for i in ids] if legacy else ids
+
+    def id_digest(self, table: str) -> Digest | None:
+        if self.db.dialect == "sqlite" or self._legacy(table):
+            return None  # no hash function in SQLite (a local file's ids read fast); ids made here
+        return source_digest(self.db.conn, self.queries[table])
+
+    def _legacy(self, table: str) -> bool:
+        """Whether the table's ids are made here: a release before ``deployment_schedule`` had
+        one schedule per deployment, whose id :func:`legacy_schedule_id` derives."""
+        return table == "deployment_schedule" and "deployment_schedule" not in self.db.columns
 
     def high_water(self, table: str) -> str | None:
         name, _ = self._base(table)
@@ -194,6 +210,9 @@ class _ApiReader:
 
     def ids(self, table: str) -> Iterator[list[str]]:
         yield self.scratch.sql(f"SELECT CAST(id AS VARCHAR) AS id FROM {table}")["id"].to_list()
+
+    def id_digest(self, table: str) -> Digest | None:
+        return None
 
     def high_water(self, table: str) -> str | None:
         return None
@@ -345,13 +364,18 @@ def _delete_missing(
     present: dict[str, int] = {}
     gone: dict[str, str] = {}
     for table in reader.tables:
+        gone[table] = f"_dk_sync_gone_{table}"
+        digest = reader.id_digest(table)
+        if digest is not None and store_digest(cur, table, count=digest[0]) == digest:
+            present[table] = digest[0]  # the same ids: nothing to delete
+            cur.execute(f"CREATE OR REPLACE TEMP TABLE {gone[table]} (id UUID)")
+            continue
         ids = f"_dk_sync_ids_{table}"
         cur.execute(f"CREATE OR REPLACE TEMP TABLE {ids} (id UUID)")
         for chunk in reader.ids(table):
             with registered(cur, "_dk_sync_chunk", pl.DataFrame({"id": chunk}, schema={"id": pl.String})):
                 cur.execute(f"INSERT INTO {ids} SELECT CAST(id AS UUID) FROM _dk_sync_chunk")
         present[table] = cur.execute(f"SELECT count(*) FROM {ids}").fetchall()[0][0]
-        gone[table] = f"_dk_sync_gone_{table}"
         cur.execute(
             f"CREATE OR REPLACE TEMP TABLE {gone[table]} AS "
             f"SELECT id FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM {ids} s WHERE s.id = t.id)"
