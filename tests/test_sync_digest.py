@@ -128,3 +128,62 @@ def test_store_digest_is_none_for_another_count(tmp_path):
         np.array([flow_id.int >> 64], np.uint64), np.array([flow_id.int & (2**64 - 1)], np.uint64)
     )
     assert (count, total) == (1, int(expected[0]))
+
+
+def test_background_digests_read_the_snapshot_of_the_sync_s_connection(cluster, source):
+    """Rows the source deletes after the sync's snapshot was taken are still counted."""
+    from deploykit.io._digest import BackgroundDigests
+    from deploykit.io._postgres import connect
+    from deploykit.io._prefect_db import _queries, open_prefect_db
+
+    db = open_prefect_db(source)
+    try:
+        queries = _queries(db)
+        before = db.conn.execute("SELECT count(*) FROM task_run").fetchone()[0]  # the snapshot
+        cluster.psql(
+            "DELETE FROM task_run WHERE id = (SELECT id FROM task_run ORDER BY id LIMIT 1)",
+            source.rsplit("/", 1)[1],
+        )
+        digests = BackgroundDigests(source, db.conn, queries)
+        try:
+            assert digests.get("task_run")[0] == before
+        finally:
+            digests.close()
+        with connect(source) as now:
+            assert now.execute("SELECT count(*) FROM task_run").fetchone()[0] == before - 1
+    finally:
+        db.close()
+
+
+def test_without_a_second_connection_the_ids_are_compared(cluster, source, tmp_path, ids_read, monkeypatch):
+    from deploykit.io import _postgres
+
+    with dk.Store(tmp_path / "s.duckdb") as store:
+        sync_prefect(store, source, progress=False)
+        cluster.psql(
+            "DELETE FROM task_run WHERE id = (SELECT id FROM task_run ORDER BY id LIMIT 1)",
+            source.rsplit("/", 1)[1],
+        )
+        real = _postgres.connect
+        opened = []
+
+        def one_connection(url):
+            opened.append(url)
+            if len(opened) > 1:
+                raise dk.io.SourceError("too many connections for role")
+            return real(url)
+
+        monkeypatch.setattr(_postgres, "connect", one_connection)
+        monkeypatch.setattr("deploykit.io._prefect_db.connect", one_connection)
+        ids_read.clear()
+        report = sync_prefect(store, source, progress=False)
+        assert len(opened) == 2 and report.deleted["task_run"] == 1
+        assert set(ids_read) == {
+            "flow",
+            "work_pool",
+            "work_queue",
+            "deployment",
+            "deployment_schedule",
+            "flow_run",
+            "task_run",
+        }

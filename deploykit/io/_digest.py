@@ -11,10 +11,15 @@ by one, as before.
 
 PostgreSQL hashes the bytes as machine words, so a big-endian server's sums differ:
 it is always compared one by one.
+
+PostgreSQL computes the digests while the sync reads and writes the changed rows
+(:class:`BackgroundDigests`: a second connection that reads the first one's snapshot).
 """
 
 from __future__ import annotations
 
+import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -29,6 +34,55 @@ _UUID_OID = 2950
 """PostgreSQL's type OID of ``uuid``."""
 
 _MASK = (1 << 64) - 1
+
+_SNAPSHOT = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
+"""How ``pg_export_snapshot()`` names a snapshot (it is written into the SQL as a literal)."""
+
+
+class BackgroundDigests:
+    """The source digest of each table, computed by PostgreSQL while the caller works.
+
+    A second connection imports the snapshot of ``conn`` (``pg_export_snapshot``, ``SET
+    TRANSACTION SNAPSHOT``), so the digests describe exactly the rows ``conn`` reads.
+    Whatever stands in the way (no second connection allowed, a standby server, which
+    cannot export its snapshot) leaves :meth:`get` answering None: the ids are then
+    compared one by one.
+    """
+
+    def __init__(self, url: str, conn: psycopg.Connection, queries: dict[str, str]):
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="deploykit-digests")
+        # a standby cannot export its snapshot (and a failed statement would end conn's
+        # transaction: a savepoint cannot export either)
+        row = conn.execute(
+            "SELECT CASE WHEN NOT pg_is_in_recovery() THEN pg_export_snapshot() END"
+        ).fetchone()
+        snapshot = str(row[0]) if row and row[0] else ""
+        self._future = self._pool.submit(self._compute, url, snapshot, queries)
+
+    @staticmethod
+    def _compute(url: str, snapshot: str, queries: dict[str, str]) -> dict[str, Digest | None]:
+        from deploykit.io._postgres import connect
+
+        if not _SNAPSHOT.match(snapshot):
+            return {}
+        with connect(url) as conn:
+            conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            return {table: source_digest(conn, query) for table, query in queries.items()}
+
+    def get(self, table: str) -> Digest | None:
+        """``table``'s digest (waiting for it), or None when it could not be computed."""
+        import psycopg
+
+        from deploykit._errors import SourceError
+
+        try:
+            return self._future.result().get(table)
+        except (psycopg.Error, SourceError):  # the ids are compared one by one instead
+            return None
+
+    def close(self) -> None:
+        """Wait for the thread (and its connection) to end."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def source_digest(conn: psycopg.Connection, query: str) -> Digest | None:

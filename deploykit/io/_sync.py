@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 from deploykit._errors import SourceError
 from deploykit.io._bodies import legacy_schedule_id
 from deploykit.io._chunks import AS_OF_READ, CHUNK_ROWS
-from deploykit.io._digest import Digest, source_digest, store_digest
+from deploykit.io._digest import BackgroundDigests, Digest, store_digest
 from deploykit.io._pg_copy import id_chunks
 from deploykit.io._prefect_db import _batches, _queries, _rows, open_prefect_db
 from deploykit.io._report import ImportReport
@@ -116,6 +116,11 @@ class _DbReader:
         self.tables = tuple(t for t in STORED_TABLES if t in self.queries)
         self.chunk_rows = chunk_rows
         self.now = datetime.now(UTC)
+        self.digests = (
+            BackgroundDigests(os.fspath(source), self.db.conn, self.queries)
+            if self.db.dialect != "sqlite"
+            else None
+        )
 
     def _read_live(self, path: Path) -> None:
         """Read a SQLite source as a live file (its write-ahead log included), in one read
@@ -162,9 +167,9 @@ class _DbReader:
             yield [legacy_schedule_id(i) for i in ids] if legacy else ids
 
     def id_digest(self, table: str) -> Digest | None:
-        if self.db.dialect == "sqlite" or self._legacy(table):
+        if self.digests is None or self._legacy(table):
             return None  # no hash function in SQLite (a local file's ids read fast); ids made here
-        return source_digest(self.db.conn, self.queries[table])
+        return self.digests.get(table)
 
     def _legacy(self, table: str) -> bool:
         """Whether the table's ids are made here: a release before ``deployment_schedule`` had
@@ -185,6 +190,8 @@ class _DbReader:
         return rows[0][0] if rows else None
 
     def close(self) -> None:
+        if self.digests is not None:
+            self.digests.close()
         self.db.close()
 
 
