@@ -22,7 +22,7 @@ The store thus mirrors the source: rows created in the store itself are removed 
 
 Everything happens in one transaction, watermarks included: a failed sync leaves the
 store as it was. The one exception: work pools and queues the source deleted are
-deleted right after, in transactions of their own (see :data:`_KEY_TARGETS`).
+deleted right after, in transactions of their own (:func:`deploykit.models.delete_deferred`).
 """
 
 from __future__ import annotations
@@ -47,29 +47,12 @@ from deploykit.io._digest import BackgroundDigests, Digest, store_digest
 from deploykit.io._pg_copy import id_chunks
 from deploykit.io._prefect_db import _batches, _queries, _rows, open_prefect_db
 from deploykit.io._report import ImportReport
-from deploykit.models import mark_rollups_stale
+from deploykit.models import delete_deferred, delete_gone
 from deploykit.models.writer import Batch, Writer, registered
 from deploykit.store import STORED_TABLES, Store
 
 WATERMARK_PREFIX = "sync:"
 """``deploykit_meta`` keys of the watermarks: ``sync:<source>:<table>``."""
-
-_SET_NULL: tuple[tuple[str, str, str], ...] = (
-    ("deployment", "work_queue_id", "work_queue"),
-    ("flow_run", "work_queue_id", "work_queue"),
-    ("flow_run", "parent_task_run_id", "task_run"),
-)
-"""``(table, column, parent)``: Prefect's ``ON DELETE SET NULL`` foreign keys. Deleting the
-parent clears the column in the source without stamping ``updated``, so a sync clears it
-in the rows that survive (the cascading keys delete the rows themselves, which the id
-comparison finds)."""
-
-
-_KEY_TARGETS = ("work_queue", "work_pool")
-"""Tables DuckDB foreign keys point at, children first. DuckDB checks a deletion against
-the referencing rows as they were when the transaction began, so a pool or queue whose
-references this sync cleared or deleted is deleted in a transaction of its own, after
-the sync's (should that fail, the next sync deletes it)."""
 
 
 class SourceReader(Protocol):
@@ -343,13 +326,7 @@ def sync_from(
         for key, value in marks.items():
             if _meta(cur, key) != value:
                 cur.execute("INSERT OR REPLACE INTO deploykit_meta VALUES ($k, $v)", {"k": key, "v": value})
-    for table in _KEY_TARGETS:  # now unreferenced: deletable
-        if deferred.get(table):
-            with store.transaction() as cur:
-                cur.execute(
-                    f"DELETE FROM {table} WHERE id IN (SELECT CAST(unnest($ids) AS UUID))",
-                    {"ids": deferred[table]},
-                )
+    delete_deferred(store, deferred)  # now unreferenced: deletable
     return report
 
 
@@ -361,12 +338,10 @@ def _meta(cur: duckdb.DuckDBPyConnection, key: str) -> str | None:
 def _delete_missing(
     cur: duckdb.DuckDBPyConnection, reader: SourceReader, report: ImportReport
 ) -> tuple[dict[str, int], dict[str, list[str]]]:
-    """Delete the stored rows whose ids the source no longer has.
+    """Delete the stored rows whose ids the source no longer has (:func:`delete_gone`).
 
-    References to a deleted row from surviving rows are cleared first, then rows are
-    deleted children first. Returns the source's row count per table, and the ids of
-    the pools and queues to delete once this transaction is committed
-    (:data:`_KEY_TARGETS`).
+    Returns the source's row count per table, and the ids of the pools and queues to
+    delete once this transaction is committed (:func:`delete_deferred`).
     """
     present: dict[str, int] = {}
     gone: dict[str, str] = {}
@@ -388,26 +363,7 @@ def _delete_missing(
             f"SELECT id FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM {ids} s WHERE s.id = t.id)"
         )
         cur.execute(f"DROP TABLE {ids}")
-    counts = {t: cur.execute(f"SELECT count(*) FROM {g}").fetchall()[0][0] for t, g in gone.items()}
-    if any(counts.values()):
-        for table, column, parent in _SET_NULL:
-            if counts.get(parent) and table in gone:
-                cur.execute(
-                    f"UPDATE {table} SET {column} = NULL WHERE {column} IN (SELECT id FROM {gone[parent]}) "
-                    f"AND id NOT IN (SELECT id FROM {gone[table]})"
-                )
-        for table in reversed(reader.tables):
-            if counts[table] and table not in _KEY_TARGETS:
-                if table == "flow_run":  # their deployments' run-history rollups
-                    mark_rollups_stale(
-                        cur, f"SELECT deployment_id FROM flow_run WHERE id IN (SELECT id FROM {gone[table]})"
-                    )
-                cur.execute(f"DELETE FROM {table} WHERE id IN (SELECT id FROM {gone[table]})")
-    deferred = {
-        t: [str(r[0]) for r in cur.execute(f"SELECT id FROM {gone[t]}").fetchall()]
-        for t in _KEY_TARGETS
-        if counts.get(t)
-    }
+    counts, deferred = delete_gone(cur, reader.tables, gone)
     for table in reader.tables:
         report.add(table, deleted=counts[table])
         cur.execute(f"DROP TABLE {gone[table]}")

@@ -6,22 +6,23 @@ importers of :mod:`deploykit.io`. :func:`filter_deployments` restricts a deploym
 by the six filter families, for the analyses above this layer (``deploykit.history``);
 :class:`FleetFilters` names and types those families once, and :func:`takes_filters` spells
 them out in the signature of each function that takes them as ``**filters``.
-:func:`mark_rollups_stale` marks deployments whose runs a write outside the writer
-deleted (the sync's deletes), so that the run-history rollups are recomputed for them.
+:func:`delete_gone` and :func:`delete_deferred` delete what a synced source no longer
+has, as Prefect's foreign keys did in the source.
 """
 
 from deploykit.models import deployments, flow_runs, flows, task_runs, work_pools, work_queues, writer
 from deploykit.models._deployment_query import filtered as filter_deployments
 from deploykit.models._filters import FleetFilters, takes_filters
-from deploykit.models._rollups import mark_query as mark_rollups_stale
+from deploykit.models._mirror import delete_deferred, delete_gone
 
 __all__ = [
     "FleetFilters",
+    "delete_deferred",
+    "delete_gone",
     "deployments",
     "filter_deployments",
     "flow_runs",
     "flows",
-    "mark_rollups_stale",
     "takes_filters",
     "task_runs",
     "work_pools",
