@@ -92,3 +92,13 @@ def postgres_urls() -> Iterator[dict[str, str]]:
         }
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_cluster():
+    """A throwaway PostgreSQL cluster of the module's own (its tests change the databases)."""
+    cluster = start_postgres()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import start_postgres
 
 import deploykit as dk
 from deploykit.io import SourceError, import_prefect_db, sync_prefect
@@ -232,16 +231,6 @@ def test_cli_sync_prints_the_report_and_json(tmp_path, capsys):
     assert counts["flow_run"] == {"inserted": 0, "updated": 0, "unchanged": 176, "deleted": 0}
     assert main(["sync", str(tmp_path / "missing.db"), "--store", store]) == 1
     assert "no such database file" in capsys.readouterr().err
-
-
-@pytest.fixture(scope="module")
-def pg_cluster():
-    """A throwaway PostgreSQL cluster of this module's own (its tests change the databases)."""
-    cluster = start_postgres()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.mark.parametrize("release", ["prefect-2.20", "prefect-3.x"])

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import start_postgres
 from test_sync import assert_equals_fresh_import
 
 import deploykit as dk
@@ -19,20 +18,10 @@ from deploykit.models import flows
 DUMP = Path(__file__).parent / "fixtures" / "prefect-3.x" / "prefect.pg.sql.gz"
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A throwaway PostgreSQL cluster of this module's own (its tests change the databases)."""
-    pg = start_postgres()
-    try:
-        yield pg
-    finally:
-        pg.stop()
-
-
 @pytest.fixture
-def source(cluster, request):
+def source(pg_cluster, request):
     """A fresh copy of the Prefect 3.x fixture database: its URL."""
-    return cluster.restore(DUMP, "digest_" + request.node.name.lower()[:40])
+    return pg_cluster.restore(DUMP, "digest_" + request.node.name.lower()[:40])
 
 
 @pytest.fixture
@@ -49,7 +38,7 @@ def ids_read(monkeypatch):
     return read
 
 
-def test_uuid_hashes_equal_postgresql_uuid_hash_extended(cluster, source):
+def test_uuid_hashes_equal_postgresql_uuid_hash_extended(pg_cluster, source):
     import psycopg
 
     given = [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), uuid.UUID(int=2**127), uuid.UUID(int=1)]
@@ -76,11 +65,11 @@ def test_a_sync_with_nothing_deleted_reads_no_id(source, tmp_path, ids_read):
         assert ids_read == []
 
 
-def test_a_deletion_is_found_and_only_that_table_s_ids_are_read(cluster, source, tmp_path, ids_read):
+def test_a_deletion_is_found_and_only_that_table_s_ids_are_read(pg_cluster, source, tmp_path, ids_read):
     with dk.Store(tmp_path / "s.duckdb") as store:
         sync_prefect(store, source, progress=False)
         ids_read.clear()
-        cluster.psql(
+        pg_cluster.psql(
             "DELETE FROM task_run WHERE id = (SELECT id FROM task_run ORDER BY id LIMIT 1)",
             source.rsplit("/", 1)[1],
         )
@@ -97,18 +86,18 @@ LEAVES = (
 """Task runs no flow run points at: deletable on their own."""
 
 
-def test_equal_counts_of_different_ids_are_compared_one_by_one(cluster, source, tmp_path, ids_read):
+def test_equal_counts_of_different_ids_are_compared_one_by_one(pg_cluster, source, tmp_path, ids_read):
     """The source deleted one task run and the store another: the counts agree, the hash sums
     do not, so the ids are read and the source's deletion is found."""
     dbname = source.rsplit("/", 1)[1]
     with dk.Store(tmp_path / "s.duckdb") as store:
         sync_prefect(store, source, progress=False)
-        first, second = cluster.psql(f"{LEAVES} LIMIT 2", dbname).split()
-        cluster.psql(f"DELETE FROM task_run WHERE id = '{first}'", dbname)
+        first, second = pg_cluster.psql(f"{LEAVES} LIMIT 2", dbname).split()
+        pg_cluster.psql(f"DELETE FROM task_run WHERE id = '{first}'", dbname)
         with store.transaction() as cur:
             cur.execute(f"DELETE FROM task_run WHERE id = '{second}'")
             count = cur.execute("SELECT count(*) FROM task_run").fetchall()[0][0]
-        assert int(cluster.psql("SELECT count(*) FROM task_run", dbname)) == count
+        assert int(pg_cluster.psql("SELECT count(*) FROM task_run", dbname)) == count
         ids_read.clear()
         report = sync_prefect(store, source, progress=False)
         assert report.deleted["task_run"] == 1 and ids_read == ["task_run"]
@@ -130,7 +119,7 @@ def test_store_digest_is_none_for_another_count(tmp_path):
     assert (count, total) == (1, int(expected[0]))
 
 
-def test_background_digests_read_the_snapshot_of_the_sync_s_connection(cluster, source):
+def test_background_digests_read_the_snapshot_of_the_sync_s_connection(pg_cluster, source):
     """Rows the source deletes after the sync's snapshot was taken are still counted."""
     from deploykit.io._digest import BackgroundDigests
     from deploykit.io._postgres import connect
@@ -140,7 +129,7 @@ def test_background_digests_read_the_snapshot_of_the_sync_s_connection(cluster, 
     try:
         queries = _queries(db)
         before = db.conn.execute("SELECT count(*) FROM task_run").fetchone()[0]  # the snapshot
-        cluster.psql(
+        pg_cluster.psql(
             "DELETE FROM task_run WHERE id = (SELECT id FROM task_run ORDER BY id LIMIT 1)",
             source.rsplit("/", 1)[1],
         )
@@ -155,12 +144,14 @@ def test_background_digests_read_the_snapshot_of_the_sync_s_connection(cluster, 
         db.close()
 
 
-def test_without_a_second_connection_the_ids_are_compared(cluster, source, tmp_path, ids_read, monkeypatch):
+def test_without_a_second_connection_the_ids_are_compared(
+    pg_cluster, source, tmp_path, ids_read, monkeypatch
+):
     from deploykit.io import _postgres
 
     with dk.Store(tmp_path / "s.duckdb") as store:
         sync_prefect(store, source, progress=False)
-        cluster.psql(
+        pg_cluster.psql(
             "DELETE FROM task_run WHERE id = (SELECT id FROM task_run ORDER BY id LIMIT 1)",
             source.rsplit("/", 1)[1],
         )
