@@ -4,7 +4,10 @@ Starts a throwaway PostgreSQL cluster (``scripts/pg_cluster.py``), restores the 
 Prefect 3.x dump of the fixtures, grows ``flow_run`` to ``--rows`` rows (and
 ``task_run`` to one task run per 20 flow runs) inside PostgreSQL with
 ``generate_series`` (varied ids, names, flows and deployments, states and times), then
-times, each in a fresh child process whose peak RSS is measured:
+times, each in a fresh child process whose peak RSS is measured, both the call itself and
+the whole process (which adds the interpreter's start, the imports and the store's
+opening, about a second; the targets are judged on the calls, the other figures are given
+beside them):
 
 1. ``import_prefect_db(store, url)`` into a new file store (target: under 30 s, peak
    RSS under 2 GiB);
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -39,7 +43,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 DUMP = ROOT / "tests" / "fixtures" / "prefect-3.x" / "prefect.pg.sql.gz"
@@ -115,18 +119,36 @@ WHERE id IN (SELECT id FROM flow_run ORDER BY id LIMIT %(n)s);
 """
 
 CHILD = """
-import sys
+import json, sys, time
 import deploykit as dk
 from deploykit.io import import_prefect_db, sync_prefect
 kind, url, store_path = sys.argv[1:4]
 with dk.Store(store_path) as store:
+    start = time.perf_counter()
     if kind == "import":
         report = import_prefect_db(store, url, progress=False)
     else:
         report = sync_prefect(store, url, progress=False)
-    counts = report.counts()["flow_run"] if report.synced else {"inserted": report.inserted["flow_run"]}
-    print("flow_run", counts, flush=True)
+    call = time.perf_counter() - start
+counts = report.counts()["flow_run"] if report.synced else {"inserted": report.inserted["flow_run"]}
+print(json.dumps({"call": call, "flow_run": counts}), flush=True)
 """
+"""A child's work: the call timed on its own (no interpreter start, imports or store opening)."""
+
+
+class Step(NamedTuple):
+    """One child's figures."""
+
+    call: float
+    """Seconds of the ``import_prefect_db`` / ``sync_prefect`` call itself."""
+    wall: float
+    """Seconds of the whole child process: interpreter, imports, store, call, exit."""
+    rss: float
+    """Peak RSS of the child, MiB."""
+    cpu: float
+    """CPU seconds of the child (user + system)."""
+    counts: str
+    """The child's report of ``flow_run``."""
 
 
 def machine() -> str:
@@ -202,19 +224,24 @@ def warm_up() -> None:
     subprocess.run([sys.executable, "-c", code], env=child_env(), check=True)
 
 
-def run_child(kind: str, url: str, store: Path) -> tuple[float, float, str, float]:
-    """Import or sync in a fresh process; (seconds, peak RSS in MiB, its output line, its CPU seconds)."""
+def run_child(kind: str, url: str, store: Path) -> Step:
+    """Import or sync in a fresh process.
+
+    The files the previous step wrote are flushed to disk first (``os.sync``), so that no
+    step pays for writing back another's pages.
+    """
+    os.sync()
     start = time.perf_counter()
-    env = child_env()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, kind, url, str(store)], stdout=subprocess.PIPE, text=True, env=env
-    )
+    command = [sys.executable, "-c", CHILD, kind, url, str(store)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=child_env())
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
+    wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{kind} failed")
-    return elapsed, usage.ru_maxrss / 1024, out.strip(), usage.ru_utime + usage.ru_stime
+    told = json.loads(out.strip().splitlines()[-1])
+    cpu = usage.ru_utime + usage.ru_stime
+    return Step(told["call"], wall, usage.ru_maxrss / 1024, cpu, str(told["flow_run"]))
 
 
 @contextmanager
@@ -261,16 +288,13 @@ def main() -> None:
         store = Path(tmp) / "store.duckdb"
         warm_up()
         full = run_child("import", url, store)
-        print(f"import_prefect_db: {full[0]:.1f} s, peak RSS {full[1]:.0f} MiB ({full[2]})", flush=True)
+        print(f"import_prefect_db: {full}", flush=True)
         first = run_child("sync", url, store)
-        print(f"first sync_prefect: {first[0]:.1f} s, peak RSS {first[1]:.0f} MiB ({first[2]})", flush=True)
+        print(f"first sync_prefect: {first}", flush=True)
         changed = runs // 100
         execute(url, CHANGE % {"n": changed})
         sync = run_child("sync", url, store)
-        print(
-            f"sync_prefect, 1% changed: {sync[0]:.1f} s, peak RSS {sync[1]:.0f} MiB ({sync[2]})", flush=True
-        )
-    ratio = sync[0] / full[0]
+        print(f"sync_prefect, 1% changed: {sync}", flush=True)
     steps = [
         ("`import_prefect_db(store, url)`, fresh file store", runs, full),
         ("first `sync_prefect` (no watermark yet: reads all, all unchanged)", runs, first),
@@ -278,35 +302,35 @@ def main() -> None:
     ]
     table = "\n".join(
         [
-            "| step | flow runs read | time (s) | CPU of the process (s) | peak RSS (MiB) "
-            "| child's report (flow_run) |",
-            "|---|---:|---:|---:|---:|---|",
+            "| step | flow runs read | the call (s) | whole process (s) | CPU of the process (s) "
+            "| peak RSS (MiB) | child's report (flow_run) |",
+            "|---|---:|---:|---:|---:|---:|---|",
             *(
-                f"| {name} | {n:,} | {t:.1f} | {cpu:.1f} | {rss:.0f} | {out.removeprefix('flow_run ')} |"
-                for name, n, (t, rss, out, cpu) in steps
+                f"| {name} | {n:,} | {step.call:.1f} | {step.wall:.1f} | {step.cpu:.1f} | {step.rss:.0f} "
+                f"| {step.counts} |"
+                for name, n, step in steps
             ),
         ]
     )
-    print(f"\n{table}\n\nincremental sync / full import: {ratio:.1%}")
+    print(f"\n{table}\n\n{targets(full, sync)}")
     if args.write:
-        write_results(table, runs, tasks, ratio, full, sync, made)
+        write_results(table, runs, tasks, full, sync, made)
 
 
-def write_results(
-    table: str,
-    runs: int,
-    tasks: int,
-    ratio: float,
-    full: tuple[float, float, str, float],
-    sync: tuple[float, float, str, float],
-    made: float | None,
-) -> None:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    targets = (
-        f"Targets: import under 30 s ({'met' if full[0] < 30 else 'missed'}: {full[0]:.1f} s), peak RSS "
-        f"under 2 GiB ({'met' if full[1] < 2048 else 'missed'}: {full[1]:.0f} MiB), incremental sync "
-        f"under 10% of the import ({'met' if ratio < 0.10 else 'missed'}: {ratio:.1%})."
+def targets(full: Step, sync: Step) -> str:
+    """The issue's targets, judged on the calls (the whole processes' ratio given beside)."""
+    ratio, whole = sync.call / full.call, sync.wall / full.wall
+    return (
+        f"Targets, on the calls: import under 30 s ({'met' if full.call < 30 else 'missed'}: "
+        f"{full.call:.1f} s; {full.wall:.1f} s for the whole process), peak RSS under 2 GiB "
+        f"({'met' if full.rss < 2048 else 'missed'}: {full.rss:.0f} MiB), incremental sync under 10% "
+        f"of the import ({'met' if ratio < 0.10 else 'missed'}: {ratio:.1%}; whole processes, which "
+        f"add the interpreter's start, the imports and the store's opening to both: {whole:.1%})."
     )
+
+
+def write_results(table: str, runs: int, tasks: int, full: Step, sync: Step, made: float | None) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     grown = "reused from --cache" if made is None else f"grown in {made:.0f} s"
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     section = "\n".join(
@@ -322,14 +346,16 @@ def write_results(
             f"PostgreSQL to {runs:,} flow runs and {tasks:,} task runs ({grown})",
             f"- load average (1, 5, 15 min) when the figures were written: {load}",
             "",
-            "Each step runs in a fresh child process (wall clock; the child's CPU time, user + system, "
-            "which the PostgreSQL server's own work is not part of; the child's peak RSS). The "
-            "machine's cores are shared with other jobs: the wall-clock times grow with the load, "
-            "the CPU times much less.",
+            "Each step runs in a fresh child process, after the previous step's files were flushed to "
+            "disk. *The call* is the `import_prefect_db` / `sync_prefect` call timed inside the "
+            "child; *whole process* adds the interpreter's start, the imports (about 1 s), opening "
+            "the store and exiting. CPU is the child's (user + system; the PostgreSQL server's own "
+            "work is not part of it), RSS the child's peak. The machine's cores are shared with "
+            "other jobs: the wall-clock times grow with the load, the CPU times much less.",
             "",
             table,
             "",
-            targets,
+            targets(full, sync),
             END,
         ]
     )
