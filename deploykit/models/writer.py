@@ -1080,8 +1080,8 @@ class Writer:
         With ``view`` (the staged values are fixed: ids given, nothing to de-duplicate or
         resolve), ``_dk_stage`` is a view of the batch rather than a copy: a temporary
         table dropped inside a transaction keeps its memory until the commit, which for
-        an import of a million runs was 600 MiB of copies. :meth:`_materialize` makes it
-        a table when rows must be removed from it.
+        an import of a million runs was 600 MiB of copies. :meth:`_drop_unchanged` makes
+        it a table of the rows left to write.
         """
         values = _staged_values(table, columns, given)
         selects = [f"{value} AS {name}" for name, value in values.items()]
@@ -1100,13 +1100,25 @@ class Writer:
                 "AND s.work_queue_name = q.name"
             )
 
-    def _materialize(self) -> None:
-        """Make a staged view (:meth:`_stage`) a table of its own, which rows can be removed from."""
+    def _drop_unchanged(self, table: str, on: str, equal: str) -> int:
+        """Remove from ``_dk_stage`` the rows ``equal`` to their stored row; how many.
+
+        A staged view (:meth:`_stage`) becomes a table of the rows that are new or differ
+        only: reading unchanged rows again (a first sync, a re-import) copies none of them.
+        """
         kind, query = self._staged
-        if kind == "VIEW":
-            self.cur.execute("DROP VIEW _dk_stage")
-            self._staged = ("TABLE", query)
-            self.cur.execute(f"CREATE TEMP TABLE _dk_stage AS {query}")
+        if kind == "TABLE":
+            return self.cur.execute(
+                f"DELETE FROM _dk_stage AS s USING {table} AS t WHERE {on} AND {equal}"
+            ).fetchall()[0][0]
+        staged = self.cur.execute("SELECT count(*) FROM _dk_stage").fetchall()[0][0]
+        self.cur.execute("DROP VIEW _dk_stage")
+        self._staged = ("TABLE", query)
+        self.cur.execute(
+            f"CREATE TEMP TABLE _dk_stage AS SELECT * FROM ({query}) AS s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {on} AND {equal})"
+        )
+        return staged - self.cur.execute("SELECT count(*) FROM _dk_stage").fetchall()[0][0]
 
     def _resolve_ids(self, table: str, key: tuple[str, ...], source: str) -> None:
         """Rows matching a stored row on ``key`` take its id; another row's id is refused."""
@@ -1287,12 +1299,9 @@ class Writer:
         updated = [c for c in names if c not in fixed and (update is None or c in update)]
         same = 0
         if keep_same is not False:
-            self._materialize()
             compared = [c for c in updated if keep_same is True or c not in keep_same]
             equal = " AND ".join(f"t.{c} IS NOT DISTINCT FROM s.{c}" for c in compared) or "true"
-            same = self.cur.execute(
-                f"DELETE FROM _dk_stage AS s USING {table} AS t WHERE {on} AND {equal}"
-            ).fetchall()[0][0]
+            same = self._drop_unchanged(table, on, equal)
             if not self._first("SELECT 1 FROM _dk_stage LIMIT 1"):
                 return 0, 0, same  # every row unchanged
         # set only the columns some matched row changes: DuckDB rewrites each column it sets
