@@ -345,6 +345,18 @@ OTHER_RESULTS = (
 """The paragraph of RESULTS.md that points at the other benchmarks' result files."""
 
 
+def pg_import_summary(results: Path) -> list[str]:
+    """The PostgreSQL import's date and targets as ``bench_pg_import.py --write`` last recorded
+    them in ``results`` (IMPORT_RESULTS.md), for RESULTS.md; nothing when it never ran."""
+    text = results.read_text() if results.exists() else ""
+    text = text.split("<!-- bench_pg_import: begin -->")[-1].split("<!-- bench_pg_import: end -->")[0]
+    date = next((x.removeprefix("- date: ") for x in text.splitlines() if x.startswith("- date: ")), "")
+    found = [x for x in text.splitlines() if x.startswith("Targets, on the calls")]
+    if not found:
+        return []
+    return ["", f"PostgreSQL, 1,000,000 flow runs (`bench_pg_import.py`, {date}): {found[-1]}"]
+
+
 def write_results(
     out: Path,
     results: dict[int, dict[str, Any]],
@@ -372,6 +384,7 @@ def write_results(
         "evidence and the fixes proposed: `benchmarks/README.md`, section *Analysis*.",
         "",
         *OTHER_RESULTS,
+        *pg_import_summary(out.parent / "IMPORT_RESULTS.md"),
         "",
         "## Targets",
         "",
