@@ -3,7 +3,7 @@
 A sync must delete what its source deleted, and deletions leave no trace. Reading every
 id of a million-run table from PostgreSQL took 2.3 s of a 3.5 s sync of 1% changed runs.
 Both sides instead count their ids and sum a 64-bit hash of each, modulo 2**64:
-PostgreSQL with its own ``uuid_hash_extended(id, 0)`` (0.3 s for a million ids, no id
+PostgreSQL with its own ``uuid_hash_extended(id, 0)`` (0.2 s for a million ids, no id
 leaves the server), the store with :func:`uuid_hashes`, the same function over the
 same 16 bytes. Equal counts and sums: the id sets are equal (two different sets of
 random ids agree by chance once in 2**64). Anything else, and the ids are compared one
@@ -67,6 +67,9 @@ class BackgroundDigests:
             return {}
         with connect(url) as conn:
             conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            hashes = conn.execute("SELECT to_regprocedure('uuid_hash_extended(uuid,bigint)') IS NOT NULL")
+            if not hashes.fetchone()[0]:  # type: ignore[index]  # before PostgreSQL 11
+                return {}
             return {table: source_digest(conn, query) for table, query in queries.items()}
 
     def get(self, table: str) -> Digest | None:
@@ -86,14 +89,11 @@ class BackgroundDigests:
 
 
 def source_digest(conn: psycopg.Connection, query: str) -> Digest | None:
-    """The digest of the ``id`` column of ``query`` (None when it is not a uuid column, or
-    the server lacks ``uuid_hash_extended``, PostgreSQL 11+)."""
+    """The digest of the ``id`` column of ``query`` (None when it is not a uuid column);
+    the server has ``uuid_hash_extended`` (PostgreSQL 11+)."""
     with conn.cursor() as cur:
         cur.execute(f"SELECT id FROM ({query}) q LIMIT 0")
         if not cur.description or cur.description[0].type_code != _UUID_OID:
-            return None
-        cur.execute("SELECT to_regprocedure('uuid_hash_extended(uuid,bigint)') IS NOT NULL")
-        if not cur.fetchone()[0]:  # type: ignore[index]
             return None
         cur.execute(f"SELECT count(*), coalesce(sum(uuid_hash_extended(id, 0)), 0) FROM ({query}) q")
         count, total = cur.fetchone()  # type: ignore[misc]
