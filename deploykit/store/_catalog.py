@@ -30,7 +30,7 @@ class Column:
 
 
 _attached = itertools.count()
-"""Numbers the catalog's scratch databases (a forked child may read the catalog again)."""
+"""Numbers the catalog's scratch databases: two threads may read the catalog at once, before it is cached."""
 
 
 @cache
