@@ -21,6 +21,7 @@ LAYERS = {
     "_collect": 0,
     "_extras": 0,
     "_public": 0,
+    "_time_units": 0,
     "predicates": 10,
     "calendar": 10,
     "schemas": 20,

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from deploykit._time_units import EPOCH
+
 METRICS = ("duration", "lateness")
 GROUP_COLUMNS = ("deployment_id", "flow_name", "work_pool_name", "work_queue_name", "state_type")
 
@@ -23,7 +25,6 @@ _US_PER_UNIT = {
 _MONTHS_PER_UNIT = {"mo": 1, "q": 3, "y": 12}
 _TERM = re.compile(r"(\d+)(ns|us|ms|mo|s|m|h|d|w|q|y)")
 _WEEK_ORIGIN = datetime(1970, 1, 5, tzinfo=UTC)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def aware(value: datetime | None, name: str) -> datetime | None:
@@ -118,18 +119,18 @@ def every(value: str | None) -> Every | None:
         raise ValueError(f"every {value!r}: nanosecond buckets are finer than the store's microseconds")
     if len(terms) == 1 and units <= set(_MONTHS_PER_UNIT):
         n, unit = terms[0]
-        return Every(value, None, n * _MONTHS_PER_UNIT[unit], _EPOCH)
+        return Every(value, None, n * _MONTHS_PER_UNIT[unit], EPOCH)
     if len(terms) > 1 and units & {"d", "w", "mo", "q", "y"}:
         raise ValueError(f"every {value!r}: combine only sub-daily units (as in '1h30m'), or use one term")
     micros = sum(n * _US_PER_UNIT[unit] for n, unit in terms)  # type: ignore[operator]
-    return Every(value, micros, None, _WEEK_ORIGIN if units == {"w"} else _EPOCH)
+    return Every(value, micros, None, _WEEK_ORIGIN if units == {"w"} else EPOCH)
 
 
 def _check_with_polars(value: str) -> None:
     import polars as pl
 
     try:
-        pl.Series([_EPOCH]).dt.truncate(value)
+        pl.Series([EPOCH]).dt.truncate(value)
     except Exception as exc:  # any Polars parse error becomes one clear ValueError
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"every {value!r} is not a Polars duration string: {first}") from None

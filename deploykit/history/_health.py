@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Unpack
 
 import polars as pl
 
+from deploykit._time_units import epoch_micros
 from deploykit.history import _args
 from deploykit.history._query import UNSTARTED_WAITING, HistoryQuery, in_list
 from deploykit.models import FleetFilters, takes_filters
@@ -160,8 +161,7 @@ def deployment_health(
         threshold=query.param(threshold),
     )
     if rolled:
-        as_of_us = (as_of - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-        health = _ROLLED_SQL.format(as_of=query.param(as_of_us), threshold=query.param(threshold))
+        health = _ROLLED_SQL.format(as_of=query.param(epoch_micros(as_of)), threshold=query.param(threshold))
     else:
         health = "health AS (SELECT * FROM raw)\n"
     return query.frame(session, runs + "," + raw + health + _HEALTH_SQL)

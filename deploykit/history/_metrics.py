@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Unpack
 
 import polars as pl
 
+from deploykit._time_units import DAY_US, EPOCH, epoch_micros
 from deploykit.history import _args
 from deploykit.history._query import HistoryQuery
 from deploykit.models import FleetFilters, takes_filters
-from deploykit.store import DAY_US, Store
+from deploykit.store import Store
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 _OUTER_SQL = {"deployment_id": "CAST(deployment_id AS VARCHAR) AS deployment_id"}
@@ -136,17 +137,13 @@ def _metrics_sql(
     )
 
 
-def _micros(value: datetime) -> int:
-    return (value - _EPOCH) // timedelta(microseconds=1)
-
-
 def _daily(bucket: _args.Every | None, since: datetime | None, until: datetime | None) -> bool:
     """Whether the periods are UTC days and the window holds whole days (or is open)."""
     return (
         bucket is not None
         and bucket.micros == DAY_US
-        and bucket.origin == _EPOCH
-        and all(end is None or _micros(end) % DAY_US == 0 for end in (since, until))
+        and bucket.origin == EPOCH
+        and all(end is None or epoch_micros(end) % DAY_US == 0 for end in (since, until))
     )
 
 
@@ -173,9 +170,9 @@ def _from_day_rollup(
     """
     where = ["TRUE"]
     if since is not None:
-        where.append(f"day >= {query.param(_micros(since))}")
+        where.append(f"day >= {query.param(epoch_micros(since))}")
     if until is not None:
-        where.append(f"day < {query.param(_micros(until))}")
+        where.append(f"day < {query.param(epoch_micros(until))}")
     with session.transaction():
         rows = query.frame(session, _DAY_ROWS.format(where=" AND ".join(where)))
         ids = query.frame(session, f"WITH sel AS ({query.selected})\n{_DAY_IDS}")
@@ -296,14 +293,11 @@ def _grouping(
             first_day = f"make_timestamp({year}, {_mod('period', '12')} + 1, 1, 0, 0, 0)"
             shown.append(f"CAST({first_day} AS TIMESTAMPTZ) AS period")
         else:
-            origin = query.param((bucket.origin - _EPOCH) // timedelta(microseconds=1))
+            origin = query.param(epoch_micros(bucket.origin))
             offset = f"(epoch_us(expected_start_time) - {origin})"
             keys.append(f"{origin} + {_floored(offset, query.param(bucket.micros))} AS period")
             shown.append("make_timestamptz(period) AS period")
     return keys, [*groups, *(["period"] if bucket is not None else [])], shown
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _mod(value: str, step: str) -> str:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from deploykit._collect import POLARS_ENGINE
+from deploykit._time_units import DAY_US, EPOCH
 from deploykit.calendar import (
     LOOKBACK,
     MAX_DATES,
@@ -60,10 +61,8 @@ OUTPUT_SCHEMA = pl.Schema(
 )
 _DATES_SCHEMA = pl.Schema({"_key": pl.Int64(), **dict(list(OUTPUT_SCHEMA.items())[1:])})
 _CANDIDATES_SCHEMA = pl.Schema({"_key": pl.Int64(), "timezone": pl.String(), "wall": pl.Int64()})
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAIVE_EPOCH = datetime(1970, 1, 1)
 _US = timedelta(microseconds=1)
-_DAY_US = 86_400_000_000
 _MINUTE_US = 60_000_000
 _Kind = TypeVar("_Kind", bound=BaseSchedule)
 
@@ -76,7 +75,7 @@ class _Window:
 
     @property
     def bounds_us(self) -> tuple[int, int]:
-        return (self.start - _EPOCH) // _US, (self.end - _EPOCH) // _US
+        return (self.start - EPOCH) // _US, (self.end - EPOCH) // _US
 
 
 def expand_schedules(
@@ -393,7 +392,7 @@ class _CronExpansion:
                 "_key",
                 "timezone",
                 "gap_end",
-                wall=pl.col("day").cast(pl.Int64) * _DAY_US + pl.col("minute_of_day") * _MINUTE_US,
+                wall=pl.col("day").cast(pl.Int64) * DAY_US + pl.col("minute_of_day") * _MINUTE_US,
             )
         )
         return _dates(self._zones.wall_to_instant(walls, gap=pl.col("gap_end")), self._window, self._zones)
@@ -443,8 +442,8 @@ def _interval_row(key: int, schedule: IntervalSchedule, window: _Window) -> dict
     return {
         "_key": key,
         "timezone": schedule.zone_name,
-        "anchor": (anchor - _EPOCH) // _US,
-        "anchor_wall": (wall - _EPOCH) // _US,
+        "anchor": (anchor - EPOCH) // _US,
+        "anchor_wall": (wall - EPOCH) // _US,
         "days": days,
         "rest": (schedule.interval - timedelta(days=days)) // _US,
         "low": low,
@@ -460,15 +459,15 @@ def _step_zones(rows: list[dict[str, Any]], window_zones: ZoneTable) -> ZoneTabl
     take no such steps and do not widen the table.
     """
     walls = [
-        row["anchor_wall"] + row[end] * row["days"] * _DAY_US
+        row["anchor_wall"] + row[end] * row["days"] * DAY_US
         for row in rows
         if row["days"]
         for end in ("low", "high")
     ]
     if not walls:
         return window_zones
-    first = shifted(_EPOCH, min(walls) * _US - LOOKBACK)
-    last = shifted(_EPOCH, max(walls) * _US + LOOKBACK)
+    first = shifted(EPOCH, min(walls) * _US - LOOKBACK)
+    last = shifted(EPOCH, max(walls) * _US + LOOKBACK)
     return ZoneTable([row["timezone"] for row in rows], first, last)
 
 
@@ -490,7 +489,7 @@ def _expand_interval(
         .filter(pl.col("high") >= pl.col("low"))
         .with_columns(k=pl.int_ranges("low", pl.col("high") + 1))
         .explode("k")
-        .with_columns(wall=pl.col("anchor_wall") + k * pl.col("days") * _DAY_US)
+        .with_columns(wall=pl.col("anchor_wall") + k * pl.col("days") * DAY_US)
     )
     candidates = (
         _step_zones(rows, zones)

@@ -26,8 +26,7 @@ queries use, so a rollup value equals the raw one.
 
 from __future__ import annotations
 
-DAY_US = 86_400_000_000
-"""Microseconds in a UTC day: the ``day`` of ``run_rollup_day`` is a multiple of it."""
+from deploykit._time_units import DAY_US  # the ``day`` of ``run_rollup_day`` is a multiple of it
 
 DURATION_SQL = "(epoch_us(fr.end_time) - epoch_us(fr.start_time)) / 1e6"
 """Seconds from start to end; null unless the run has both."""
